@@ -1,0 +1,15 @@
+"""ssd_plugin: SSD (Liu et al., 2016) as MMDetection 3.x registered components.
+
+Importing the package checks the OpenMMLab versions it was written against and
+registers every plugin component under the ``ssd_plugin`` scope.
+"""
+
+from .utils.version_guard import check_dependencies
+from .version import __version__
+
+check_dependencies()
+
+from . import datasets, engine, models  # noqa: E402  (registers components)
+from .utils import register_all_modules  # noqa: E402
+
+__all__ = ['__version__', 'datasets', 'engine', 'models', 'register_all_modules']

@@ -1,0 +1,3 @@
+"""Engine components (hooks) of the plugin."""
+
+__all__: list = []

@@ -1,0 +1,4 @@
+from .dense_heads import SSDHead
+from .task_modules import SSDAnchorGenerator, SSDMaxIoUAssigner, SSDPseudoSampler
+
+__all__ = ['SSDHead', 'SSDAnchorGenerator', 'SSDMaxIoUAssigner', 'SSDPseudoSampler']

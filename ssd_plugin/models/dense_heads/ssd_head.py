@@ -1,0 +1,461 @@
+"""SSD detection head (Liu et al., 2016, §2.1 and §2.2)."""
+
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
+from mmcv.ops import batched_nms
+from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.models.losses import smooth_l1_loss
+from mmdet.structures.bbox import get_box_tensor
+from mmdet.utils import ConfigType, InstanceList, MultiConfig, OptConfigType, OptInstanceList
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ssd_plugin.registry import MODELS, TASK_UTILS
+
+_PRIOR_CACHE_SIZE = 8
+
+
+@MODELS.register_module()
+class SSDHead(BaseDenseHead):
+    """SSD head: per-level 3x3 conv predictors, batched loss and prediction.
+
+    §2.1 "Convolutional predictors for detection": on each feature map of
+    size ``m x n`` with ``p`` channels, a ``3 x 3 x p`` kernel predicts, for
+    each of the ``k`` default boxes of a location, ``c + 1`` class scores
+    (background last, index ``num_classes``) and 4 box offsets.
+
+    Loss (§2.2, Eq. 1): ``L = (L_conf + alpha * L_loc) / N`` with
+    softmax cross-entropy ``L_conf`` over the positives and the hard negatives
+    chosen by the sampler (3:1), and Smooth-L1 ``L_loc`` (Eq. 2) on offsets
+    encoded by mmdet's ``DeltaXYWHBBoxCoder``. As in mmdet, ``N`` sums
+    ``max(P_i, 1)`` over the images of the batch, so it is never zero and an
+    image without objects adds nothing to the loss.
+
+    Targets and loss run on the whole batch at once: no Python loop over
+    images or anchors and no host-device synchronisation.
+
+    Constructor arguments, parameter names (``cls_convs.{level}``,
+    ``reg_convs.{level}``) and shapes are those of mmdet's ``SSDHead``, so a
+    published mmdet SSD checkpoint loads without conversion and predicts the
+    same detections.
+
+    Args:
+        num_classes: Object classes, background excluded.
+        in_channels: Channels of each input feature map.
+        stacked_convs: Extra conv layers in each tower (0 in SSD).
+        feat_channels: Channels of the stacked convs.
+        use_depthwise: SSDLite head (depthwise 3x3 + pointwise 1x1).
+        conv_cfg: Conv layer config of the stacked/depthwise convs.
+        norm_cfg: Norm layer config of the stacked/depthwise convs.
+        act_cfg: Activation config of the stacked/depthwise convs.
+        anchor_generator: Config of the default-box generator.
+        bbox_coder: Config of the box coder.
+        reg_decoded_bbox: Apply the regression loss on decoded boxes.
+        train_cfg: ``assigner``, ``sampler`` (default
+            ``SSDPseudoSampler(neg_pos_ratio=train_cfg.neg_pos_ratio or 3)``)
+            and ``smoothl1_beta`` (default 1.0).
+        test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``min_bbox_size``,
+            ``max_per_img``.
+        init_cfg: Initialisation; Xavier uniform as in the paper's Caffe model.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 80,
+        in_channels: Sequence[int] = (512, 1024, 512, 256, 256, 256),
+        stacked_convs: int = 0,
+        feat_channels: int = 256,
+        use_depthwise: bool = False,
+        conv_cfg: OptConfigType = None,
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        anchor_generator: ConfigType = dict(
+            type='SSDAnchorGenerator',
+            scale_major=False,
+            input_size=300,
+            strides=[8, 16, 32, 64, 100, 300],
+            ratios=([2], [2, 3], [2, 3], [2, 3], [2], [2]),
+            basesize_ratio_range=(0.1, 0.9),
+        ),
+        bbox_coder: ConfigType = dict(
+            type='DeltaXYWHBBoxCoder',
+            clip_border=True,
+            target_means=[0.0, 0.0, 0.0, 0.0],
+            target_stds=[1.0, 1.0, 1.0, 1.0],
+        ),
+        reg_decoded_bbox: bool = False,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: MultiConfig = dict(type='Xavier', layer='Conv2d', distribution='uniform', bias=0),
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if num_classes < 1:
+            raise ValueError(f'SSDHead: num_classes must be >= 1, got {num_classes}')
+        self.num_classes = num_classes
+        self.in_channels = tuple(in_channels)
+        self.stacked_convs = stacked_convs
+        self.feat_channels = feat_channels
+        self.use_depthwise = use_depthwise
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.act_cfg = act_cfg
+        self.cls_out_channels = num_classes + 1  # background is the last class
+        self.use_sigmoid_cls = False
+        self.prior_generator = TASK_UTILS.build(anchor_generator)
+        self.num_base_priors = self.prior_generator.num_base_priors
+        if len(self.in_channels) != len(self.num_base_priors):
+            raise ValueError(
+                f'SSDHead: {len(self.in_channels)} in_channels {list(self.in_channels)} but '
+                f'the anchor generator has {len(self.num_base_priors)} levels '
+                f'(boxes per location {self.num_base_priors}); give one per level'
+            )
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.reg_decoded_bbox = reg_decoded_bbox
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        if train_cfg:
+            self.assigner = TASK_UTILS.build(train_cfg['assigner'])
+            if not hasattr(self.assigner, 'batch_assign'):
+                raise TypeError(
+                    f'SSDHead needs a batched assigner (e.g. SSDMaxIoUAssigner), '
+                    f'got {type(self.assigner).__name__}'
+                )
+            sampler = train_cfg.get('sampler') or dict(type='SSDPseudoSampler')
+            if sampler.get('type') in ('SSDPseudoSampler', 'PseudoSampler', 'mmdet.PseudoSampler'):
+                # mmdet's SSD configs carry the ratio in train_cfg.neg_pos_ratio.
+                sampler = dict(
+                    type='SSDPseudoSampler',
+                    neg_pos_ratio=sampler.get('neg_pos_ratio', train_cfg.get('neg_pos_ratio', 3)),
+                )
+            self.sampler = TASK_UTILS.build(sampler)
+            self.smoothl1_beta = float(train_cfg.get('smoothl1_beta', 1.0))
+        self._prior_cache: OrderedDict[tuple, Tensor] = OrderedDict()
+        self._init_layers()
+
+    def _init_layers(self) -> None:
+        """Build ``cls_convs`` and ``reg_convs``, one ``nn.Sequential`` per level."""
+        self.cls_convs = nn.ModuleList()
+        self.reg_convs = nn.ModuleList()
+        for channels, num_priors in zip(self.in_channels, self.num_base_priors):
+            self.cls_convs.append(self._tower(channels, num_priors * self.cls_out_channels))
+            self.reg_convs.append(self._tower(channels, num_priors * 4))
+
+    def _tower(self, in_channels: int, out_channels: int) -> nn.Sequential:
+        """Stacked convs, then the §2.1 predictor (3x3, or depthwise + 1x1)."""
+        conv_type = DepthwiseSeparableConvModule if self.use_depthwise else ConvModule
+        layers = []
+        for _ in range(self.stacked_convs):
+            layers.append(
+                conv_type(
+                    in_channels,
+                    self.feat_channels,
+                    3,
+                    padding=1,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg,
+                )
+            )
+            in_channels = self.feat_channels
+        if self.use_depthwise:
+            layers.append(
+                ConvModule(
+                    in_channels,
+                    in_channels,
+                    3,
+                    padding=1,
+                    groups=in_channels,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg,
+                )
+            )
+            layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=1))
+        else:
+            layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
+        return nn.Sequential(*layers)
+
+    def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Predict class scores and box offsets on every level.
+
+        Args:
+            x: Feature maps, level ``k`` of shape ``(N, in_channels[k], H_k, W_k)``.
+
+        Returns:
+            ``cls_scores`` with level ``k`` of shape
+            ``(N, num_base_priors[k] * (num_classes + 1), H_k, W_k)`` and
+            ``bbox_preds`` of shape ``(N, num_base_priors[k] * 4, H_k, W_k)``.
+        """
+        if len(x) != len(self.cls_convs):
+            raise ValueError(
+                f'SSDHead got {len(x)} feature maps but has {len(self.cls_convs)} levels '
+                f'(in_channels {list(self.in_channels)})'
+            )
+        cls_scores = [conv(feat) for feat, conv in zip(x, self.cls_convs)]
+        bbox_preds = [conv(feat) for feat, conv in zip(x, self.reg_convs)]
+        return cls_scores, bbox_preds
+
+    # ----------------------------------------------------------------- priors
+    def _priors(self, cls_scores: List[Tensor], batch_img_metas: List[dict]) -> List[Tensor]:
+        """Default boxes of every level for this batch (cached by shape).
+
+        Returns:
+            One ``(H_k * W_k * num_base_priors[k], 4)`` tensor per level.
+        """
+        featmap_sizes = tuple(tuple(s.shape[-2:]) for s in cls_scores)
+        input_shape = tuple(batch_img_metas[0].get('batch_input_shape', (0, 0)))
+        key = (featmap_sizes, input_shape, cls_scores[0].device, cls_scores[0].dtype)
+        priors = self._prior_cache.get(key)
+        if priors is None:
+            if 'batch_input_shape' in batch_img_metas[0]:
+                self.prior_generator.check_featmap_sizes(featmap_sizes, input_shape)
+            priors = self.prior_generator.grid_priors(
+                featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device
+            )
+            priors = [get_box_tensor(p) for p in priors]
+            self._prior_cache[key] = priors
+            if len(self._prior_cache) > _PRIOR_CACHE_SIZE:
+                self._prior_cache.popitem(last=False)
+        return priors
+
+    def _prior_valid(
+        self, featmap_sizes: List[Tuple[int, int]], batch_img_metas: List[dict], device
+    ) -> Optional[Tensor]:
+        """``(B, A)`` validity of priors beyond each image's padded area.
+
+        Returns None (all valid) in the usual case where every image fills
+        the batch input, so the common path does no work.
+        """
+        strides = self.prior_generator.strides
+        all_valid = True
+        for meta in batch_img_metas:
+            pad_h, pad_w = meta.get('pad_shape', meta['img_shape'])[:2]
+            for (fh, fw), (sw, sh) in zip(featmap_sizes, strides):
+                if -(-pad_h // sh) < fh or -(-pad_w // sw) < fw:
+                    all_valid = False
+        if all_valid:
+            return None
+        return torch.stack(
+            [
+                torch.cat(
+                    self.prior_generator.valid_flags(
+                        featmap_sizes, meta.get('pad_shape', meta['img_shape'])[:2], device
+                    )
+                )
+                for meta in batch_img_metas
+            ]
+        )
+
+    # ------------------------------------------------------------------- loss
+    def loss_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        batch_gt_instances_ignore: OptInstanceList = None,
+    ) -> Dict[str, Tensor]:
+        """Loss of Eq. 1 for the whole batch.
+
+        Args:
+            cls_scores: Level ``k``: ``(B, num_base_priors[k] * (C + 1), H_k, W_k)``.
+            bbox_preds: Level ``k``: ``(B, num_base_priors[k] * 4, H_k, W_k)``.
+            batch_gt_instances: Per image, ``bboxes`` ``(G_i, 4)`` and ``labels``.
+            batch_img_metas: Per image meta (``img_shape``, ``pad_shape``,
+                ``batch_input_shape``).
+            batch_gt_instances_ignore: Per image, boxes to ignore.
+
+        Returns:
+            ``loss_cls`` (``L_conf / N``) and ``loss_bbox`` (``L_loc / N``),
+            scalar tensors.
+        """
+        num_imgs = cls_scores[0].size(0)
+        device = cls_scores[0].device
+        priors = torch.cat(self._priors(cls_scores, batch_img_metas))  # (A, 4)
+        featmap_sizes = [tuple(s.shape[-2:]) for s in cls_scores]
+        prior_valid = self._prior_valid(featmap_sizes, batch_img_metas, device)
+
+        gt_bboxes, gt_labels, gt_valid = _pad_instances(batch_gt_instances, device)
+        ignore_bboxes = ignore_valid = None
+        if batch_gt_instances_ignore is not None and any(
+            len(ig) for ig in batch_gt_instances_ignore
+        ):
+            ignore_bboxes, _, ignore_valid = _pad_instances(batch_gt_instances_ignore, device)
+
+        assign = self.assigner.batch_assign(
+            priors,
+            gt_bboxes.to(priors.dtype),
+            gt_labels,
+            gt_valid,
+            ignore_bboxes=ignore_bboxes,
+            ignore_valid=ignore_valid,
+            prior_valid=prior_valid,
+        )
+        pos_mask = assign.gt_inds > 0  # (B, A)
+        neg_mask = assign.gt_inds == 0
+        labels = torch.where(pos_mask, assign.labels, self.num_classes)
+
+        all_cls = _flatten_levels(cls_scores, self.cls_out_channels)  # (B, A, C + 1)
+        all_reg = _flatten_levels(bbox_preds, 4)  # (B, A, 4)
+        # L_conf, Eq. 3: softmax cross-entropy of every prior.
+        loss_ce = F.cross_entropy(
+            all_cls.reshape(-1, self.cls_out_channels).float(), labels.reshape(-1), reduction='none'
+        ).view(num_imgs, -1)
+        hard_neg = self.sampler.batch_sample(pos_mask, neg_mask, loss_ce.detach())
+        # N: matched default boxes, max(P_i, 1) per image as in mmdet.
+        avg_factor = pos_mask.sum(dim=1).clamp(min=1).sum().float()
+        loss_cls = (loss_ce * (pos_mask | hard_neg)).sum() / avg_factor
+
+        # L_loc, Eq. 2: Smooth-L1 between predicted and encoded offsets of
+        # the positives. Targets of other priors are zeroed before the loss.
+        matched = (assign.gt_inds - 1).clamp(min=0)
+        matched_gt = gt_bboxes.to(all_reg.dtype).gather(
+            1, matched[..., None].expand(-1, -1, 4)
+        )  # (B, A, 4)
+        flat_priors = priors[None].expand(num_imgs, -1, -1).reshape(-1, 4)
+        if self.reg_decoded_bbox:
+            pred = self.bbox_coder.decode(flat_priors, all_reg.reshape(-1, 4))
+            pred = get_box_tensor(pred).view(num_imgs, -1, 4)
+            target = matched_gt
+        else:
+            pred = all_reg
+            target = self.bbox_coder.encode(flat_priors, matched_gt.reshape(-1, 4))
+            target = get_box_tensor(target).view(num_imgs, -1, 4)
+        weight = pos_mask[..., None].to(pred.dtype).expand(-1, -1, 4)
+        target = torch.where(weight > 0, target, pred.detach())
+        loss_bbox = smooth_l1_loss(
+            pred.float(),
+            target.float(),
+            weight.float(),
+            beta=self.smoothl1_beta,
+            avg_factor=avg_factor,
+        )
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+
+    # ---------------------------------------------------------------- predict
+    def predict_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        score_factors: Optional[List[Tensor]] = None,
+        batch_img_metas: Optional[List[dict]] = None,
+        cfg: Optional[ConfigDict] = None,
+        rescale: bool = False,
+        with_nms: bool = True,
+    ) -> InstanceList:
+        """Detections of every image: decode, threshold, top-k, NMS.
+
+        Per level, the ``nms_pre`` highest (prior, class) scores above
+        ``score_thr`` are kept; the boxes are decoded and clipped to the
+        image, rescaled to the original image if asked, and reduced by
+        per-class NMS to ``max_per_img``. The top-k and decoding run batched.
+
+        Args:
+            cls_scores: Level ``k``: ``(B, num_base_priors[k] * (C + 1), H_k, W_k)``.
+            bbox_preds: Level ``k``: ``(B, num_base_priors[k] * 4, H_k, W_k)``.
+            score_factors: Unused (SSD has none); kept for the interface.
+            batch_img_metas: Per image meta with ``img_shape`` and, with
+                ``rescale``, ``scale_factor``.
+            cfg: Test config; ``self.test_cfg`` if None.
+            rescale: Map boxes back to the original image size.
+            with_nms: Apply NMS.
+
+        Returns:
+            Per image, ``InstanceData`` with ``bboxes`` ``(n, 4)``, ``scores``
+            ``(n,)`` and ``labels`` ``(n,)``.
+        """
+        cfg = self.test_cfg if cfg is None else cfg
+        if cfg is None:
+            raise ValueError('SSDHead.predict needs a test_cfg (nms_pre, score_thr, nms, ...)')
+        num_imgs = cls_scores[0].size(0)
+        nms_pre = cfg.get('nms_pre', -1)
+        score_thr = cfg.get('score_thr', 0)
+        mlvl_priors = self._priors(cls_scores, batch_img_metas)
+
+        all_scores, all_labels, all_deltas, all_priors = [], [], [], []
+        for cls_score, bbox_pred, priors in zip(cls_scores, bbox_preds, mlvl_priors):
+            scores = _flatten_levels([cls_score], self.cls_out_channels).softmax(-1)[..., :-1]
+            scores = scores.reshape(num_imgs, -1)  # (B, n_k * C), (prior, class) pairs
+            k = scores.size(1) if nms_pre <= 0 else min(nms_pre, scores.size(1))
+            masked = scores.masked_fill(scores <= score_thr, -1)
+            top_scores, top_idx = masked.topk(k, dim=1)  # (B, k)
+            prior_idx = top_idx // self.num_classes
+            deltas = _flatten_levels([bbox_pred], 4)
+            all_scores.append(top_scores)
+            all_labels.append(top_idx % self.num_classes)
+            all_deltas.append(deltas.gather(1, prior_idx[..., None].expand(-1, -1, 4)))
+            all_priors.append(priors[prior_idx])
+        scores = torch.cat(all_scores, 1)
+        labels = torch.cat(all_labels, 1)
+        boxes = self.bbox_coder.decode(
+            torch.cat(all_priors, 1).reshape(-1, 4), torch.cat(all_deltas, 1).reshape(-1, 4)
+        )
+        boxes = get_box_tensor(boxes).view(num_imgs, -1, 4)
+        img_hw = boxes.new_tensor([meta['img_shape'][:2] for meta in batch_img_metas])
+        if self.bbox_coder.clip_border:
+            max_xy = img_hw.flip(-1).repeat(1, 2)[:, None, :]  # (B, 1, 4) as (w, h, w, h)
+            boxes = torch.minimum(boxes.clamp(min=0), max_xy)
+
+        results = []
+        for i, meta in enumerate(batch_img_metas):
+            keep = scores[i] > score_thr
+            result = InstanceData(
+                bboxes=boxes[i][keep], scores=scores[i][keep], labels=labels[i][keep]
+            )
+            results.append(self._post_process(result, cfg, meta, rescale, with_nms))
+        return results
+
+    @staticmethod
+    def _post_process(
+        result: InstanceData, cfg: ConfigDict, meta: dict, rescale: bool, with_nms: bool
+    ) -> InstanceData:
+        """Rescale, drop tiny boxes and run per-class NMS on one image."""
+        if rescale:
+            scale = result.bboxes.new_tensor([1 / s for s in meta['scale_factor']]).repeat(2)
+            result.bboxes = result.bboxes * scale
+        min_size = cfg.get('min_bbox_size', -1)
+        if min_size >= 0:
+            wh = result.bboxes[:, 2:] - result.bboxes[:, :2]
+            result = result[(wh > min_size).all(dim=1)]
+        if with_nms and len(result) > 0:
+            dets, keep = batched_nms(result.bboxes, result.scores, result.labels, cfg['nms'])
+            result = result[keep]
+            result.scores = dets[:, -1]
+            result = result[: cfg.get('max_per_img', len(result))]
+        return result
+
+
+def _flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
+    """``[(B, k * c, H, W)]`` -> ``(B, sum(H * W * k), c)`` in prior order."""
+    num_imgs = maps[0].size(0)
+    return torch.cat([m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels) for m in maps], 1)
+
+
+def _pad_instances(instances: InstanceList, device) -> Tuple[Tensor, Tensor, Tensor]:
+    """Stack per-image boxes and labels, padding to the largest count.
+
+    Returns:
+        ``bboxes`` ``(B, G, 4)`` (zero boxes on padding), ``labels`` ``(B, G)``
+        and ``valid`` ``(B, G)`` bool.
+    """
+    boxes = [get_box_tensor(inst.bboxes).to(device).reshape(-1, 4) for inst in instances]
+    if all(b.size(0) == 0 for b in boxes):
+        # One invalid padding column keeps gather indices in range.
+        boxes[0] = boxes[0].new_zeros(1, 4)
+    bboxes = nn.utils.rnn.pad_sequence(boxes, batch_first=True)
+    labels = torch.zeros(bboxes.shape[:2], dtype=torch.long, device=device)
+    valid = torch.zeros(bboxes.shape[:2], dtype=torch.bool, device=device)
+    for i, inst in enumerate(instances):
+        # Slice writes on the device: no host-to-device copy, no sync.
+        n = len(inst)
+        if n:
+            valid[i, :n] = True
+            if 'labels' in inst:
+                labels[i, :n] = inst.labels.to(device)
+    return bboxes, labels, valid

@@ -1,0 +1,264 @@
+"""Matching of default boxes to ground truth (SSD §2.2 "Matching strategy")."""
+
+from typing import NamedTuple, Optional, Union
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ssd_plugin.registry import TASK_UTILS
+
+
+class BatchAssignResult(NamedTuple):
+    """Assignment of a batch; every field is ``(B, A)``.
+
+    Attributes:
+        gt_inds: ``-1`` ignored, ``0`` negative, ``k > 0`` matched to the
+            ``k``-th ground truth (1-based) of the image.
+        max_overlaps: IoU of each prior with its best ground truth (``-1``
+            for ignored priors, ``0`` for an image without ground truth).
+        labels: Class of the matched ground truth; ``-1`` where not positive.
+    """
+
+    gt_inds: Tensor
+    max_overlaps: Tensor
+    labels: Tensor
+
+
+@TASK_UTILS.register_module()
+class SSDMaxIoUAssigner(BaseAssigner):
+    """Max-IoU assigner with forced best match, batched and chunked.
+
+    SSD §2.2: "We begin by matching each ground truth box to the default box
+    with the best jaccard overlap. [...] We then match default boxes to any
+    ground truth with jaccard overlap higher than a threshold (0.5)."
+
+    For each image:
+
+    1. every prior gets ``0`` (negative) if its best IoU is in
+       ``[0, neg_iou_thr)`` (or in ``[lo, hi)`` for a tuple);
+    2. every prior with best IoU ``>= pos_iou_thr`` is matched to that ground
+       truth;
+    3. forced best match: every ground truth takes its highest-IoU prior,
+       even below the threshold, if that IoU is ``> 0`` and
+       ``>= min_pos_iou``.
+
+    Determinism. Ties are resolved by index, never by chance: a prior whose
+    IoU is equal for two ground truths goes to the lower ground-truth index; a
+    ground truth whose best IoU is shared by several priors takes the lowest
+    prior index; a prior that is the forced best match of several ground
+    truths goes to the highest ground-truth index (as mmdet's sequential loop
+    leaves it). With ``gt_max_assign_all=True`` every prior tied for a ground
+    truth's best IoU is forced, again highest index winning.
+
+    Differences from mmdet's ``MaxIoUAssigner``: a ground truth that overlaps
+    no prior at all (IoU 0, e.g. a zero-area box) is not force-matched (mmdet
+    matches it to prior 0 and its regression target is infinite); ignored
+    priors stay ignored in an image without ground truth. Everything else
+    matches mmdet's assignment exactly.
+
+    Args:
+        pos_iou_thr: IoU at or above which a prior is positive.
+        neg_iou_thr: IoU below which a prior is negative, or ``(lo, hi)``.
+        min_pos_iou: Minimum IoU for the forced best match.
+        gt_max_assign_all: Force every prior tied at a ground truth's best IoU.
+        ignore_iof_thr: Priors whose IoF with an ignore box exceeds this are
+            ignored (``-1``); ``<= 0`` disables it.
+        match_low_quality: Do the forced best match (step 3). SSD needs it.
+        iou_calculator: Config of the IoU op (mmdet's ``BboxOverlaps2D``).
+        max_chunk_elements: Largest IoU block (images x gts x priors) computed
+            at once; bigger problems are chunked over images and ground truths.
+    """
+
+    def __init__(
+        self,
+        pos_iou_thr: float = 0.5,
+        neg_iou_thr: Union[float, tuple] = 0.5,
+        min_pos_iou: float = 0.0,
+        gt_max_assign_all: bool = False,
+        ignore_iof_thr: float = -1,
+        match_low_quality: bool = True,
+        iou_calculator: dict = dict(type='BboxOverlaps2D'),
+        max_chunk_elements: int = 2**24,
+    ) -> None:
+        if isinstance(neg_iou_thr, (tuple, list)):
+            if len(neg_iou_thr) != 2 or neg_iou_thr[0] > neg_iou_thr[1]:
+                raise ValueError(f'neg_iou_thr must be a float or (lo, hi), got {neg_iou_thr}')
+            neg_iou_thr = tuple(neg_iou_thr)
+        if max_chunk_elements < 1:
+            raise ValueError(f'max_chunk_elements must be >= 1, got {max_chunk_elements}')
+        self.pos_iou_thr = pos_iou_thr
+        self.neg_iou_thr = neg_iou_thr
+        self.min_pos_iou = min_pos_iou
+        self.gt_max_assign_all = gt_max_assign_all
+        self.ignore_iof_thr = ignore_iof_thr
+        self.match_low_quality = match_low_quality
+        self.max_chunk_elements = max_chunk_elements
+        self.iou_calculator = TASK_UTILS.build(iou_calculator)
+
+    def assign(
+        self,
+        pred_instances: InstanceData,
+        gt_instances: InstanceData,
+        gt_instances_ignore: Optional[InstanceData] = None,
+        **kwargs,
+    ) -> AssignResult:
+        """Assign one image, with mmdet's interface.
+
+        Args:
+            pred_instances: ``priors`` of shape ``(A, 4)``.
+            gt_instances: ``bboxes`` ``(G, 4)`` and ``labels`` ``(G,)``.
+            gt_instances_ignore: Optional ``bboxes`` ``(I, 4)`` to ignore.
+
+        Returns:
+            mmdet's ``AssignResult`` with ``gt_inds``, ``max_overlaps`` and
+            ``labels`` of shape ``(A,)``.
+        """
+        priors = _tensor(pred_instances.priors)
+        gt_bboxes = _tensor(gt_instances.bboxes)
+        ignore = None
+        if gt_instances_ignore is not None and len(gt_instances_ignore) > 0:
+            ignore = _tensor(gt_instances_ignore.bboxes)[None]
+        result = self.batch_assign(
+            priors,
+            gt_bboxes[None],
+            gt_instances.labels[None],
+            torch.ones(1, gt_bboxes.size(0), dtype=torch.bool, device=priors.device),
+            ignore_bboxes=ignore,
+        )
+        return AssignResult(
+            gt_bboxes.size(0), result.gt_inds[0], result.max_overlaps[0], result.labels[0]
+        )
+
+    def batch_assign(
+        self,
+        priors: Tensor,
+        gt_bboxes: Tensor,
+        gt_labels: Tensor,
+        gt_valid: Tensor,
+        ignore_bboxes: Optional[Tensor] = None,
+        ignore_valid: Optional[Tensor] = None,
+        prior_valid: Optional[Tensor] = None,
+    ) -> BatchAssignResult:
+        """Assign every prior of every image at once.
+
+        Args:
+            priors: ``(A, 4)`` boxes shared by all images, ``(x1, y1, x2, y2)``.
+            gt_bboxes: ``(B, G, 4)`` ground truth, padded to the largest ``G``.
+            gt_labels: ``(B, G)`` classes.
+            gt_valid: ``(B, G)`` bool, False on padding.
+            ignore_bboxes: Optional ``(B, I, 4)`` boxes to ignore (padded).
+            ignore_valid: ``(B, I)`` bool for ``ignore_bboxes``; all True if None.
+            prior_valid: Optional ``(B, A)`` bool; invalid priors are ignored.
+
+        Returns:
+            :class:`BatchAssignResult` of ``(B, A)`` tensors.
+        """
+        num_imgs, num_gts = gt_bboxes.shape[:2]
+        num_priors = priors.size(0)
+        device = priors.device
+        ignored = torch.zeros(num_imgs, num_priors, dtype=torch.bool, device=device)
+        if prior_valid is not None:
+            ignored |= ~prior_valid
+        if self.ignore_iof_thr > 0 and ignore_bboxes is not None and ignore_bboxes.size(1) > 0:
+            iof = self.iou_calculator(
+                priors[None].expand(num_imgs, -1, -1), ignore_bboxes, mode='iof'
+            )  # (B, A, I)
+            if ignore_valid is not None:
+                iof = iof.masked_fill(~ignore_valid[:, None, :], 0)
+            ignored |= iof.max(dim=2).values > self.ignore_iof_thr
+
+        if num_gts == 0:
+            # No ground truth: every prior not ignored is negative.
+            max_overlaps = priors.new_zeros(num_imgs, num_priors).masked_fill(ignored, -1)
+            gt_inds = torch.where(ignored, -1, 0)
+            return BatchAssignResult(gt_inds, max_overlaps, torch.full_like(gt_inds, -1))
+
+        max_overlaps = priors.new_zeros(num_imgs, num_priors)
+        argmax_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
+        forced_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
+        for b0, b1, g0, g1 in self._chunks(num_imgs, num_gts, num_priors):
+            # (Bc, Gc, A) IoU; padded ground truths are zero boxes, so IoU 0.
+            iou = self.iou_calculator(gt_bboxes[b0:b1, g0:g1], priors[None].expand(b1 - b0, -1, -1))
+            iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
+            # Step 1-2 input: best ground truth of each prior; strict '>' keeps
+            # the lower ground-truth index on ties across chunks.
+            chunk_max, chunk_arg = iou.max(dim=1)
+            if g0 == 0:
+                better = torch.ones_like(chunk_max, dtype=torch.bool)
+            else:
+                better = chunk_max > max_overlaps[b0:b1]
+            max_overlaps[b0:b1] = torch.where(better, chunk_max, max_overlaps[b0:b1])
+            argmax_gt[b0:b1] = torch.where(better, chunk_arg + g0, argmax_gt[b0:b1])
+            if self.match_low_quality:
+                forced_gt[b0:b1] = torch.maximum(
+                    forced_gt[b0:b1], self._forced_matches(iou, gt_valid[b0:b1, g0:g1], g0)
+                )
+        max_overlaps = max_overlaps.masked_fill(ignored, -1)
+
+        gt_inds = torch.full_like(argmax_gt, -1)
+        # Step 1: negatives (SSD §2.2: the unmatched default boxes).
+        if isinstance(self.neg_iou_thr, tuple):
+            low, high = self.neg_iou_thr
+            gt_inds[(max_overlaps >= low) & (max_overlaps < high)] = 0
+        else:
+            gt_inds[(max_overlaps >= 0) & (max_overlaps < self.neg_iou_thr)] = 0
+        # Step 2: "default boxes [matched] to any ground truth with jaccard
+        # overlap higher than a threshold (0.5)".
+        positive = max_overlaps >= self.pos_iou_thr
+        gt_inds = torch.where(positive, argmax_gt + 1, gt_inds)
+        # Step 3: "matching each ground truth box to the default box with the
+        # best jaccard overlap".
+        gt_inds = torch.where(forced_gt > 0, forced_gt, gt_inds)
+
+        matched = (gt_inds - 1).clamp(min=0)
+        labels = torch.where(gt_inds > 0, gt_labels.gather(1, matched), -1)
+        return BatchAssignResult(gt_inds, max_overlaps, labels)
+
+    def _forced_matches(self, iou: Tensor, gt_valid: Tensor, gt_offset: int) -> Tensor:
+        """1-based ground-truth index forced onto each prior, 0 where none.
+
+        Args:
+            iou: ``(B, Gc, A)`` IoU of a chunk of ground truths.
+            gt_valid: ``(B, Gc)`` bool.
+            gt_offset: Index of the chunk's first ground truth.
+
+        Returns:
+            ``(B, A)`` long; the highest ground-truth index wins a shared prior.
+        """
+        gt_max, gt_argmax = iou.max(dim=2)  # (B, Gc): lowest prior index on ties
+        eligible = gt_valid & (gt_max > 0) & (gt_max >= self.min_pos_iou)
+        gt_ids = torch.arange(1, iou.size(1) + 1, device=iou.device) + gt_offset
+        gt_ids = torch.where(eligible, gt_ids[None], 0)  # (B, Gc)
+        if self.gt_max_assign_all:
+            tied = (iou == gt_max[..., None]) & eligible[..., None]  # (B, Gc, A)
+            return (tied * gt_ids[..., None]).amax(dim=1)
+        forced = torch.zeros(iou.size(0), iou.size(2), dtype=torch.long, device=iou.device)
+        return forced.scatter_reduce(1, gt_argmax, gt_ids, reduce='amax')
+
+    def _chunks(self, num_imgs: int, num_gts: int, num_priors: int):
+        """Yield ``(b0, b1, g0, g1)`` blocks of at most ``max_chunk_elements``."""
+        per_img = num_gts * num_priors
+        if per_img <= self.max_chunk_elements:
+            imgs_per_chunk = max(1, self.max_chunk_elements // per_img)
+            for b0 in range(0, num_imgs, imgs_per_chunk):
+                yield b0, min(b0 + imgs_per_chunk, num_imgs), 0, num_gts
+            return
+        gts_per_chunk = max(1, self.max_chunk_elements // num_priors)
+        for b0 in range(num_imgs):
+            for g0 in range(0, num_gts, gts_per_chunk):
+                yield b0, b0 + 1, g0, min(g0 + gts_per_chunk, num_gts)
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(pos_iou_thr={self.pos_iou_thr}, '
+            f'neg_iou_thr={self.neg_iou_thr}, min_pos_iou={self.min_pos_iou}, '
+            f'ignore_iof_thr={self.ignore_iof_thr}, '
+            f'max_chunk_elements={self.max_chunk_elements})'
+        )
+
+
+def _tensor(boxes) -> Tensor:
+    """Plain ``(N, 4)`` tensor from a tensor or mmdet box structure."""
+    return boxes.tensor if hasattr(boxes, 'tensor') else boxes

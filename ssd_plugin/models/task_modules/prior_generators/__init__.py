@@ -1,0 +1,3 @@
+from .ssd_anchor_generator import SSDAnchorGenerator
+
+__all__ = ['SSDAnchorGenerator']

@@ -1,0 +1,3 @@
+from .ssd_pseudo_sampler import SSDPseudoSampler
+
+__all__ = ['SSDPseudoSampler']

@@ -1,0 +1,102 @@
+"""All positives plus hard negatives (SSD §2.2 "Hard negative mining")."""
+
+from typing import Optional
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult
+from mmdet.models.task_modules.samplers import SamplingResult
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ssd_plugin.registry import TASK_UTILS
+
+
+@TASK_UTILS.register_module()
+class SSDPseudoSampler:
+    """Pseudo-sampler that keeps every positive and mines hard negatives.
+
+    SSD §2.2: "Instead of using all the negative examples, we sort them using
+    the highest confidence loss for each default box and pick the top ones so
+    that the ratio between the negatives and positives is at most 3:1."
+
+    Mining is per image: image ``i`` keeps its ``k_i = min(ratio * P_i, N_i)``
+    negatives of highest confidence loss (``P_i`` positives, ``N_i``
+    negatives). An image without positives keeps no negatives, as in the paper
+    and mmdet. Which of several negatives with exactly equal loss is kept does
+    not change the loss.
+
+    With ``neg_pos_ratio=None`` it is a plain pseudo-sampler: every negative
+    is kept.
+
+    Args:
+        neg_pos_ratio: Negatives kept per positive, or None to keep all.
+    """
+
+    def __init__(self, neg_pos_ratio: Optional[float] = 3, **kwargs) -> None:
+        if neg_pos_ratio is not None and neg_pos_ratio < 0:
+            raise ValueError(f'neg_pos_ratio must be >= 0 or None, got {neg_pos_ratio}')
+        self.neg_pos_ratio = neg_pos_ratio
+
+    def batch_sample(self, pos_mask: Tensor, neg_mask: Tensor, cls_loss: Tensor) -> Tensor:
+        """Choose the negatives of a whole batch at once, without host sync.
+
+        Args:
+            pos_mask: ``(B, A)`` bool, positive priors.
+            neg_mask: ``(B, A)`` bool, negative candidates.
+            cls_loss: ``(B, A)`` confidence loss of every prior (detached).
+
+        Returns:
+            ``(B, A)`` bool mask of the negatives to train on.
+        """
+        if self.neg_pos_ratio is None:
+            return neg_mask
+        num_neg = torch.minimum(
+            (pos_mask.sum(dim=1) * self.neg_pos_ratio).long(), neg_mask.sum(dim=1)
+        )  # (B,) k_i
+        # Rank every negative by loss within its image (0 = hardest); priors
+        # that are not negatives sort last.
+        loss = cls_loss.detach().masked_fill(~neg_mask, float('-inf'))
+        order = loss.argsort(dim=1, descending=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(order.size(1), device=order.device).expand_as(order))
+        return neg_mask & (rank < num_neg[:, None])
+
+    def sample(
+        self,
+        assign_result: AssignResult,
+        pred_instances: InstanceData,
+        gt_instances: InstanceData,
+        cls_loss: Optional[Tensor] = None,
+        **kwargs,
+    ) -> SamplingResult:
+        """Sample one image, with mmdet's sampler interface.
+
+        Args:
+            assign_result: Assignment of the image's ``A`` priors.
+            pred_instances: ``priors`` ``(A, 4)``.
+            gt_instances: ``bboxes`` ``(G, 4)``.
+            cls_loss: ``(A,)`` confidence loss per prior. Without it (or with
+                ``neg_pos_ratio=None``) every negative is returned.
+
+        Returns:
+            mmdet's ``SamplingResult``; ``avg_factor`` is the positive count.
+        """
+        gt_inds = assign_result.gt_inds
+        pos_mask = gt_inds > 0
+        neg_mask = gt_inds == 0
+        if cls_loss is not None:
+            neg_mask = self.batch_sample(pos_mask[None], neg_mask[None], cls_loss[None])[0]
+        priors = pred_instances.priors
+        gt_bboxes = gt_instances.bboxes
+        return SamplingResult(
+            pos_inds=torch.nonzero(pos_mask, as_tuple=False).squeeze(-1).unique(),
+            neg_inds=torch.nonzero(neg_mask, as_tuple=False).squeeze(-1).unique(),
+            priors=priors,
+            gt_bboxes=gt_bboxes,
+            assign_result=assign_result,
+            gt_flags=priors.new_zeros(priors.shape[0], dtype=torch.uint8),
+            avg_factor_with_neg=False,
+        )
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(neg_pos_ratio={self.neg_pos_ratio})'

@@ -1,0 +1,293 @@
+import copy
+
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+
+from ssd_plugin.models import SSDHead
+from ssd_plugin.registry import MODELS
+
+NUM_CLASSES = 20
+SSD300_HEAD = dict(
+    num_classes=NUM_CLASSES,
+    in_channels=(512, 1024, 512, 256, 256, 256),
+    anchor_generator=dict(
+        type='SSDAnchorGenerator',
+        scale_major=False,
+        input_size=300,
+        basesize_ratio_range=(0.15, 0.9),
+        strides=[8, 16, 32, 64, 100, 300],
+        ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
+    ),
+    bbox_coder=dict(
+        type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
+    ),
+    test_cfg=dict(
+        nms_pre=1000,
+        nms=dict(type='nms', iou_threshold=0.45),
+        min_bbox_size=0,
+        score_thr=0.02,
+        max_per_img=200,
+    ),
+)
+TRAIN_CFG = dict(
+    assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
+    sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
+    smoothl1_beta=1.0,
+    allowed_border=-1,
+    pos_weight=-1,
+    debug=False,
+)
+MMDET_TRAIN_CFG = dict(
+    assigner=dict(
+        type='MaxIoUAssigner',
+        pos_iou_thr=0.5,
+        neg_iou_thr=0.5,
+        min_pos_iou=0.0,
+        ignore_iof_thr=-1,
+        gt_max_assign_all=False,
+    ),
+    sampler=dict(type='PseudoSampler'),
+    smoothl1_beta=1.0,
+    allowed_border=-1,
+    pos_weight=-1,
+    neg_pos_ratio=3,
+    debug=False,
+)
+FEAT_SIZES = [38, 19, 10, 5, 3, 1]
+
+
+def build_heads(cfg=SSD300_HEAD):
+    ours = MODELS.build(dict(type='SSDHead', train_cfg=TRAIN_CFG, **copy.deepcopy(cfg)))
+    # The framework baseline, built entirely in mmdet's scope. mmdet 3.3.0's
+    # SSDHead never sets `loss_cls`, which BaseDenseHead.predict reads: give it
+    # the attribute (None) so the baseline can predict at all.
+    theirs = MODELS.build(
+        ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=MMDET_TRAIN_CFG, **copy.deepcopy(cfg))
+    )
+    theirs.loss_cls = None
+    assert type(theirs).__module__.startswith('mmdet.') and isinstance(ours, SSDHead)
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+def random_inputs(head, batch=2, size=300, seed=0, counts=(3, 1), logit_std=1.0):
+    g = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(batch, c, s, s, generator=g) for c, s in zip(head.in_channels, FEAT_SIZES)]
+    gts = []
+    for n in counts:
+        xy = torch.rand(n, 2, generator=g) * size * 0.7
+        wh = torch.rand(n, 2, generator=g) * size * 0.3 + 4
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1),
+                labels=torch.randint(0, NUM_CLASSES, (n,), generator=g),
+            )
+        )
+    metas = [
+        dict(
+            img_shape=(size, size),
+            pad_shape=(size, size),
+            batch_input_shape=(size, size),
+            scale_factor=(1.0, 1.0),
+        )
+        for _ in range(batch)
+    ]
+    return feats, gts, metas
+
+
+def test_parameters_match_mmdet_names_and_shapes():
+    for cfg in (
+        SSD300_HEAD,
+        dict(SSD300_HEAD, use_depthwise=True, norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU6')),
+    ):
+        ours, theirs = build_heads(cfg)
+        ours_shapes = {k: v.shape for k, v in ours.state_dict().items()}
+        theirs_shapes = {k: v.shape for k, v in theirs.state_dict().items()}
+        assert ours_shapes == theirs_shapes
+    plain, _ = build_heads()
+    assert plain.state_dict()['cls_convs.0.0.weight'].shape == (4 * (NUM_CLASSES + 1), 512, 3, 3)
+    assert plain.state_dict()['reg_convs.5.0.weight'].shape == (4 * 4, 256, 3, 3)
+
+
+def test_mmdet_checkpoint_loads_and_forward_is_identical():
+    ours, theirs = build_heads()
+    theirs.init_weights()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    feats, _, _ = random_inputs(ours)
+    for a, b in zip(ours(feats), theirs(feats)):
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize('seed,counts', [(0, (3, 1)), (1, (12, 5)), (2, (1, 0))])
+def test_loss_matches_mmdet(seed, counts):
+    ours, theirs = build_heads()
+    feats, gts, metas = random_inputs(ours, seed=seed, counts=counts)
+    cls_scores, bbox_preds = ours(feats)
+    a = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    b = theirs.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    for key in ('loss_cls', 'loss_bbox'):
+        assert a[key].item() == pytest.approx(sum(b[key]).item(), abs=1e-4, rel=1e-5), key
+    assert a['loss_cls'] > 0 and a['loss_bbox'] > 0
+
+
+def test_loss_with_no_objects_is_zero_and_grads_finite():
+    ours, _ = build_heads()
+    feats, _, metas = random_inputs(ours)
+    empty = [InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))] * 2
+    cls_scores, bbox_preds = ours(feats)
+    losses = ours.loss_by_feat(cls_scores, bbox_preds, empty, metas)
+    assert losses['loss_cls'].item() == 0 and losses['loss_bbox'].item() == 0
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in ours.parameters() if p.grad is not None)
+
+
+def _sorted(result):
+    order = torch.argsort(result.scores * 1e4 + result.bboxes[:, 0], descending=True)
+    return result.bboxes[order], result.scores[order], result.labels[order]
+
+
+@pytest.mark.parametrize('rescale', [False, True])
+def test_predict_matches_mmdet(rescale):
+    ours, theirs = build_heads()
+    feats, _, metas = random_inputs(ours, seed=3)
+    for meta in metas:
+        meta['scale_factor'] = (0.5, 0.75)
+    cls_scores, bbox_preds = ours(feats)
+    cls_scores = [c * 4 for c in cls_scores]  # confident enough to pass score_thr
+    a = ours.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=rescale)
+    b = theirs.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=rescale)
+    for x, y in zip(a, b):
+        assert len(x) == len(y) > 10
+        for u, v in zip(_sorted(x), _sorted(y)):
+            assert torch.allclose(u.float(), v.float(), atol=1e-4)
+
+
+def test_predict_through_base_dense_head_interface():
+    ours, _ = build_heads()
+    feats, _, metas = random_inputs(ours)
+    from mmdet.structures import DetDataSample
+
+    samples = [DetDataSample(metainfo=m) for m in metas]
+    results = ours.predict(tuple(feats), samples, rescale=False)
+    assert len(results) == 2 and {'bboxes', 'scores', 'labels'} <= set(results[0].keys())
+
+
+def test_level_mismatch_errors_name_the_numbers():
+    with pytest.raises(ValueError, match=r'5 in_channels .* 6 levels'):
+        MODELS.build(dict(type='SSDHead', **dict(SSD300_HEAD, in_channels=(512,) * 5)))
+    ours, _ = build_heads()
+    feats, gts, metas = random_inputs(ours)
+    feats[2] = feats[2][..., :9, :9]
+    cls_scores, bbox_preds = ours(feats)
+    with pytest.raises(ValueError, match=r'Level 2: feature map 9x9 .* needs 10x10'):
+        ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+
+
+DETECTOR = dict(
+    type='mmdet.SingleStageDetector',
+    data_preprocessor=dict(
+        type='mmdet.DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.4, 57.1, 57.4],
+        bgr_to_rgb=True,
+        pad_size_divisor=1,
+    ),
+    train_cfg=TRAIN_CFG,
+    test_cfg=SSD300_HEAD['test_cfg'],
+)
+BACKBONES = {
+    'vgg16': (
+        300,
+        dict(
+            backbone=dict(
+                type='mmdet.SSDVGG',
+                depth=16,
+                with_last_pool=False,
+                ceil_mode=True,
+                out_indices=(3, 4),
+                out_feature_indices=(22, 34),
+            ),
+            neck=dict(
+                type='mmdet.SSDNeck',
+                in_channels=(512, 1024),
+                out_channels=(512, 1024, 512, 256, 256, 256),
+                level_strides=(2, 2, 1, 1),
+                level_paddings=(1, 1, 0, 0),
+                l2_norm_scale=20,
+            ),
+            strides=[8, 16, 32, 64, 100, 300],
+            in_channels=(512, 1024, 512, 256, 256, 256),
+        ),
+    ),
+    'resnet18': (
+        300,
+        dict(
+            backbone=dict(type='mmdet.ResNet', depth=18, out_indices=(2, 3), norm_eval=False),
+            neck=dict(
+                type='mmdet.SSDNeck',
+                in_channels=(256, 512),
+                out_channels=(256, 512, 256, 256, 128, 128),
+                level_strides=(2, 2, 2, 2),
+                level_paddings=(1, 1, 1, 1),
+                l2_norm_scale=None,
+            ),
+            strides=[16, 32, 64, 100, 150, 300],
+            in_channels=(256, 512, 256, 256, 128, 128),
+        ),
+    ),
+    'mobilenetv2': (
+        320,
+        dict(
+            backbone=dict(type='mmdet.MobileNetV2', out_indices=(4, 7), widen_factor=0.5),
+            neck=dict(
+                type='mmdet.SSDNeck',
+                in_channels=(48, 1280),
+                out_channels=(48, 1280, 256, 128, 128, 64),
+                level_strides=(2, 2, 2, 2),
+                level_paddings=(1, 1, 1, 1),
+                l2_norm_scale=None,
+                use_depthwise=True,
+                norm_cfg=dict(type='BN'),
+                act_cfg=dict(type='ReLU6'),
+            ),
+            strides=[16, 32, 64, 107, 160, 320],
+            in_channels=(48, 1280, 256, 128, 128, 64),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize('name', list(BACKBONES))
+def test_head_after_registered_backbones(name):
+    size, parts = BACKBONES[name]
+    head = copy.deepcopy(SSD300_HEAD)
+    head['in_channels'] = parts['in_channels']
+    head['anchor_generator'].update(
+        strides=parts['strides'],
+        input_size=size,
+        ratios=[[2, 3]] * 6,
+        basesize_ratio_range=(0.2, 0.9),
+        size_mode='paper',
+    )
+    head.pop('test_cfg')
+    cfg = dict(
+        DETECTOR,
+        backbone=parts['backbone'],
+        neck=parts['neck'],
+        bbox_head=dict(type='SSDHead', **head),
+    )
+    model = MODELS.build(ConfigDict(cfg))
+    packed = demo_mm_inputs(2, [(3, size, size)] * 2, num_items=[3, 2], num_classes=NUM_CLASSES)
+    data = model.data_preprocessor(packed, True)
+    losses = model(**data, mode='loss')
+    total = losses['loss_cls'] + losses['loss_bbox']
+    total.backward()
+    assert torch.isfinite(total) and total > 0
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(packed, False), mode='predict')
+    assert len(results) == 2 and results[0].pred_instances.bboxes.shape[-1] == 4

@@ -1,0 +1,109 @@
+import pytest
+import torch
+from mmdet.models.task_modules.assigners import MaxIoUAssigner
+from mmengine.structures import InstanceData
+
+from ssd_plugin.models import SSDMaxIoUAssigner
+from ssd_plugin.registry import TASK_UTILS
+
+
+def _assign(assigner, priors, gts, labels, ignore=None):
+    gt = InstanceData(bboxes=torch.tensor(gts, dtype=torch.float32), labels=torch.tensor(labels))
+    ig = None if ignore is None else InstanceData(bboxes=torch.tensor(ignore, dtype=torch.float32))
+    pred = InstanceData(priors=torch.tensor(priors, dtype=torch.float32))
+    return assigner.assign(pred, gt, ig)
+
+
+def test_threshold_and_forced_match_hand_computed():
+    priors = [[0, 0, 10, 10], [5, 0, 15, 10], [24, 20, 34, 30], [100, 100, 110, 110]]
+    gts = [[0, 0, 10, 10], [20, 20, 30, 30]]
+    result = _assign(SSDMaxIoUAssigner(), priors, gts, [3, 7])
+    # p0: IoU 1 -> gt 1. p1: IoU 50/150 -> negative. p2: IoU 60/140 < 0.5 but the
+    # best prior of gt 2 -> forced. p3: IoU 0 -> negative.
+    assert result.gt_inds.tolist() == [1, 0, 2, 0]
+    assert result.max_overlaps.tolist() == pytest.approx([1, 1 / 3, 60 / 140, 0])
+    assert result.labels.tolist() == [3, -1, 7, -1]
+
+
+def test_shared_best_prior_goes_to_highest_gt_index():
+    priors = [[0, 0, 10, 10], [50, 50, 60, 60]]
+    result = _assign(SSDMaxIoUAssigner(), priors, [[0, 0, 10, 10], [0, 0, 10, 9]], [0, 1])
+    assert result.gt_inds.tolist() == [2, 0]
+    assert result.labels.tolist() == [1, -1]
+
+
+def test_zero_area_gt_is_not_force_matched():
+    result = _assign(SSDMaxIoUAssigner(), [[0, 0, 10, 10], [20, 20, 30, 30]], [[5, 5, 5, 9]], [0])
+    assert result.gt_inds.tolist() == [0, 0]
+
+
+def test_no_ground_truth_gives_all_negatives():
+    result = _assign(SSDMaxIoUAssigner(), [[0, 0, 10, 10], [1, 1, 5, 5]], torch.zeros(0, 4), [])
+    assert result.gt_inds.tolist() == [0, 0]
+    assert result.labels.tolist() == [-1, -1]
+
+
+def test_ignore_boxes():
+    priors = [[0, 0, 10, 10], [40, 40, 50, 50], [100, 100, 110, 110]]
+    result = _assign(
+        SSDMaxIoUAssigner(ignore_iof_thr=0.5),
+        priors,
+        [[0, 0, 10, 10]],
+        [0],
+        ignore=[[95, 95, 120, 120]],
+    )
+    assert result.gt_inds.tolist() == [1, 0, -1]
+
+
+def _random_boxes(n, size=300, generator=None):
+    xy = torch.rand(n, 2, generator=generator) * size * 0.8
+    wh = torch.rand(n, 2, generator=generator) * size * 0.5 + 2
+    return torch.cat([xy, xy + wh], 1)
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_parity_with_mmdet_max_iou_assigner(seed):
+    g = torch.Generator().manual_seed(seed)
+    priors = _random_boxes(500, generator=g)
+    theirs = MaxIoUAssigner(
+        pos_iou_thr=0.5,
+        neg_iou_thr=0.5,
+        min_pos_iou=0.0,
+        ignore_iof_thr=-1,
+        gt_max_assign_all=False,
+    )
+    ours = TASK_UTILS.build(dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5))
+    for num_gts in (1, 5, 17):
+        gt = InstanceData(
+            bboxes=_random_boxes(num_gts, generator=g),
+            labels=torch.randint(0, 80, (num_gts,), generator=g),
+        )
+        pred = InstanceData(priors=priors)
+        a, b = ours.assign(pred, gt), theirs.assign(pred, gt)
+        assert torch.equal(a.gt_inds, b.gt_inds)
+        assert torch.equal(a.labels, b.labels)
+        assert torch.allclose(a.max_overlaps, b.max_overlaps)
+
+
+def test_batched_and_chunked_equal_per_image():
+    g = torch.Generator().manual_seed(0)
+    priors = _random_boxes(300, generator=g)
+    counts = [3, 0, 7]
+    gts = torch.zeros(3, 7, 4)
+    valid = torch.zeros(3, 7, dtype=torch.bool)
+    labels = torch.randint(0, 5, (3, 7), generator=g)
+    for i, n in enumerate(counts):
+        gts[i, :n] = _random_boxes(n, generator=g)
+        valid[i, :n] = True
+    whole = SSDMaxIoUAssigner().batch_assign(priors, gts, labels, valid)
+    for budget in (300 * 7 * 2, 300 * 2, 5):
+        chunked = SSDMaxIoUAssigner(max_chunk_elements=budget).batch_assign(
+            priors, gts, labels, valid
+        )
+        for x, y in zip(whole, chunked):
+            assert torch.equal(x, y), budget
+    single = SSDMaxIoUAssigner()
+    for i, n in enumerate(counts):
+        one = _assign(single, priors.tolist(), gts[i, :n].reshape(-1, 4), labels[i, :n].tolist())
+        assert torch.equal(one.gt_inds, whole.gt_inds[i])
+    assert (whole.gt_inds[1] == 0).all()

@@ -1,0 +1,1 @@
+"""Sub-commands of tools/benchmark.py, one module each."""
