@@ -2,7 +2,7 @@
 
 import platform
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
@@ -37,6 +37,28 @@ def time_fn(
         times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2]
+
+
+def time_pair(
+    fn_a: Callable[[], object],
+    fn_b: Callable[[], object],
+    warmup: int = 2,
+    repeat: int = 5,
+    cuda: bool = False,
+) -> Tuple[float, float]:
+    """Median wall times of ``fn_a`` and ``fn_b``, measured alternately.
+
+    Alternating runs expose both sides to the same machine load, so their
+    ratio stays fair on a busy or throttled machine.
+    """
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    times_a, times_b = [], []
+    for _ in range(repeat):
+        times_a.append(time_fn(fn_a, warmup=0, repeat=1, cuda=cuda))
+        times_b.append(time_fn(fn_b, warmup=0, repeat=1, cuda=cuda))
+    return sorted(times_a)[repeat // 2], sorted(times_b)[repeat // 2]
 
 
 def markdown_table(rows: List[Dict[str, object]], columns: Sequence[str]) -> str:

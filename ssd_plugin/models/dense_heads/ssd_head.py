@@ -63,6 +63,11 @@ class SSDHead(BaseDenseHead):
         test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``min_bbox_size``,
             ``max_per_img``.
         init_cfg: Initialisation; Xavier uniform as in the paper's Caffe model.
+        sparse_loss: Compute the loss on gathered rows (positives and mined
+            negatives) instead of masking all ``B * A`` rows. Gathering needs
+            the row count on the host, which is free on CPU but a device sync
+            on GPU. None (default) picks sparse on CPU and dense on GPU; both
+            give the same loss.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class SSDHead(BaseDenseHead):
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: MultiConfig = dict(type='Xavier', layer='Conv2d', distribution='uniform', bias=0),
+        sparse_loss: Optional[bool] = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_classes < 1:
@@ -117,6 +123,7 @@ class SSDHead(BaseDenseHead):
             )
         self.bbox_coder = TASK_UTILS.build(bbox_coder)
         self.reg_decoded_bbox = reg_decoded_bbox
+        self.sparse_loss = sparse_loss
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         if train_cfg:
@@ -299,42 +306,59 @@ class SSDHead(BaseDenseHead):
         )
         pos_mask = assign.gt_inds > 0  # (B, A)
         neg_mask = assign.gt_inds == 0
-        labels = torch.where(pos_mask, assign.labels, self.num_classes)
+        labels = torch.where(pos_mask, assign.labels, self.num_classes).reshape(-1)
+        all_cls = _flatten_levels(cls_scores, self.cls_out_channels).flatten(0, 1)  # (B*A, C+1)
+        all_reg = _flatten_levels(bbox_preds, 4).flatten(0, 1)  # (B*A, 4)
+        sparse = self.sparse_loss if self.sparse_loss is not None else not all_cls.is_cuda
 
-        all_cls = _flatten_levels(cls_scores, self.cls_out_channels)  # (B, A, C + 1)
-        all_reg = _flatten_levels(bbox_preds, 4)  # (B, A, 4)
-        # L_conf, Eq. 3: softmax cross-entropy of every prior.
-        loss_ce = F.cross_entropy(
-            all_cls.reshape(-1, self.cls_out_channels).float(), labels.reshape(-1), reduction='none'
-        ).view(num_imgs, -1)
-        hard_neg = self.sampler.batch_sample(pos_mask, neg_mask, loss_ce.detach())
+        # §2.2 hard negative mining ranks negatives by confidence loss; only the
+        # ranking is needed here, so no gradient and no (B*A, C+1) log-softmax.
+        conf_loss = _confidence_loss(all_cls, labels, block=None if all_cls.is_cuda else 4096)
+        hard_neg = self.sampler.batch_sample(pos_mask, neg_mask, conf_loss.view(num_imgs, -1))
+        selected = (pos_mask | hard_neg).reshape(-1)
         # N: matched default boxes, max(P_i, 1) per image as in mmdet.
         avg_factor = pos_mask.sum(dim=1).clamp(min=1).sum().float()
-        loss_cls = (loss_ce * (pos_mask | hard_neg)).sum() / avg_factor
 
-        # L_loc, Eq. 2: Smooth-L1 between predicted and encoded offsets of
-        # the positives. Targets of other priors are zeroed before the loss.
-        matched = (assign.gt_inds - 1).clamp(min=0)
-        matched_gt = gt_bboxes.to(all_reg.dtype).gather(
-            1, matched[..., None].expand(-1, -1, 4)
-        )  # (B, A, 4)
-        flat_priors = priors[None].expand(num_imgs, -1, -1).reshape(-1, 4)
+        # L_conf, Eq. 3: softmax cross-entropy over positives and mined negatives.
+        # Sparse: gather the selected rows (boolean indexing needs the count on
+        # the host, free on CPU). Dense: mask every row (no host-device sync).
+        if sparse:
+            idx = selected.nonzero()[:, 0]
+            loss_cls = F.cross_entropy(all_cls[idx].float(), labels[idx], reduction='sum')
+        else:
+            loss_cls = F.cross_entropy(all_cls.float(), labels, reduction='none')
+            loss_cls = (loss_cls * selected).sum()
+        loss_cls = loss_cls / avg_factor
+
+        # L_loc, Eq. 2: Smooth-L1 between predicted and encoded offsets of the
+        # positives.
+        matched = (assign.gt_inds - 1).clamp(min=0).reshape(-1)  # (B*A,)
+        img_idx = torch.arange(num_imgs, device=device).repeat_interleave(priors.size(0))
+        prior_idx = torch.arange(priors.size(0), device=device).repeat(num_imgs)
+        weight = None
+        if sparse:
+            keep = pos_mask.reshape(-1).nonzero()[:, 0]
+            matched, img_idx, prior_idx, all_reg = (
+                matched[keep],
+                img_idx[keep],
+                prior_idx[keep],
+                all_reg[keep],
+            )
+        else:
+            weight = pos_mask.reshape(-1, 1).expand(-1, 4).float()
+        box_priors = priors[prior_idx]
+        box_gts = gt_bboxes.to(priors.dtype)[img_idx, matched]
         if self.reg_decoded_bbox:
-            pred = self.bbox_coder.decode(flat_priors, all_reg.reshape(-1, 4))
-            pred = get_box_tensor(pred).view(num_imgs, -1, 4)
-            target = matched_gt
+            pred = get_box_tensor(self.bbox_coder.decode(box_priors, all_reg))
+            target = box_gts
         else:
             pred = all_reg
-            target = self.bbox_coder.encode(flat_priors, matched_gt.reshape(-1, 4))
-            target = get_box_tensor(target).view(num_imgs, -1, 4)
-        weight = pos_mask[..., None].to(pred.dtype).expand(-1, -1, 4)
-        target = torch.where(weight > 0, target, pred.detach())
+            target = get_box_tensor(self.bbox_coder.encode(box_priors, box_gts))
+        if weight is not None:
+            # Non-positive rows may hold infinite targets (padding boxes).
+            target = torch.where(weight > 0, target, pred.detach())
         loss_bbox = smooth_l1_loss(
-            pred.float(),
-            target.float(),
-            weight.float(),
-            beta=self.smoothl1_beta,
-            avg_factor=avg_factor,
+            pred.float(), target.float(), weight, beta=self.smoothl1_beta, avg_factor=avg_factor
         )
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
 
@@ -435,6 +459,28 @@ def _flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
     """``[(B, k * c, H, W)]`` -> ``(B, sum(H * W * k), c)`` in prior order."""
     num_imgs = maps[0].size(0)
     return torch.cat([m.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels) for m in maps], 1)
+
+
+@torch.no_grad()
+def _confidence_loss(logits: Tensor, labels: Tensor, block: Optional[int]) -> Tensor:
+    """Softmax cross-entropy ``logsumexp(x) - x[label]`` of every row, no grad.
+
+    Args:
+        logits: ``(R, C + 1)`` class scores.
+        labels: ``(R,)`` target class of each row.
+        block: Rows per block (cache-sized blocks are faster on CPU), or None.
+
+    Returns:
+        ``(R,)`` float32 losses.
+    """
+    block = block or logits.size(0)
+    out = logits.new_empty(logits.size(0), dtype=torch.float32)
+    for start in range(0, logits.size(0), block):
+        x = logits[start : start + block].float()
+        out[start : start + block] = (
+            torch.logsumexp(x, dim=1) - x.gather(1, labels[start : start + block, None])[:, 0]
+        )
+    return out
 
 
 def _pad_instances(instances: InstanceList, device) -> Tuple[Tensor, Tensor, Tensor]:

@@ -69,6 +69,8 @@ class SSDMaxIoUAssigner(BaseAssigner):
         iou_calculator: Config of the IoU op (mmdet's ``BboxOverlaps2D``).
         max_chunk_elements: Largest IoU block (images x gts x priors) computed
             at once; bigger problems are chunked over images and ground truths.
+            None: ``2**24`` on GPU (memory bound) and ``2**18`` on CPU, where
+            blocks that stay in cache are several times faster.
     """
 
     def __init__(
@@ -80,13 +82,13 @@ class SSDMaxIoUAssigner(BaseAssigner):
         ignore_iof_thr: float = -1,
         match_low_quality: bool = True,
         iou_calculator: dict = dict(type='BboxOverlaps2D'),
-        max_chunk_elements: int = 2**24,
+        max_chunk_elements: Optional[int] = None,
     ) -> None:
         if isinstance(neg_iou_thr, (tuple, list)):
             if len(neg_iou_thr) != 2 or neg_iou_thr[0] > neg_iou_thr[1]:
                 raise ValueError(f'neg_iou_thr must be a float or (lo, hi), got {neg_iou_thr}')
             neg_iou_thr = tuple(neg_iou_thr)
-        if max_chunk_elements < 1:
+        if max_chunk_elements is not None and max_chunk_elements < 1:
             raise ValueError(f'max_chunk_elements must be >= 1, got {max_chunk_elements}')
         self.pos_iou_thr = pos_iou_thr
         self.neg_iou_thr = neg_iou_thr
@@ -159,6 +161,7 @@ class SSDMaxIoUAssigner(BaseAssigner):
         num_priors = priors.size(0)
         device = priors.device
         ignored = torch.zeros(num_imgs, num_priors, dtype=torch.bool, device=device)
+        any_ignored = prior_valid is not None
         if prior_valid is not None:
             ignored |= ~prior_valid
         if self.ignore_iof_thr > 0 and ignore_bboxes is not None and ignore_bboxes.size(1) > 0:
@@ -168,6 +171,7 @@ class SSDMaxIoUAssigner(BaseAssigner):
             if ignore_valid is not None:
                 iof = iof.masked_fill(~ignore_valid[:, None, :], 0)
             ignored |= iof.max(dim=2).values > self.ignore_iof_thr
+            any_ignored = True
 
         if num_gts == 0:
             # No ground truth: every prior not ignored is negative.
@@ -178,10 +182,12 @@ class SSDMaxIoUAssigner(BaseAssigner):
         max_overlaps = priors.new_zeros(num_imgs, num_priors)
         argmax_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
         forced_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
-        for b0, b1, g0, g1 in self._chunks(num_imgs, num_gts, num_priors):
+        budget = self.max_chunk_elements or (2**24 if priors.is_cuda else 2**18)
+        for b0, b1, g0, g1 in self._chunks(num_imgs, num_gts, num_priors, budget):
             # (Bc, Gc, A) IoU; padded ground truths are zero boxes, so IoU 0.
             iou = self.iou_calculator(gt_bboxes[b0:b1, g0:g1], priors[None].expand(b1 - b0, -1, -1))
-            iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
+            if any_ignored:
+                iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
             # Step 1-2 input: best ground truth of each prior; strict '>' keeps
             # the lower ground-truth index on ties across chunks.
             chunk_max, chunk_arg = iou.max(dim=1)
@@ -195,7 +201,8 @@ class SSDMaxIoUAssigner(BaseAssigner):
                 forced_gt[b0:b1] = torch.maximum(
                     forced_gt[b0:b1], self._forced_matches(iou, gt_valid[b0:b1, g0:g1], g0)
                 )
-        max_overlaps = max_overlaps.masked_fill(ignored, -1)
+        if any_ignored:
+            max_overlaps = max_overlaps.masked_fill(ignored, -1)
 
         gt_inds = torch.full_like(argmax_gt, -1)
         # Step 1: negatives (SSD §2.2: the unmatched default boxes).
@@ -237,15 +244,16 @@ class SSDMaxIoUAssigner(BaseAssigner):
         forced = torch.zeros(iou.size(0), iou.size(2), dtype=torch.long, device=iou.device)
         return forced.scatter_reduce(1, gt_argmax, gt_ids, reduce='amax')
 
-    def _chunks(self, num_imgs: int, num_gts: int, num_priors: int):
-        """Yield ``(b0, b1, g0, g1)`` blocks of at most ``max_chunk_elements``."""
+    @staticmethod
+    def _chunks(num_imgs: int, num_gts: int, num_priors: int, budget: int):
+        """Yield ``(b0, b1, g0, g1)`` blocks of at most ``budget`` elements."""
         per_img = num_gts * num_priors
-        if per_img <= self.max_chunk_elements:
-            imgs_per_chunk = max(1, self.max_chunk_elements // per_img)
+        if per_img <= budget:
+            imgs_per_chunk = max(1, budget // per_img)
             for b0 in range(0, num_imgs, imgs_per_chunk):
                 yield b0, min(b0 + imgs_per_chunk, num_imgs), 0, num_gts
             return
-        gts_per_chunk = max(1, self.max_chunk_elements // num_priors)
+        gts_per_chunk = max(1, budget // num_priors)
         for b0 in range(num_imgs):
             for g0 in range(0, num_gts, gts_per_chunk):
                 yield b0, b0 + 1, g0, min(g0 + gts_per_chunk, num_gts)

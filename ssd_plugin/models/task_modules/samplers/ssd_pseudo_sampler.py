@@ -53,9 +53,18 @@ class SSDPseudoSampler:
         num_neg = torch.minimum(
             (pos_mask.sum(dim=1) * self.neg_pos_ratio).long(), neg_mask.sum(dim=1)
         )  # (B,) k_i
-        # Rank every negative by loss within its image (0 = hardest); priors
-        # that are not negatives sort last.
         loss = cls_loss.detach().masked_fill(~neg_mask, float('-inf'))
+        if not loss.is_cuda:
+            # On CPU the largest k_i is free to read: a top-k instead of a sort.
+            k_max = int(num_neg.max()) if num_neg.numel() else 0
+            chosen = torch.zeros_like(neg_mask)
+            if k_max > 0:
+                top = loss.topk(k_max, dim=1).indices  # (B, k_max), hardest first
+                keep = torch.arange(k_max, device=loss.device)[None] < num_neg[:, None]
+                chosen.scatter_(1, top, keep)
+            return chosen
+        # On GPU, rank every negative within its image (0 = hardest) without
+        # reading k_i on the host; priors that are not negatives sort last.
         order = loss.argsort(dim=1, descending=True)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(order.size(1), device=order.device).expand_as(order))

@@ -1,0 +1,182 @@
+"""``loss``: targets + loss (forward and backward) of the plugin's SSDHead
+against mmdet's SSDHead on the same inputs.
+
+Both heads get the same weights, the same head outputs and the same ground
+truth (COCO-like: 1-15 objects per image, 80 classes). mmdet's head is built in
+mmdet's own scope with its own assigner and sampler (the framework baseline);
+it is given ``loss_cls = None`` only because mmdet 3.3.0's SSDHead lacks that
+attribute, which its loss path does not read anyway.
+"""
+
+import argparse
+import copy
+from functools import partial
+from typing import Dict, List
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+
+from ._common import machine_info, markdown_table, time_pair
+
+INPUTS = {
+    300: dict(
+        feats=[38, 19, 10, 5, 3, 1],
+        in_channels=(512, 1024, 512, 256, 256, 256),
+        anchor_generator=dict(
+            type='SSDAnchorGenerator',
+            scale_major=False,
+            input_size=300,
+            basesize_ratio_range=(0.15, 0.9),
+            strides=[8, 16, 32, 64, 100, 300],
+            ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
+        ),
+    ),
+    512: dict(
+        feats=[64, 32, 16, 8, 4, 2, 1],
+        in_channels=(512, 1024, 512, 256, 256, 256, 256),
+        anchor_generator=dict(
+            type='SSDAnchorGenerator',
+            scale_major=False,
+            input_size=512,
+            basesize_ratio_range=(0.1, 0.9),
+            strides=[8, 16, 32, 64, 128, 256, 512],
+            ratios=[[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]],
+        ),
+    ),
+}
+CODER = dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2])
+OURS_TRAIN = dict(
+    assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
+    sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
+    smoothl1_beta=1.0,
+)
+MMDET_TRAIN = dict(
+    assigner=dict(
+        type='MaxIoUAssigner',
+        pos_iou_thr=0.5,
+        neg_iou_thr=0.5,
+        min_pos_iou=0.0,
+        ignore_iof_thr=-1,
+        gt_max_assign_all=False,
+    ),
+    sampler=dict(type='PseudoSampler'),
+    smoothl1_beta=1.0,
+    allowed_border=-1,
+    pos_weight=-1,
+    neg_pos_ratio=3,
+    debug=False,
+)
+
+
+def build_heads(size: int, num_classes: int = 80):
+    """The plugin's head and mmdet's, with identical weights."""
+    from ssd_plugin.registry import MODELS
+
+    spec = INPUTS[size]
+    common = dict(
+        num_classes=num_classes,
+        in_channels=spec['in_channels'],
+        anchor_generator=spec['anchor_generator'],
+        bbox_coder=CODER,
+    )
+    ours = MODELS.build(ConfigDict(type='SSDHead', train_cfg=OURS_TRAIN, **copy.deepcopy(common)))
+    theirs = MODELS.build(
+        ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=MMDET_TRAIN, **copy.deepcopy(common))
+    )
+    theirs.loss_cls = None  # mmdet 3.3.0 bug: SSDHead never sets it
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+def make_batch(head, size: int, batch: int, device: str, seed: int = 0):
+    """Head outputs (leaf tensors) plus COCO-like ground truth for ``batch`` images."""
+    g = torch.Generator().manual_seed(seed)
+    cls_scores, bbox_preds = [], []
+    for fs, n in zip(INPUTS[size]['feats'], head.num_base_priors):
+        cls_scores.append(torch.randn(batch, n * head.cls_out_channels, fs, fs, generator=g))
+        bbox_preds.append(torch.randn(batch, n * 4, fs, fs, generator=g) * 0.1)
+    cls_scores = [c.to(device).requires_grad_() for c in cls_scores]
+    bbox_preds = [b.to(device).requires_grad_() for b in bbox_preds]
+    gts = []
+    for _ in range(batch):
+        n = int(torch.randint(1, 16, (1,), generator=g))
+        xy = torch.rand(n, 2, generator=g) * size * 0.8
+        wh = torch.rand(n, 2, generator=g) * size * 0.4 + 4
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1).to(device),
+                labels=torch.randint(0, head.num_classes, (n,), generator=g).to(device),
+            )
+        )
+    metas = [
+        dict(img_shape=(size, size), pad_shape=(size, size), batch_input_shape=(size, size))
+        for _ in range(batch)
+    ]
+    return cls_scores, bbox_preds, gts, metas
+
+
+def step(head, cls_scores, bbox_preds, gts, metas) -> float:
+    for t in cls_scores + bbox_preds:
+        t.grad = None  # as optimizer.zero_grad(): no accumulation into old grads
+    losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    total = sum(v if torch.is_tensor(v) else sum(v) for v in losses.values())
+    total.backward()
+    return float(total.detach())
+
+
+def run(sizes: List[int], batches: List[int], device: str, repeat: int) -> List[Dict]:
+    rows = []
+    cuda = device.startswith('cuda')
+    for size in sizes:
+        ours, theirs = build_heads(size)
+        ours.to(device)
+        theirs.to(device)
+        for batch in batches:
+            inputs = make_batch(ours, size, batch, device)
+            loss_ours, loss_theirs = step(ours, *inputs), step(theirs, *inputs)
+            t_ours, t_theirs = time_pair(
+                partial(step, ours, *inputs),
+                partial(step, theirs, *inputs),
+                repeat=repeat,
+                cuda=cuda,
+            )
+            rows.append(
+                dict(
+                    input=size,
+                    batch=batch,
+                    device=device,
+                    mmdet_ms=t_theirs * 1e3,
+                    ours_ms=t_ours * 1e3,
+                    speedup=t_theirs / t_ours,
+                    loss_diff=abs(loss_ours - loss_theirs),
+                )
+            )
+    return rows
+
+
+def main(args: argparse.Namespace) -> dict:
+    import ssd_plugin  # noqa: F401  (registers the plugin)
+    from ssd_plugin.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = run(args.sizes, args.batches, args.device, args.repeat)
+    print('\ntargets + loss, forward and backward (median of', args.repeat, 'runs)\n')
+    print(
+        markdown_table(
+            rows, ['input', 'batch', 'device', 'mmdet_ms', 'ours_ms', 'speedup', 'loss_diff']
+        )
+    )
+    return dict(benchmark='loss', machine=machine_info(), rows=rows)
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser('loss', help='targets + loss vs mmdet SSDHead')
+    parser.add_argument('--sizes', type=int, nargs='+', default=[300, 512], choices=[300, 512])
+    parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.set_defaults(func=main)
