@@ -1,3 +1,3 @@
-"""Engine components (hooks) of the plugin."""
+from .hooks import MMDetSSDHeadCompatHook
 
-__all__: list = []
+__all__ = ['MMDetSSDHeadCompatHook']

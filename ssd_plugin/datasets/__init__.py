@@ -1,0 +1,3 @@
+from .transforms import Expand, MinIoURandomCrop, PhotoMetricDistortion
+
+__all__ = ['Expand', 'MinIoURandomCrop', 'PhotoMetricDistortion']
