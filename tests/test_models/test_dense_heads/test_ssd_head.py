@@ -122,9 +122,12 @@ def test_mmdet_checkpoint_loads_and_forward_is_identical():
             assert torch.equal(x, y)
 
 
+@pytest.mark.parametrize('sparse', [True, False])
 @pytest.mark.parametrize('seed,counts', [(0, (3, 1)), (1, (12, 5)), (2, (1, 0))])
-def test_loss_matches_mmdet(seed, counts):
+def test_loss_matches_mmdet(seed, counts, sparse):
+    # sparse: gathered rows (the CPU default); dense: masked rows (the GPU default).
     ours, theirs = build_heads()
+    ours.sparse_loss = sparse
     feats, gts, metas = random_inputs(ours, seed=seed, counts=counts)
     cls_scores, bbox_preds = ours(feats)
     a = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)

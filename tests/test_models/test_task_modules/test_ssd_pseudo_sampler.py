@@ -59,3 +59,20 @@ def test_mmdet_sampler_interface():
 def test_negative_ratio_rejected():
     with pytest.raises(ValueError, match='neg_pos_ratio'):
         SSDPseudoSampler(neg_pos_ratio=-1)
+
+
+def test_cpu_topk_and_gpu_rank_strategies_agree():
+    g = torch.Generator().manual_seed(0)
+    pos = torch.rand(6, 500, generator=g) < 0.02
+    neg = ~pos & (torch.rand(6, 500, generator=g) < 0.9)
+    pos[5] = False  # an image without positives keeps no negatives
+    loss = torch.rand(6, 500, generator=g).masked_fill(~neg, float('-inf'))
+    num_neg = torch.minimum(pos.sum(1) * 3, neg.sum(1))
+    a = SSDPseudoSampler._mine_by_topk(loss, neg, num_neg)
+    b = SSDPseudoSampler._mine_by_rank(loss, neg, num_neg)
+    assert torch.equal(a, b)
+    assert torch.equal(a.sum(1), num_neg) and not a[5].any()
+    # Each kept negative is at least as hard as every dropped one, per image.
+    for i in range(6):
+        if a[i].any() and (neg[i] & ~a[i]).any():
+            assert loss[i][a[i]].min() >= loss[i][neg[i] & ~a[i]].max()

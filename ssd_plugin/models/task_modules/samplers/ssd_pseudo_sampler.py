@@ -54,17 +54,31 @@ class SSDPseudoSampler:
             (pos_mask.sum(dim=1) * self.neg_pos_ratio).long(), neg_mask.sum(dim=1)
         )  # (B,) k_i
         loss = cls_loss.detach().masked_fill(~neg_mask, float('-inf'))
-        if not loss.is_cuda:
-            # On CPU the largest k_i is free to read: a top-k instead of a sort.
-            k_max = int(num_neg.max()) if num_neg.numel() else 0
-            chosen = torch.zeros_like(neg_mask)
-            if k_max > 0:
-                top = loss.topk(k_max, dim=1).indices  # (B, k_max), hardest first
-                keep = torch.arange(k_max, device=loss.device)[None] < num_neg[:, None]
-                chosen.scatter_(1, top, keep)
-            return chosen
-        # On GPU, rank every negative within its image (0 = hardest) without
-        # reading k_i on the host; priors that are not negatives sort last.
+        if loss.is_cuda:
+            return self._mine_by_rank(loss, neg_mask, num_neg)
+        return self._mine_by_topk(loss, neg_mask, num_neg)
+
+    @staticmethod
+    def _mine_by_topk(loss: Tensor, neg_mask: Tensor, num_neg: Tensor) -> Tensor:
+        """Top-``max(k_i)`` per row: cheapest where reading ``k_i`` is free (CPU).
+
+        Args:
+            loss: ``(B, A)`` loss, ``-inf`` where not a negative.
+            neg_mask: ``(B, A)`` bool.
+            num_neg: ``(B,)`` negatives to keep per image.
+        """
+        k_max = int(num_neg.max()) if num_neg.numel() else 0
+        chosen = torch.zeros_like(neg_mask)
+        if k_max > 0:
+            top = loss.topk(k_max, dim=1).indices  # (B, k_max), hardest first
+            keep = torch.arange(k_max, device=loss.device)[None] < num_neg[:, None]
+            chosen.scatter_(1, top, keep)
+        return chosen & neg_mask
+
+    @staticmethod
+    def _mine_by_rank(loss: Tensor, neg_mask: Tensor, num_neg: Tensor) -> Tensor:
+        """Rank every negative in its image (0 = hardest), never reading ``k_i``
+        on the host: no device sync (GPU). Arguments as :meth:`_mine_by_topk`."""
         order = loss.argsort(dim=1, descending=True)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(order.size(1), device=order.device).expand_as(order))
