@@ -97,7 +97,8 @@ optim_wrapper = dict(
 )
 custom_hooks = [
     dict(type='mmdet.NumClassCheckHook'),
-    dict(type='mmdet.CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
+    # Stops on a NaN/inf loss before a checkpoint is written from it.
+    dict(type='InvalidLossGuardHook', interval=1),
 ]
 # `--auto-scale-lr` scales base_lr by (GPUs x batch_size) / 64.
 auto_scale_lr = dict(enable=False, base_batch_size=64)

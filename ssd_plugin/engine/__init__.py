@@ -1,3 +1,3 @@
-from .hooks import MMDetSSDHeadCompatHook
+from .hooks import InvalidLossGuardHook, MMDetSSDHeadCompatHook
 
-__all__ = ['MMDetSSDHeadCompatHook']
+__all__ = ['InvalidLossGuardHook', 'MMDetSSDHeadCompatHook']
