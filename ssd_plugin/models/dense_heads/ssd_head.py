@@ -306,46 +306,43 @@ class SSDHead(BaseDenseHead):
         )
         pos_mask = assign.gt_inds > 0  # (B, A)
         neg_mask = assign.gt_inds == 0
-        labels = torch.where(pos_mask, assign.labels, self.num_classes).reshape(-1)
-        all_cls = _flatten_levels(cls_scores, self.cls_out_channels).flatten(0, 1)  # (B*A, C+1)
-        all_reg = _flatten_levels(bbox_preds, 4).flatten(0, 1)  # (B*A, 4)
-        sparse = self.sparse_loss if self.sparse_loss is not None else not all_cls.is_cuda
+        labels = torch.where(pos_mask, assign.labels, self.num_classes)  # (B, A)
+        sparse = self.sparse_loss if self.sparse_loss is not None else not cls_scores[0].is_cuda
 
-        # §2.2 hard negative mining ranks negatives by confidence loss; only the
-        # ranking is needed here, so no gradient and no (B*A, C+1) log-softmax.
-        conf_loss = _confidence_loss(all_cls, labels, block=None if all_cls.is_cuda else 4096)
-        hard_neg = self.sampler.batch_sample(pos_mask, neg_mask, conf_loss.view(num_imgs, -1))
-        selected = (pos_mask | hard_neg).reshape(-1)
+        # §2.2 hard negative mining ranks the negatives by confidence loss,
+        # -log softmax(x)[background]; positives are never ranked. Computed on
+        # each level's own layout: no gradient and no copy of the scores.
+        neg_conf = _background_loss(cls_scores, self.cls_out_channels)  # (B, A)
+        hard_neg = self.sampler.batch_sample(pos_mask, neg_mask, neg_conf)
+        selected = pos_mask | hard_neg
         # N: matched default boxes, max(P_i, 1) per image as in mmdet.
         avg_factor = pos_mask.sum(dim=1).clamp(min=1).sum().float()
 
-        # L_conf, Eq. 3: softmax cross-entropy over positives and mined negatives.
-        # Sparse: gather the selected rows (boolean indexing needs the count on
-        # the host, free on CPU). Dense: mask every row (no host-device sync).
+        # L_conf, Eq. 3: softmax cross-entropy over positives and mined
+        # negatives; L_loc, Eq. 2: Smooth-L1 over positives. Sparse: gather
+        # the rows that count straight from the per-level maps (needs the row
+        # count on the host, free on CPU). Dense: flatten and mask every row
+        # (no host-device sync, the better trade on GPU).
         if sparse:
-            idx = selected.nonzero()[:, 0]
-            loss_cls = F.cross_entropy(all_cls[idx].float(), labels[idx], reduction='sum')
+            cls_rows, (cls_img, cls_prior) = _gather_rows(
+                cls_scores, self.cls_out_channels, selected
+            )
+            loss_cls = F.cross_entropy(
+                cls_rows.float(), labels[cls_img, cls_prior], reduction='sum'
+            )
+            all_reg, (img_idx, prior_idx) = _gather_rows(bbox_preds, 4, pos_mask)
+            weight = None
         else:
-            loss_cls = F.cross_entropy(all_cls.float(), labels, reduction='none')
-            loss_cls = (loss_cls * selected).sum()
+            all_cls = _flatten_levels(cls_scores, self.cls_out_channels).flatten(0, 1)
+            loss_cls = F.cross_entropy(all_cls.float(), labels.reshape(-1), reduction='none')
+            loss_cls = (loss_cls * selected.reshape(-1)).sum()
+            all_reg = _flatten_levels(bbox_preds, 4).flatten(0, 1)  # (B*A, 4)
+            img_idx = torch.arange(num_imgs, device=device).repeat_interleave(priors.size(0))
+            prior_idx = torch.arange(priors.size(0), device=device).repeat(num_imgs)
+            weight = pos_mask.reshape(-1, 1).expand(-1, 4).float()
         loss_cls = loss_cls / avg_factor
 
-        # L_loc, Eq. 2: Smooth-L1 between predicted and encoded offsets of the
-        # positives.
-        matched = (assign.gt_inds - 1).clamp(min=0).reshape(-1)  # (B*A,)
-        img_idx = torch.arange(num_imgs, device=device).repeat_interleave(priors.size(0))
-        prior_idx = torch.arange(priors.size(0), device=device).repeat(num_imgs)
-        weight = None
-        if sparse:
-            keep = pos_mask.reshape(-1).nonzero()[:, 0]
-            matched, img_idx, prior_idx, all_reg = (
-                matched[keep],
-                img_idx[keep],
-                prior_idx[keep],
-                all_reg[keep],
-            )
-        else:
-            weight = pos_mask.reshape(-1, 1).expand(-1, 4).float()
+        matched = (assign.gt_inds - 1).clamp(min=0)[img_idx, prior_idx]
         box_priors = priors[prior_idx]
         box_gts = gt_bboxes.to(priors.dtype)[img_idx, matched]
         if self.reg_decoded_bbox:
@@ -462,25 +459,54 @@ def _flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
 
 
 @torch.no_grad()
-def _confidence_loss(logits: Tensor, labels: Tensor, block: Optional[int]) -> Tensor:
-    """Softmax cross-entropy ``logsumexp(x) - x[label]`` of every row, no grad.
+def _background_loss(maps: List[Tensor], channels: int) -> Tensor:
+    """``logsumexp(x) - x[background]`` of every prior, without gradient.
 
     Args:
-        logits: ``(R, C + 1)`` class scores.
-        labels: ``(R,)`` target class of each row.
-        block: Rows per block (cache-sized blocks are faster on CPU), or None.
+        maps: Level ``k``: ``(B, k_l * channels, H, W)`` class scores, the
+            background class last.
+        channels: ``num_classes + 1``.
 
     Returns:
-        ``(R,)`` float32 losses.
+        ``(B, A)`` float32, priors in the order of :func:`_flatten_levels`.
     """
-    block = block or logits.size(0)
-    out = logits.new_empty(logits.size(0), dtype=torch.float32)
-    for start in range(0, logits.size(0), block):
-        x = logits[start : start + block].float()
-        out[start : start + block] = (
-            torch.logsumexp(x, dim=1) - x.gather(1, labels[start : start + block, None])[:, 0]
-        )
-    return out
+    out = []
+    for m in maps:
+        b, kc, h, w = m.shape
+        v = m.detach().view(b, kc // channels, channels, h, w).float()
+        # On CPU, blocks of ~1M values stay in cache (several times faster).
+        step = b if v.is_cuda else max(1, (1 << 20) // v[0].numel())
+        conf = torch.cat(
+            [torch.logsumexp(x, dim=2) - x[:, :, -1] for x in v.split(step)]
+        )  # (B, k_l, H, W)
+        out.append(conf.permute(0, 2, 3, 1).reshape(b, -1))
+    return torch.cat(out, 1)
+
+
+def _gather_rows(maps: List[Tensor], channels: int, mask: Tensor) -> Tuple[Tensor, tuple]:
+    """Rows of the priors in ``mask``, read from the per-level layout.
+
+    Args:
+        maps: Level ``k``: ``(B, k_l * channels, H, W)``.
+        channels: Values per prior (``C + 1`` scores or 4 offsets).
+        mask: ``(B, A)`` bool over priors in :func:`_flatten_levels` order.
+
+    Returns:
+        ``(n, channels)`` rows (differentiable) and their ``(image, prior)``
+        indices, two ``(n,)`` tensors.
+    """
+    rows, imgs, prior_ids = [], [], []
+    start = 0
+    for m in maps:
+        b, kc, h, w = m.shape
+        k = kc // channels
+        img, local = mask[:, start : start + h * w * k].nonzero(as_tuple=True)
+        loc, anchor = local // k, local % k
+        rows.append(m.view(b, k, channels, h, w)[img, anchor, :, loc // w, loc % w])
+        imgs.append(img)
+        prior_ids.append(local + start)
+        start += h * w * k
+    return torch.cat(rows), (torch.cat(imgs), torch.cat(prior_ids))
 
 
 def _pad_instances(instances: InstanceList, device) -> Tuple[Tensor, Tensor, Tensor]:
