@@ -1,0 +1,399 @@
+"""A generated COCO-format detection dataset of coloured shapes.
+
+Images hold 1-6 shapes of six classes on textured backgrounds (smooth noise,
+gradients, stripes, optional clutter lines). Object sizes are drawn so that all
+three COCO area ranges occur (small: bbox area < 32^2, medium: < 96^2, large:
+above), aspect ratios and rotations vary, and the colour of a shape never
+tells its class. Shapes placed later may cover earlier ones; a placement that
+would leave an earlier shape less than ``min_visible`` visible is rejected and
+drawn again, so every shape in an image is annotated and none is mostly hidden.
+A box is the extent of the whole shape (also of its covered part).
+
+The output is fully determined by the parameters: every image has its own
+random generator seeded from ``(seed, split, index)``, so runs with the same
+parameters write byte-identical files (for a given OpenCV build). A
+``manifest.json`` records the parameters; calling the generator again with the
+same parameters on a complete output directory does nothing.
+
+Layout of ``out_dir``::
+
+    manifest.json
+    annotations/instances_train.json
+    annotations/instances_val.json
+    train/000000.jpg ...
+    val/000000.jpg ...
+
+Use it in a config with ``type='CocoDataset'``, ``data_root=out_dir``,
+``ann_file='annotations/instances_train.json'``,
+``data_prefix=dict(img='train/')`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``.
+"""
+
+import json
+import math
+import os
+import os.path as osp
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+__all__ = ['SYNTHETIC_CLASSES', 'generate_synthetic_coco', 'read_manifest']
+
+SYNTHETIC_CLASSES = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
+FORMAT_VERSION = 1
+MANIFEST = 'manifest.json'
+SPLITS = ('train', 'val')
+SMALL_MAX_SIDE = 32.0  # COCO: small if area < 32 ** 2
+MEDIUM_MAX_SIDE = 96.0  # COCO: medium if area < 96 ** 2, large above
+MIN_IMG_SIZE = 128
+_IMAGE_NAME = re.compile(r'^\d{6}\.jpg$')
+
+Polygon = np.ndarray  # (N, 2) float64, COCO pixel-edge coordinates
+Part = Tuple[Polygon, int]  # polygon and fill value (1: shape, 0: hole)
+
+
+def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
+    """Outline of a class, centred at 0 with radius about 1."""
+    name = SYNTHETIC_CLASSES[label]
+    theta = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    circle = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    if name == 'ellipse':
+        return [(circle, 1)]
+    if name == 'ring':
+        return [(circle, 1), (circle * rng.uniform(0.45, 0.62), 0)]
+    if name == 'rectangle':
+        return [(np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64), 1)]
+    if name == 'triangle':
+        apex = rng.uniform(-1.0, 1.0)
+        return [(np.array([[-1, 1], [1, 1], [apex, -1]], dtype=np.float64), 1)]
+    if name == 'star':
+        angles = -np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, 1.0, rng.uniform(0.38, 0.5))
+        return [(np.stack([np.cos(angles) * radii, np.sin(angles) * radii], axis=1), 1)]
+    # cross: a plus sign with arms of half-thickness t.
+    t = rng.uniform(0.25, 0.38)
+    flat = [-t, -1, t, -1, t, -t, 1, -t, 1, t, t, t, t, 1, -t, 1, -t, t, -1, t, -1, -t, -t, -t]
+    return [(np.array(flat, dtype=np.float64).reshape(-1, 2), 1)]
+
+
+def _sample_side(rng: np.random.Generator, img_size: int) -> float:
+    """Side (sqrt of bbox area) of a new object, stratified over COCO's ranges."""
+    min_side = max(10.0, 0.06 * img_size)
+    max_side = 0.8 * img_size
+    bucket = rng.choice(3, p=(0.35, 0.45, 0.2))
+    low, high = (
+        (min_side, SMALL_MAX_SIDE - 1.0),
+        (SMALL_MAX_SIDE + 1.0, MEDIUM_MAX_SIDE - 1.0),
+        (MEDIUM_MAX_SIDE + 1.0, max_side),
+    )[bucket]
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _place_shape(
+    label: int, rng: np.random.Generator, img_size: int
+) -> Optional[Tuple[List[Part], np.ndarray]]:
+    """A shape of the class, scaled, rotated and placed inside the image.
+
+    Returns:
+        The polygons in image coordinates and the box ``[x1, y1, x2, y2]``, or
+        None when the drawn size does not fit the image.
+    """
+    parts = _unit_shape(label, rng)
+    aspect = math.exp(rng.uniform(math.log(0.4), math.log(2.5)))
+    angle = rng.uniform(0, 2 * np.pi)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    stretch = np.array([math.sqrt(aspect), 1 / math.sqrt(aspect)])
+    parts = [((poly * stretch) @ rot.T, fill) for poly, fill in parts]
+    outer = parts[0][0]
+    extent = outer.max(axis=0) - outer.min(axis=0)
+    scale = _sample_side(rng, img_size) / math.sqrt(extent[0] * extent[1])
+    size = extent * scale
+    if size.max() > img_size - 4 or size.min() < 4:
+        return None
+    centre_off = (outer.max(axis=0) + outer.min(axis=0)) / 2 * scale
+    low = size / 2 + 1
+    centre = rng.uniform(low, img_size - low) - centre_off
+    placed = [(poly * scale + centre, fill) for poly, fill in parts]
+    box = np.concatenate([placed[0][0].min(axis=0), placed[0][0].max(axis=0)])
+    return placed, box
+
+
+def _render_alpha(parts: Sequence[Part], img_size: int) -> np.ndarray:
+    """Anti-aliased coverage (float32 in [0, 1]) of a shape."""
+    mask = np.zeros((img_size, img_size), np.uint8)
+    for poly, fill in parts:
+        # cv2 fills pixel (i, j) around its centre; COCO's pixel i spans [i, i+1).
+        pts = np.round((poly - 0.5) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 255 * fill, lineType=cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def _random_colour(rng: np.random.Generator) -> np.ndarray:
+    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(90, 255), rng.uniform(90, 255)]]])
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+
+def _ramp(rng: np.random.Generator, img_size: int) -> np.ndarray:
+    """Projection of pixel positions on a random direction, in [0, 1]."""
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:img_size, 0:img_size].astype(np.float32)
+    proj = xx * math.cos(angle) + yy * math.sin(angle)
+    return (proj - proj.min()) / max(float(proj.max() - proj.min()), 1e-6)
+
+
+def _background(rng: np.random.Generator, img_size: int) -> np.ndarray:
+    """A textured background: smooth noise, a gradient or stripes."""
+    kind = rng.integers(3)
+    c0, c1 = _random_colour(rng), _random_colour(rng)
+    if kind == 0:
+        cells = int(rng.integers(2, 7))
+        low = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
+        img = cv2.resize(low, (img_size, img_size), interpolation=cv2.INTER_CUBIC)
+    else:
+        t = _ramp(rng, img_size)
+        if kind == 2:
+            period = rng.uniform(0.04, 0.18)
+            t = 0.5 + 0.5 * np.sin(2 * np.pi * t / period)
+        img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    if rng.random() < 0.4:  # clutter: thin lines that are not objects
+        for _ in range(int(rng.integers(2, 7))):
+            p0 = tuple(int(v) for v in rng.integers(0, img_size, 2))
+            p1 = tuple(int(v) for v in rng.integers(0, img_size, 2))
+            colour = tuple(float(v) for v in _random_colour(rng))
+            cv2.line(img, p0, p1, colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+    return img.astype(np.float32)
+
+
+def _pick_colour(rng: np.random.Generator, canvas: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """A random colour that stands out from what the shape will cover."""
+    under = canvas[hard].mean(axis=0)
+    best, best_dist = None, -1.0
+    for _ in range(12):
+        colour = _random_colour(rng)
+        dist = float(np.linalg.norm(colour - under))
+        if dist > best_dist:
+            best, best_dist = colour, dist
+        if dist >= 80:
+            break
+    return best
+
+
+def _draw_image(
+    rng: np.random.Generator,
+    img_size: int,
+    num_objects: Tuple[int, int],
+    min_visible: float,
+) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
+    """One image and its ``(label, box xyxy)`` list."""
+    canvas = _background(rng, img_size)
+    owner = np.full((img_size, img_size), -1, np.int16)
+    areas: List[int] = []
+    objects: List[Tuple[int, np.ndarray]] = []
+    for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
+        label = int(rng.integers(len(SYNTHETIC_CLASSES)))
+        for _attempt in range(30):
+            placed = _place_shape(label, rng, img_size)
+            if placed is None:
+                continue
+            parts, box = placed
+            alpha = _render_alpha(parts, img_size)
+            hard = alpha > 0.5
+            if not hard.any():
+                continue
+            shown = np.bincount(owner[(owner >= 0) & ~hard], minlength=len(areas))
+            if all(shown[j] >= min_visible * areas[j] for j in range(len(areas))):
+                break
+        else:
+            continue  # no placement keeps the earlier shapes visible: drop this one
+        colour = _pick_colour(rng, canvas, hard)
+        shade = 1 + rng.uniform(-0.25, 0.25) * (2 * _ramp(rng, img_size) - 1)
+        paint = np.clip(colour * shade[..., None], 0, 255)
+        canvas = canvas * (1 - alpha[..., None]) + paint * alpha[..., None]
+        owner[hard] = len(areas)
+        areas.append(int(hard.sum()))
+        objects.append((label, np.clip(box, 0, img_size)))
+    canvas += rng.normal(0, rng.uniform(2, 7), canvas.shape).astype(np.float32)
+    if rng.random() < 0.3:
+        canvas = cv2.GaussianBlur(canvas, (3, 3), 0.6)
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8), objects
+
+
+def _write_split(
+    out_dir: str, split: str, num_images: int, params: Dict, log: Callable[[str], None]
+) -> Dict:
+    img_dir = osp.join(out_dir, split)
+    os.makedirs(img_dir, exist_ok=True)
+    for name in os.listdir(img_dir):  # stale images of an earlier generation
+        if _IMAGE_NAME.match(name):
+            os.remove(osp.join(img_dir, name))
+    size = params['img_size']
+    images, annotations = [], []
+    area_counts = {'small': 0, 'medium': 0, 'large': 0}
+    for idx in range(num_images):
+        rng = np.random.default_rng([params['seed'], SPLITS.index(split), idx])
+        img, objects = _draw_image(
+            rng, size, (params['min_objects'], params['max_objects']), params['min_visible']
+        )
+        file_name = f'{idx:06d}.jpg'
+        ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
+        if not ok:
+            raise RuntimeError(f'OpenCV could not encode {file_name}')
+        with open(osp.join(img_dir, file_name), 'wb') as f:
+            f.write(buf.tobytes())
+        images.append(dict(id=idx + 1, file_name=file_name, width=size, height=size))
+        for label, (x1, y1, x2, y2) in objects:
+            w, h = round(float(x2 - x1), 2), round(float(y2 - y1), 2)
+            area = round(w * h, 2)
+            bucket = 'small' if area < 32**2 else 'medium' if area < 96**2 else 'large'
+            area_counts[bucket] += 1
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=idx + 1,
+                    category_id=label + 1,
+                    bbox=[round(float(x1), 2), round(float(y1), 2), w, h],
+                    area=area,
+                    iscrowd=0,
+                )
+            )
+    coco = dict(
+        info=dict(description=f'ssd_plugin synthetic shapes, {split} split', version='1.0'),
+        licenses=[],
+        images=images,
+        annotations=annotations,
+        categories=[
+            dict(id=i + 1, name=name, supercategory='shape')
+            for i, name in enumerate(SYNTHETIC_CLASSES)
+        ],
+    )
+    ann_file = f'annotations/instances_{split}.json'
+    with open(osp.join(out_dir, ann_file), 'w') as f:
+        json.dump(coco, f, separators=(',', ':'))
+    log(f'{split}: {num_images} images, {len(annotations)} objects {area_counts}')
+    return dict(
+        ann_file=ann_file,
+        img_dir=f'{split}/',
+        images=num_images,
+        annotations=len(annotations),
+        area_counts=area_counts,
+    )
+
+
+def read_manifest(out_dir: str) -> Optional[Dict]:
+    """The manifest of a generated dataset, or None if there is none."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _is_complete(out_dir: str, manifest: Dict) -> bool:
+    for info in manifest.get('splits', {}).values():
+        img_dir = osp.join(out_dir, info['img_dir'])
+        if not osp.isfile(osp.join(out_dir, info['ann_file'])) or not osp.isdir(img_dir):
+            return False
+        if sum(1 for n in os.listdir(img_dir) if _IMAGE_NAME.match(n)) != info['images']:
+            return False
+    return True
+
+
+def generate_synthetic_coco(
+    out_dir: str,
+    num_train: int = 500,
+    num_val: int = 100,
+    img_size: int = 192,
+    seed: int = 0,
+    min_objects: int = 1,
+    max_objects: int = 6,
+    min_visible: float = 0.6,
+    jpeg_quality: int = 95,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> Dict:
+    """Write a COCO-format detection dataset of shapes to ``out_dir``.
+
+    Args:
+        out_dir: Output directory (created if needed). It must be empty, or
+            hold an earlier output of this generator.
+        num_train: Number of training images.
+        num_val: Number of validation images.
+        img_size: Side of the square images in pixels, at least 128 so that
+            COCO 'large' objects (bbox area > 96^2) fit.
+        seed: Seed of all randomness; equal parameters give equal files.
+        min_objects: Fewest objects drawn per image.
+        max_objects: Most objects per image (fewer remain where a placement
+            would hide an earlier object).
+        min_visible: Least visible fraction of any object after occlusion.
+        jpeg_quality: JPEG quality of the written images.
+        force: Regenerate even if ``out_dir`` holds this dataset already, and
+            write into a non-empty directory without a manifest.
+        log: Called with one progress line per split.
+
+    Returns:
+        The manifest: ``params``, ``classes`` and per split ``ann_file``,
+        ``img_dir``, ``images``, ``annotations`` and ``area_counts``; plus
+        ``skipped`` (not stored), True when the dataset was already there.
+
+    Raises:
+        ValueError: for parameters out of range, or a non-empty ``out_dir``
+            that was not written by this generator (unless ``force``).
+    """
+    if img_size < MIN_IMG_SIZE:
+        raise ValueError(
+            f'img_size={img_size} is too small: use at least {MIN_IMG_SIZE} so that COCO '
+            '"large" objects (bbox area > 96^2 px) fit in the image'
+        )
+    if not 1 <= min_objects <= max_objects:
+        raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}')
+    if num_train < 0 or num_val < 0:
+        raise ValueError('num_train and num_val must be >= 0')
+    if not 0.0 < min_visible <= 1.0:
+        raise ValueError(f'min_visible must be in (0, 1], got {min_visible}')
+    params = dict(
+        num_train=int(num_train),
+        num_val=int(num_val),
+        img_size=int(img_size),
+        seed=int(seed),
+        min_objects=int(min_objects),
+        max_objects=int(max_objects),
+        min_visible=float(min_visible),
+        jpeg_quality=int(jpeg_quality),
+    )
+    old = read_manifest(out_dir)
+    if (
+        not force
+        and old is not None
+        and old.get('format_version') == FORMAT_VERSION
+        and old.get('params') == params
+        and _is_complete(out_dir, old)
+    ):
+        log(f'{out_dir} already holds this dataset ({MANIFEST} matches); not regenerating')
+        return dict(old, skipped=True)
+    if old is None and not force and osp.isdir(out_dir) and os.listdir(out_dir):
+        raise ValueError(
+            f'{out_dir} is not empty and has no {MANIFEST} of this generator; choose an empty '
+            'directory or pass force=True (--force) to write into it'
+        )
+    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+    manifest_path = osp.join(out_dir, MANIFEST)
+    if osp.exists(manifest_path):  # an interrupted run must not look complete
+        os.remove(manifest_path)
+    counts = dict(train=num_train, val=num_val)
+    splits = {split: _write_split(out_dir, split, counts[split], params, log) for split in SPLITS}
+    manifest = dict(
+        generator='ssd_plugin.datasets.synthetic_coco',
+        format_version=FORMAT_VERSION,
+        params=params,
+        classes=list(SYNTHETIC_CLASSES),
+        splits=splits,
+    )
+    tmp = manifest_path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(manifest, f, indent=2)
+    os.replace(tmp, manifest_path)
+    return dict(manifest, skipped=False)

@@ -1,0 +1,70 @@
+"""tools/infer.py: drawn images and a JSON of detections that match test.py's."""
+
+import json
+import os
+import os.path as osp
+import pickle
+
+import pytest
+import torch
+from tools_test_utils import assert_ok, load_tool, run_tool
+
+
+def test_infer_folder_writes_images_and_json_consistent_with_test(
+    tested, tiny_config, tiny_data, tmp_path
+):
+    out_dir, thr = str(tmp_path / 'infer'), 0.05
+    proc = run_tool(
+        [
+            'infer.py',
+            tiny_data + 'val',
+            tiny_config,
+            tested['checkpoint'],
+            '--out-dir',
+            out_dir,
+            '--score-thr',
+            str(thr),
+            '--batch-size',
+            '2',
+        ]
+    )
+    assert_ok(proc)
+    names = [f'{i:06d}.jpg' for i in range(8)]
+    assert sorted(os.listdir(osp.join(out_dir, 'vis'))) == names
+    with open(osp.join(out_dir, 'detections.json')) as f:
+        result = json.load(f)
+    assert result['classes'] == ['ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring']
+    assert [osp.basename(r['image']) for r in result['images']] == names
+
+    # The same detections as the test loop's (same pipeline, original-image pixels).
+    with open(tested['out'], 'rb') as f:
+        reference = {osp.basename(p['img_path']): p['pred_instances'] for p in pickle.load(f)}
+    total = 0
+    for record in result['images']:
+        ref = reference[osp.basename(record['image'])]
+        keep = ref['scores'] >= thr
+        order = ref['scores'][keep].argsort(descending=True)
+        assert record['scores'] == pytest.approx(ref['scores'][keep][order].tolist(), abs=1e-4)
+        assert torch.allclose(
+            torch.tensor(record['bboxes']).view(-1, 4), ref['bboxes'][keep][order], atol=0.02
+        )
+        assert record['labels'] == ref['labels'][keep][order].tolist()
+        assert record['class_names'] == [result['classes'][i] for i in record['labels']]
+        total += len(record['scores'])
+    assert total > 0
+
+
+def test_list_images_and_detection_filtering(tiny_data):
+    infer = load_tool('infer')
+    assert infer.list_images(tiny_data + 'val/000003.jpg') == [tiny_data + 'val/000003.jpg']
+    assert len(infer.list_images(tiny_data + 'val')) == 8
+    pred = dict(
+        bboxes=[[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 9, 9]], scores=[0.4, 0.9, 0.1], labels=[5, 0, 2]
+    )
+    kept = infer.detections(pred, ['a', 'b', 'c', 'd', 'e', 'f'], 0.3)
+    assert kept == dict(
+        bboxes=[[5, 6, 7, 8], [1, 2, 3, 4]],
+        scores=[0.9, 0.4],
+        labels=[0, 5],
+        class_names=['a', 'f'],
+    )

@@ -1,0 +1,235 @@
+"""ssd_plugin.utils.run_checks: the messages the tools give for missing things."""
+
+import copy
+import os
+import os.path as osp
+
+import mmdet
+import pytest
+from mmengine.config import Config
+from tools_test_utils import load_tool
+
+from ssd_plugin.utils import run_checks
+from ssd_plugin.utils.run_checks import (
+    RunCheckError,
+    adapt_to_device,
+    check_run,
+    dataset_problems,
+    enable_amp,
+    init_cpu_distributed,
+    locate_weight,
+    weight_problems,
+)
+
+MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
+
+
+def coco_cfg(root: str) -> dict:
+    """A train/val/test config shaped like mmdet's ssd300_coco (data part only)."""
+    leaf = dict(
+        type='CocoDataset',
+        data_root=root,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img='train2017/'),
+    )
+    val = dict(
+        leaf, ann_file='annotations/instances_val2017.json', data_prefix=dict(img='val2017/')
+    )
+    return dict(
+        model=dict(backbone=dict(type='SSDVGG')),
+        train_dataloader=dict(dataset=dict(type='RepeatDataset', times=5, dataset=leaf)),
+        val_dataloader=dict(dataset=val),
+        test_dataloader=dict(dataset=copy.deepcopy(val)),
+        val_cfg=dict(type='ValLoop'),
+        val_evaluator=dict(type='CocoMetric', ann_file=root + 'annotations/instances_val2017.json'),
+        test_evaluator=dict(
+            type='CocoMetric', ann_file=root + 'annotations/instances_val2017.json'
+        ),
+    )
+
+
+def make_coco_tree(root, train_ann=True, train_imgs=True) -> None:
+    os.makedirs(osp.join(root, 'annotations'))
+    os.makedirs(osp.join(root, 'val2017'))
+    if train_imgs:
+        os.makedirs(osp.join(root, 'train2017'))
+    names = ['instances_val2017.json'] + (['instances_train2017.json'] if train_ann else [])
+    for name in names:
+        with open(osp.join(root, 'annotations', name), 'w') as f:
+            f.write('{}')
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """No downloaded weights: torch hub and mmengine caches point to empty dirs."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path / 'mmengine_home'))
+    monkeypatch.delenv(run_checks.ALLOW_DOWNLOAD_ENV, raising=False)
+    return tmp_path / 'torch_home' / 'hub' / 'checkpoints'
+
+
+def test_missing_data_root_names_config_path_howto_and_override(tmp_path):
+    cfg = coco_cfg(str(tmp_path / 'nowhere') + '/')
+    with pytest.raises(RunCheckError) as info:
+        check_run(cfg, 'configs/my_ssd.py', 'train')
+    msg = str(info.value)
+    assert 'configs/my_ssd.py' in msg and 'Dataset not found' in msg
+    assert f"data_root '{tmp_path / 'nowhere'}/' does not exist" in msg
+    assert 'cocodataset.org' in msg and 'data/coco/' in msg and 'instances_train2017.json' in msg
+    assert '--cfg-options train_dataloader.dataset.dataset.data_root=/path/' in msg
+    assert 'val_dataloader.dataset.data_root=/path/' in msg and '`data_root = ...`' in msg
+    assert 'val_evaluator.ann_file' in msg
+    assert 'test_dataloader' not in msg  # a training run does not use it
+
+
+def test_missing_ann_file_and_image_dir_are_named(tmp_path):
+    root = str(tmp_path / 'coco') + '/'
+    make_coco_tree(root, train_ann=False, train_imgs=False)
+    problems, hints = dataset_problems(coco_cfg(root), ['train_dataloader', 'val_dataloader'])
+    assert len(problems) == 2, problems
+    assert f"ann_file '{root}annotations/instances_train2017.json' does not exist" in problems[0]
+    assert f"data_prefix.img '{root}train2017/' does not exist" in problems[1]
+    assert any('cocodataset.org' in h for h in hints)
+
+
+def test_complete_data_passes_and_modes_pick_their_loaders(tmp_path):
+    root = str(tmp_path / 'coco') + '/'
+    make_coco_tree(root)
+    check_run(coco_cfg(root), 'cfg.py', 'train')
+    check_run(coco_cfg(root), 'cfg.py', 'test')
+    cfg = coco_cfg(root)
+    cfg['test_dataloader']['dataset']['data_root'] = str(tmp_path / 'gone') + '/'
+    check_run(cfg, 'cfg.py', 'train')  # the test loader is not used in training
+    check_run(cfg, 'cfg.py', 'infer')
+    with pytest.raises(RunCheckError, match='test_dataloader.dataset'):
+        check_run(cfg, 'cfg.py', 'test')
+
+
+def test_real_mmdet_voc_config_walks_repeat_and_concat(tmp_path, monkeypatch, empty_cache):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(osp.join(MMDET_CONFIGS, 'pascal_voc', 'ssd300_voc0712.py'))
+    with pytest.raises(RunCheckError) as info:
+        check_run(cfg, 'ssd300_voc0712.py', 'train')
+    msg = str(info.value)
+    assert 'host.robots.ox.ac.uk/pascal/VOC' in msg and 'VOCdevkit' in msg
+    assert 'train_dataloader.dataset.dataset.datasets.1.data_root=/path/to/data/' in msg
+    assert 'open-mmlab://vgg16_caffe' in msg  # and the weights section
+
+
+def test_missing_pretrained_weight_message_and_cache_hit(empty_cache):
+    cfg = dict(
+        model=dict(
+            backbone=dict(
+                type='SSDVGG',
+                init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://vgg16_caffe'),
+            )
+        )
+    )
+    problems = weight_problems(cfg)
+    assert len(problems) == 1
+    text = problems[0]
+    expected = empty_cache / 'vgg16_caffe-292e1171.pth'
+    assert 'https://download.openmmlab.com/pretrain/third_party/vgg16_caffe-292e1171.pth' in text
+    assert str(expected) in text and 'no internet' in text
+    assert '--cfg-options model.backbone.init_cfg=None' in text
+    assert '--cfg-options model.backbone.init_cfg.checkpoint=/path/to/file.pth' in text
+    with pytest.raises(RunCheckError, match='Pretrained weights not available offline'):
+        check_run(cfg, 'cfg.py', 'train')
+    check_run(cfg, 'cfg.py', 'infer')  # inference loads a checkpoint, not pretrained weights
+    with pytest.raises(RunCheckError, match='test_dataloader is not set') as info:
+        check_run(cfg, 'cfg.py', 'test')
+    assert 'Pretrained' not in str(info.value) and 'How to get' not in str(info.value)
+    expected.parent.mkdir(parents=True)
+    expected.write_bytes(b'weights')
+    assert weight_problems(cfg) == []
+
+
+def test_weight_schemes_local_paths_and_download_opt_in(tmp_path, empty_cache, monkeypatch):
+    url, path, error = locate_weight('torchvision://resnet50')
+    assert url.startswith('https://download.pytorch.org/models/resnet50')
+    assert path == str(empty_cache / osp.basename(url)) and error is None
+    assert locate_weight('open-mmlab://no_such_model')[2] is not None
+    assert locate_weight('s3://bucket/w.pth') == (None, None, None)  # cannot be checked
+    local = tmp_path / 'w.pth'
+    cfg = dict(
+        model=dict(
+            neck=dict(
+                init_cfg=[dict(type='Xavier'), dict(type='Pretrained', checkpoint=str(local))]
+            )
+        ),
+        load_from='https://x.org/m/ssd.pth',
+    )
+    problems = weight_problems(cfg)
+    assert len(problems) == 2
+    assert f'file not found: {local}' in problems[0] and 'model.neck.init_cfg.1=None' in problems[0]
+    assert 'load_from=None' in problems[1] and str(empty_cache / 'ssd.pth') in problems[1]
+    local.write_bytes(b'w')
+    assert len(weight_problems(cfg)) == 1
+    assert weight_problems(cfg, include_load_from=False) == []
+    monkeypatch.setenv(run_checks.ALLOW_DOWNLOAD_ENV, '1')
+    assert weight_problems(cfg) == []
+
+
+def test_checkpoints_given_on_the_command_line(tmp_path, empty_cache):
+    missing = str(tmp_path / 'epoch_12.pth')
+    with pytest.raises(RunCheckError, match='Checkpoint not found') as info:
+        check_run({}, 'cfg.py', 'infer', checkpoints=[('checkpoint', missing)])
+    assert missing in str(info.value)
+    cfg = dict(resume=True, load_from=missing)
+    with pytest.raises(RunCheckError, match='resume checkpoint not found'):
+        check_run(cfg, 'cfg.py', 'train')
+
+
+def test_adapt_to_device_switches_to_gloo_unless_explicit():
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    assert adapt_to_device(cfg, 'none', cuda=False) == []  # not distributed: untouched
+    assert adapt_to_device(cfg, 'pytorch', cuda=True) == []
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    notes = adapt_to_device(cfg, 'pytorch', cuda=False)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo' and "'gloo'" in notes[0]
+    assert (
+        cfg.model_wrapper_cfg.device_ids is None
+        and cfg.model_wrapper_cfg.broadcast_buffers is False
+    )
+    kept = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    adapt_to_device(kept, 'pytorch', ['env_cfg.dist_cfg.backend'], cuda=False)
+    assert kept.env_cfg.dist_cfg.backend == 'nccl'
+    bare = Config(dict())
+    adapt_to_device(bare, 'pytorch', cuda=False)
+    assert bare.env_cfg.dist_cfg.backend == 'gloo'
+
+
+def test_amp_and_launchers_on_cpu_fail_clearly():
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
+    with pytest.raises(RunCheckError, match='--amp needs a GPU'):
+        enable_amp(cfg, accelerator=False)
+    assert 'AmpOptimWrapper' in enable_amp(cfg, accelerator=True)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert init_cpu_distributed(cfg, 'none', cuda=False) is None
+    with pytest.raises(RunCheckError, match='tools/dist_train.sh'):
+        init_cpu_distributed(cfg, 'slurm', cuda=False)
+
+
+def test_tools_exit_2_with_message_not_traceback(tmp_path, tiny_config, capsys, empty_cache):
+    train, test, infer = load_tool('train'), load_tool('test'), load_tool('infer')
+    ckpt = str(tmp_path / 'none.pth')
+    cases = [
+        (train, [str(tmp_path / 'no_config.py')], 'Config file not found'),
+        (
+            train,
+            [
+                tiny_config,
+                '--cfg-options',
+                f'train_dataloader.dataset.dataset.data_root={tmp_path}/x/',
+            ],
+            'train_dataloader.dataset.dataset.data_root=/path/to/data/',
+        ),
+        (train, [tiny_config, '--amp'], '--amp needs a GPU'),
+        (train, [tiny_config, '--resume', ckpt], f'resume checkpoint not found: {ckpt}'),
+        (test, [tiny_config, ckpt], f'checkpoint not found: {ckpt}'),
+        (infer, [str(tmp_path / 'nope.jpg'), tiny_config, ckpt], 'Input not found'),
+    ]
+    for tool, argv, expected in cases:
+        assert tool.main(argv + ['--work-dir', str(tmp_path / 'w')] * (tool is not infer)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('error: ') and expected in err, (argv, err)

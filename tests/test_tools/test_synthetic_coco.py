@@ -1,0 +1,169 @@
+"""The synthetic COCO generator and its CLI (tools/generate_dataset.py)."""
+
+import contextlib
+import filecmp
+import io
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from tools_test_utils import load_tool
+
+from ssd_plugin.datasets.synthetic_coco import SYNTHETIC_CLASSES, generate_synthetic_coco
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PARAMS = dict(num_train=40, num_val=12, img_size=160, seed=3)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('synthetic') / 'data')
+    manifest = generate_synthetic_coco(out, log=_quiet, **PARAMS)
+    return out, manifest
+
+
+def _load_coco(path: str) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(path)
+
+
+def test_layout_and_manifest(dataset):
+    out, manifest = dataset
+    assert manifest['skipped'] is False
+    assert manifest['params']['num_train'] == 40 and manifest['params']['img_size'] == 160
+    assert manifest['classes'] == list(SYNTHETIC_CLASSES) and len(SYNTHETIC_CLASSES) == 6
+    with open(osp.join(out, 'manifest.json')) as f:
+        assert json.load(f)['params'] == manifest['params']
+    for split, count in (('train', 40), ('val', 12)):
+        names = sorted(os.listdir(osp.join(out, split)))
+        assert names == [f'{i:06d}.jpg' for i in range(count)]
+        img = cv2.imread(osp.join(out, split, names[0]))
+        assert img.shape == (160, 160, 3)
+
+
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_coco_valid_and_gt_scores_map_one(dataset, split):
+    out, _ = dataset
+    gt = _load_coco(osp.join(out, f'annotations/instances_{split}.json'))
+    assert [c['name'] for c in gt.loadCats(gt.getCatIds())] == list(SYNTHETIC_CLASSES)
+    anns = gt.loadAnns(gt.getAnnIds())
+    assert len(anns) >= len(gt.getImgIds())  # at least one object per image
+    for ann in anns:
+        x, y, w, h = ann['bbox']
+        assert 0 <= x and 0 <= y and x + w <= 160 and y + h <= 160 and w > 1 and h > 1
+        assert ann['area'] == pytest.approx(w * h, abs=0.05)
+    dets = [
+        dict(image_id=a['image_id'], category_id=a['category_id'], bbox=a['bbox'], score=1.0)
+        for a in anns
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(gt, gt.loadRes(dets), 'bbox')
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    # AP, AP50, AP75, AP_small, AP_medium, AP_large: all 1.0 (-1 would mean "no such objects").
+    assert evaluator.stats[:6] == pytest.approx([1.0] * 6)
+
+
+def test_all_area_ranges_classes_and_aspect_ratios(dataset):
+    out, manifest = dataset
+    gt = _load_coco(osp.join(out, 'annotations/instances_train.json'))
+    anns = gt.loadAnns(gt.getAnnIds())
+    areas = np.array([a['area'] for a in anns])
+    assert (areas < 32**2).sum() >= 0.2 * len(anns)  # small objects are really there
+    assert (areas < 16**2).sum() > 0
+    assert ((areas >= 32**2) & (areas < 96**2)).any() and (areas >= 96**2).any()
+    counts = manifest['splits']['train']['area_counts']
+    assert counts['small'] == int((areas < 32**2).sum()) and min(counts.values()) > 0
+    assert {a['category_id'] for a in anns} == set(range(1, 7))
+    ratios = np.array([a['bbox'][2] / a['bbox'][3] for a in anns])
+    assert ratios.min() < 0.6 and ratios.max() > 1.7
+    per_image = np.bincount([a['image_id'] for a in anns])[1:]
+    assert per_image.max() >= 4
+
+
+def test_occlusion_happens_but_leaves_objects_visible(dataset):
+    out, _ = dataset
+    gt = _load_coco(osp.join(out, 'annotations/instances_train.json'))
+    overlapping = 0
+    for img_id in gt.getImgIds():
+        boxes = [a['bbox'] for a in gt.loadAnns(gt.getAnnIds(imgIds=img_id))]
+        for i, (x1, y1, w1, h1) in enumerate(boxes):
+            for x2, y2, w2, h2 in boxes[i + 1 :]:
+                iw = min(x1 + w1, x2 + w2) - max(x1, x2)
+                ih = min(y1 + h1, y2 + h2) - max(y1, y2)
+                overlapping += iw > 0 and ih > 0
+    assert overlapping >= 5
+
+
+def test_same_seed_gives_identical_bytes_other_seed_differs(dataset, tmp_path):
+    out, _ = dataset
+    again = str(tmp_path / 'again')
+    generate_synthetic_coco(again, log=_quiet, **PARAMS)
+    for sub in ('annotations', 'train', 'val'):
+        names = sorted(os.listdir(osp.join(out, sub)))
+        match, mismatch, errors = filecmp.cmpfiles(
+            osp.join(out, sub), osp.join(again, sub), names, shallow=False
+        )
+        assert (mismatch, errors) == ([], []) and len(match) == len(names)
+    other = str(tmp_path / 'other')
+    generate_synthetic_coco(other, log=_quiet, **dict(PARAMS, seed=4, num_train=2, num_val=0))
+    assert not filecmp.cmp(
+        osp.join(out, 'train/000000.jpg'), osp.join(other, 'train/000000.jpg'), shallow=False
+    )
+
+
+def test_idempotent_and_regenerates_on_new_params(tmp_path):
+    out = str(tmp_path / 'data')
+    lines = []
+    first = generate_synthetic_coco(out, num_train=3, num_val=2, img_size=128, log=lines.append)
+    assert first['skipped'] is False and len(lines) == 2
+    stamp = os.stat(osp.join(out, 'train/000000.jpg')).st_mtime_ns
+    second = generate_synthetic_coco(out, num_train=3, num_val=2, img_size=128, log=lines.append)
+    assert second['skipped'] is True and 'not regenerating' in lines[-1]
+    assert os.stat(osp.join(out, 'train/000000.jpg')).st_mtime_ns == stamp
+    # An incomplete dataset (an image lost) is written again.
+    os.remove(osp.join(out, 'val/000001.jpg'))
+    assert (
+        generate_synthetic_coco(out, num_train=3, num_val=2, img_size=128, log=_quiet)['skipped']
+        is False
+    )
+    # New parameters regenerate and remove images the new dataset does not have.
+    generate_synthetic_coco(out, num_train=2, num_val=2, img_size=128, log=_quiet)
+    assert sorted(os.listdir(osp.join(out, 'train'))) == ['000000.jpg', '000001.jpg']
+
+
+def test_refuses_foreign_dir_and_bad_sizes(tmp_path):
+    (tmp_path / 'notes.txt').write_text('not a dataset')
+    with pytest.raises(ValueError, match='no manifest.json'):
+        generate_synthetic_coco(str(tmp_path), num_train=1, num_val=1, log=_quiet)
+    with pytest.raises(ValueError, match='at least 128'):
+        generate_synthetic_coco(str(tmp_path / 'x'), img_size=96, log=_quiet)
+
+
+def test_cli_generates_then_skips(tmp_path, capsys):
+    out = str(tmp_path / 'cli')
+    argv = ['--out', out, '--num-train', '4', '--num-val', '2', '--img-size', '128', '--seed', '0']
+    script = osp.join(ROOT, 'tools', 'generate_dataset.py')
+    first = subprocess.run(
+        [sys.executable, script] + argv, capture_output=True, text=True, check=True
+    )
+    assert 'dataset written to' in first.stdout
+    with open(osp.join(out, 'manifest.json')) as f:
+        assert json.load(f)['params']['num_train'] == 4
+    cli = load_tool('generate_dataset')
+    assert cli.main(argv) == 0
+    assert 'not regenerating' in capsys.readouterr().out
+    assert cli.main(argv[:-4] + ['--img-size', '64']) == 2
+    assert 'at least 128' in capsys.readouterr().err

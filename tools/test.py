@@ -1,0 +1,151 @@
+"""Test (and evaluate) a detector checkpoint (mmdet-compatible CLI).
+
+Examples::
+
+    python tools/test.py CONFIG CHECKPOINT                   # prints the COCO metrics
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis    # also saves drawn detections
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    bash tools/dist_test.sh CONFIG CHECKPOINT 2
+
+A relative ``--show-dir`` is placed under ``WORK_DIR/TIMESTAMP/`` as in mmdet;
+the path is printed at the end. Missing data or checkpoint files end the run
+with a message that says how to get them (exit status 2).
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.registry import RUNNERS, SCOPE
+from ssd_plugin.utils.run_checks import (
+    RunCheckError,
+    adapt_to_device,
+    check_config_file,
+    check_run,
+    init_cpu_distributed,
+)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line (mmdet's ``tools/test.py`` flags, without ``--tta``)."""
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the evaluation metrics in')
+    parser.add_argument('--out', help='dump the predictions to a pickle file (.pkl)')
+    parser.add_argument('--show', action='store_true', help='show the predictions in a window')
+    parser.add_argument(
+        '--show-dir',
+        help='save images with drawn predictions here; a relative path is placed under '
+        'WORK_DIR/TIMESTAMP/',
+    )
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs, e.g. '
+        'test_dataloader.dataset.data_root=/data/coco/',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
+    """Turn on the DetVisualizationHook, as mmdet's ``trigger_visualization_hook``."""
+    if cfg.get('default_hooks') is None:
+        cfg.default_hooks = {}
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        print_log('adding default_hooks.visualization=DetVisualizationHook', logger='current')
+        hooks['visualization'] = dict(type='mmdet.DetVisualizationHook')
+    if cfg.get('visualizer') is None:
+        cfg.visualizer = dict(
+            type='mmdet.DetLocalVisualizer',
+            vis_backends=[dict(type='LocalVisBackend')],
+            name='visualizer',
+        )
+    hook = hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        hook['test_out_dir'] = args.show_dir
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command line to it.
+
+    Raises:
+        RunCheckError: when the config, checkpoint or test data are missing.
+    """
+    check_config_file(args.config)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = SCOPE
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    for note in adapt_to_device(cfg, args.launcher, list(args.cfg_options or {})):
+        print_log(note, logger='current')
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        _enable_visualization(cfg, args)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise RunCheckError(f'--out must name a .pkl file, got {args.out}')
+    check_run(cfg, args.config, 'test', checkpoints=[('checkpoint', args.checkpoint)])
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Test; returns the exit status (2 when something needed is missing)."""
+    args = parse_args(argv)
+    register = getattr(ssd_plugin.utils, 'register_all_modules', None)
+    if register is not None:
+        register(init_default_scope=False)
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+
+    setup_cache_size_limit_of_dynamo()
+    try:
+        cfg = build_config(args)
+        note = init_cpu_distributed(cfg, args.launcher)
+    except RunCheckError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    if note:
+        print_log(note, logger='current')
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
+
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
+    if args.show_dir:
+        out_dir = osp.join(runner.work_dir, runner.timestamp, args.show_dir)
+        print_log(f'drawn detections saved in {out_dir}', logger='current')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Train a detector with the ssd_plugin components (mmdet-compatible CLI).
+
+Examples::
+
+    python tools/train.py CONFIG
+    python tools/train.py CONFIG --resume              # latest checkpoint in work_dir
+    python tools/train.py CONFIG --resume work_dirs/x/iter_300.pth
+    python tools/train.py CONFIG --cfg-options train_cfg.max_epochs=2
+    bash tools/dist_train.sh CONFIG 2                  # 2 processes (gloo on CPU)
+
+Before the Runner is built, the data, pretrained weights and resume checkpoint
+the run needs are checked, and a missing one ends the run with a message that
+says how to get it (exit status 2).
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.registry import RUNNERS, SCOPE
+from ssd_plugin.utils.run_checks import (
+    RunCheckError,
+    adapt_to_device,
+    check_config_file,
+    check_run,
+    enable_amp,
+    init_cpu_distributed,
+)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line (mmdet's ``tools/train.py`` flags)."""
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training',
+    )
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true', help='enable automatically scaling LR.'
+    )
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, resume from the latest checkpoint '
+        'in the work directory',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs, e.g. '
+        'train_dataloader.batch_size=4 or model.backbone.init_cfg=None; a list value is '
+        'key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes needed, no spaces)',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command line to it.
+
+    Raises:
+        RunCheckError: when the config, data, weights or checkpoint are
+            missing, or an option cannot be applied.
+    """
+    check_config_file(args.config)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = SCOPE
+    # work_dir priority: CLI > config > config file name
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    for note in adapt_to_device(cfg, args.launcher, list(args.cfg_options or {})):
+        print_log(note, logger='current')
+    if args.amp:
+        print_log(enable_amp(cfg), logger='current')
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr') or {}
+        if 'base_batch_size' not in scale:
+            raise RunCheckError(
+                f'--auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
+                f'in the config {args.config} (N: the total batch size its lr was tuned for)'
+            )
+        scale['enable'] = True
+        cfg.auto_scale_lr = scale
+    # resume priority: given checkpoint > latest checkpoint in work_dir
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    check_run(cfg, args.config, 'train')
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Train; returns the exit status (2 when something needed is missing)."""
+    args = parse_args(argv)
+    register = getattr(ssd_plugin.utils, 'register_all_modules', None)
+    if register is not None:
+        register(init_default_scope=False)
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+
+    setup_cache_size_limit_of_dynamo()
+    try:
+        cfg = build_config(args)
+        note = init_cpu_distributed(cfg, args.launcher)
+    except RunCheckError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    if note:
+        print_log(note, logger='current')
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
