@@ -1,0 +1,191 @@
+"""COCO detection dataset that reports bad annotations instead of hiding them."""
+
+import logging
+import math
+from typing import List, Optional, Union
+
+from mmdet.datasets import CocoDataset
+from mmengine.logging import print_log
+
+from ssd_plugin.registry import DATASETS
+
+_COUNTERS = ('invalid', 'outside', 'tiny', 'clipped', 'unselected')
+
+
+@DATASETS.register_module()
+class SSDCocoDataset(CocoDataset):
+    """mmdet's ``CocoDataset`` with explicit handling of bad annotations.
+
+    mmdet's ``CocoDataset`` silently drops boxes of zero or negative size,
+    boxes outside the image and annotations whose ``category_id`` is unknown,
+    and keeps boxes that extend past the image. This dataset, everything else
+    being mmdet's (``filter_cfg`` with ``filter_empty_gt`` and ``min_size``,
+    ``metainfo``, ``iscrowd`` as ``ignore_flag``, masks):
+
+    * **Zero or negative size** (``w <= 0`` or ``h <= 0``, or a ``bbox`` that
+      is not 4 finite numbers): ``invalid_box='filter'`` drops them and logs
+      how many; ``invalid_box='error'`` raises ``ValueError`` naming the
+      annotation file, the image, the annotation id and the box.
+    * **Partly outside the image**: clipped to ``[0, width] x [0, height]``.
+      Boxes with no area inside the image, or under 1 px after clipping (as
+      mmdet), are dropped and counted.
+    * **Unknown category ids** (not in the file's ``categories``): always a
+      ``ValueError`` naming the file, the annotation and the id. Ids of
+      declared categories that the ``metainfo`` classes leave out (training
+      on a subset of classes) are dropped and counted, as in mmdet.
+    * **Classes of the metainfo missing from the file**: ``ValueError`` naming
+      them. mmdet would silently shift every label after the missing one.
+
+    * **Images without objects**: with ``filter_cfg.filter_empty_gt=True``
+      they are dropped, also those whose every box was dropped above (mmdet
+      keeps those); with False they stay and give negatives only.
+
+    One warning per file sums up what was dropped or clipped.
+
+    Args:
+        invalid_box: ``'filter'`` (default) or ``'error'``, for boxes of zero
+            or negative size.
+        clip_to_image: Clip boxes to the image (default True).
+        **kwargs: The arguments of mmdet's ``CocoDataset`` (``ann_file``,
+            ``data_root``, ``data_prefix``, ``filter_cfg``, ``pipeline``, ...).
+    """
+
+    def __init__(self, *args, invalid_box: str = 'filter', clip_to_image: bool = True, **kwargs):
+        if invalid_box not in ('filter', 'error'):
+            raise ValueError(f'invalid_box must be "filter" or "error", got {invalid_box!r}')
+        self.invalid_box = invalid_box
+        self.clip_to_image = clip_to_image
+        self._reset_counts()
+        super().__init__(*args, **kwargs)
+
+    def _reset_counts(self) -> None:
+        self.annotation_counts = dict.fromkeys(_COUNTERS, 0)
+        self._categories_checked = False
+
+    def load_data_list(self) -> List[dict]:
+        """Load the file (mmdet) and log what was dropped or clipped."""
+        self._reset_counts()
+        data_list = super().load_data_list()
+        counts = self.annotation_counts
+        if any(counts.values()):
+            print_log(
+                f'{type(self).__name__}({self.ann_file}): dropped {counts["invalid"]} '
+                f'annotations of zero or negative size (invalid_box="filter"), '
+                f'{counts["outside"]} outside their image, {counts["tiny"]} under 1 px after '
+                f'clipping and {counts["unselected"]} of categories not in metainfo["classes"]; '
+                f'clipped {counts["clipped"]} boxes to their image.',
+                logger='current',
+                level=logging.WARNING,
+            )
+        return data_list
+
+    def filter_data(self) -> List[dict]:
+        """mmdet's filter; ``filter_empty_gt`` also drops images left empty here.
+
+        mmdet decides emptiness from the raw file, so an image whose every box
+        was dropped (e.g. all of zero size) would stay as an empty image.
+        """
+        data_list = super().filter_data()
+        if self.test_mode or not (self.filter_cfg or {}).get('filter_empty_gt', False):
+            return data_list
+        kept = [info for info in data_list if info['instances']]
+        if len(kept) < len(data_list):
+            print_log(
+                f'{type(self).__name__}({self.ann_file}): filter_empty_gt dropped '
+                f'{len(data_list) - len(kept)} more images whose boxes were all dropped',
+                logger='current',
+                level=logging.WARNING,
+            )
+        return kept
+
+    def _check_categories(self) -> None:
+        """Every class of the metainfo must be a category of the file."""
+        names = [cat['name'] for cat in self.coco.cats.values()]
+        missing = [c for c in self.metainfo['classes'] if c not in names]
+        if missing:
+            raise ValueError(
+                f'{self.ann_file}: metainfo classes {missing} are not categories of this file '
+                f'(it has {names}); labels would be shifted. Fix metainfo["classes"] in the '
+                'dataset config.'
+            )
+        self._categories_checked = True
+
+    def parse_data_info(self, raw_data_info: dict) -> Union[dict, List[dict]]:
+        """Check and clip the annotations of one image, then parse them as mmdet.
+
+        Args:
+            raw_data_info: ``raw_img_info`` (``file_name``, ``width``,
+                ``height``, ...) and ``raw_ann_info`` (COCO annotations with
+                ``bbox`` ``[x, y, w, h]`` and ``category_id``).
+
+        Returns:
+            mmdet's data info, ``instances`` with ``bbox`` ``[x1, y1, x2, y2]``
+            inside the image.
+        """
+        if not self._categories_checked:
+            self._check_categories()
+        img_info = raw_data_info['raw_img_info']
+        kept = []
+        for ann in raw_data_info['raw_ann_info']:
+            if ann.get('ignore', False):
+                kept.append(ann)
+                continue
+            ann = self._check_annotation(ann, img_info)
+            if ann is not None:
+                kept.append(ann)
+        return super().parse_data_info(dict(raw_data_info, raw_ann_info=kept))
+
+    def _where(self, ann: dict, img_info: dict) -> str:
+        return (
+            f'{self.ann_file}: annotation id {ann.get("id")} of image id '
+            f'{img_info.get("id", img_info.get("img_id"))} ({img_info.get("file_name")})'
+        )
+
+    def _check_annotation(self, ann: dict, img_info: dict) -> Optional[dict]:
+        """The annotation with its box clipped, or None when it is dropped."""
+        category = ann.get('category_id')
+        if category not in self.coco.cats:
+            raise ValueError(
+                f'{self._where(ann, img_info)} has category_id {category!r}, which is not '
+                f'among the categories of the file (ids {sorted(self.coco.cats)})'
+            )
+        if category not in self.cat_ids:
+            self.annotation_counts['unselected'] += 1
+            return None
+        bbox = ann.get('bbox')
+        valid = (
+            isinstance(bbox, (list, tuple))
+            and len(bbox) == 4
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)
+            and bbox[2] > 0
+            and bbox[3] > 0
+        )
+        if not valid:
+            if self.invalid_box == 'error':
+                raise ValueError(
+                    f'{self._where(ann, img_info)} has bbox {bbox}: width and height must be '
+                    '> 0 (COCO bbox is [x, y, w, h]). Fix the file, or set '
+                    'invalid_box="filter" on the dataset to drop such boxes.'
+                )
+            self.annotation_counts['invalid'] += 1
+            return None
+        x1, y1, w, h = (float(v) for v in bbox)
+        x2, y2 = x1 + w, y1 + h
+        if self.clip_to_image:
+            width, height = float(img_info['width']), float(img_info['height'])
+            cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
+            cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
+            if cx2 <= cx1 or cy2 <= cy1:
+                self.annotation_counts['outside'] += 1
+                return None
+            if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+                self.annotation_counts['clipped'] += 1
+                x1, y1, x2, y2 = cx1, cy1, cx2, cy2
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            self.annotation_counts['tiny'] += 1
+            return None
+        # mmdet also drops area <= 0 (the segmentation area); the box decides here.
+        area = ann.get('area')
+        if not isinstance(area, (int, float)) or not area > 0:
+            area = (x2 - x1) * (y2 - y1)
+        return dict(ann, bbox=[x1, y1, x2 - x1, y2 - y1], area=area)
