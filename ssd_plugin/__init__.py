@@ -9,7 +9,7 @@ from .version import __version__
 
 check_dependencies()
 
-from . import datasets, engine, models  # noqa: E402  (registers components)
+from . import datasets, engine, fileio, models  # noqa: E402  (registers components)
 from .utils import register_all_modules  # noqa: E402
 
-__all__ = ['__version__', 'datasets', 'engine', 'models', 'register_all_modules']
+__all__ = ['__version__', 'datasets', 'engine', 'fileio', 'models', 'register_all_modules']

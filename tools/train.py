@@ -3,7 +3,7 @@
 Examples::
 
     python tools/train.py CONFIG
-    python tools/train.py CONFIG --resume              # latest checkpoint in work_dir
+    python tools/train.py CONFIG --resume              # latest complete checkpoint in work_dir
     python tools/train.py CONFIG --resume work_dirs/x/iter_300.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_epochs=2
     bash tools/dist_train.sh CONFIG 2                  # 2 processes (gloo on CPU)
@@ -14,6 +14,7 @@ says how to get it (exit status 2).
 """
 
 import argparse
+import logging
 import os
 import os.path as osp
 import sys
@@ -31,6 +32,7 @@ from ssd_plugin.utils.run_checks import (
     check_config_file,
     check_run,
     enable_amp,
+    find_resume_checkpoint,
     init_cpu_distributed,
 )
 
@@ -113,8 +115,13 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.auto_scale_lr = scale
     # resume priority: given checkpoint > latest checkpoint in work_dir
     if args.resume == 'auto':
+        # last_checkpoint's file, or the newest complete one if that is truncated.
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from, note = find_resume_checkpoint(cfg.work_dir)
+        if note:
+            print_log(note, logger='current', level=logging.WARNING)
+            # mmengine would otherwise follow last_checkpoint to the bad file.
+            cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

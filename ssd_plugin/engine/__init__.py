@@ -1,3 +1,3 @@
-from .hooks import InvalidLossGuardHook, MMDetSSDHeadCompatHook
+from .hooks import InvalidLossGuardHook, MMDetSSDHeadCompatHook, RNGStateHook, SSDConfigCheckHook
 
-__all__ = ['InvalidLossGuardHook', 'MMDetSSDHeadCompatHook']
+__all__ = ['InvalidLossGuardHook', 'MMDetSSDHeadCompatHook', 'RNGStateHook', 'SSDConfigCheckHook']

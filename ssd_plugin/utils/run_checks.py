@@ -12,6 +12,9 @@ and touches nothing but the file system, so it is cheap and easy to test:
   download cache; nothing can be downloaded at run time.
 * :func:`check_run`: both, for the dataloaders a ``train``/``test``/``infer``
   run needs, raising :class:`RunCheckError` with every problem and its fix.
+* :func:`find_resume_checkpoint`: the checkpoint ``--resume`` continues from,
+  skipping a truncated one (a run killed while saving without the
+  ``atomic_local`` backend) or a ``last_checkpoint`` that names none.
 * :func:`adapt_to_device`: CPU-only adjustments of a config (``gloo`` instead
   of ``nccl``, DDP without device ids) and :func:`enable_amp`.
 """
@@ -19,6 +22,7 @@ and touches nothing but the file system, so it is cheap and easy to test:
 import json
 import os
 import os.path as osp
+import zipfile
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
@@ -31,6 +35,8 @@ __all__ = [
     'weight_problems',
     'locate_weight',
     'checkpoint_problems',
+    'is_complete_checkpoint',
+    'find_resume_checkpoint',
     'adapt_to_device',
     'enable_amp',
     'used_dataloaders',
@@ -355,6 +361,50 @@ def checkpoint_problems(checkpoint: str, what: str = 'checkpoint') -> List[str]:
     return [f'{what} not found: {checkpoint} (resolved: {path})']
 
 
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole ``torch.save`` file.
+
+    ``torch.save`` writes a zip archive whose central directory comes last,
+    so a file cut short by a killed save is no valid zip.
+    """
+    return osp.isfile(path) and osp.getsize(path) > 0 and zipfile.is_zipfile(path)
+
+
+def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
+    """The checkpoint to resume from in ``work_dir``, and a note when it is not
+    the one ``last_checkpoint`` names.
+
+    Returns:
+        ``(path, note)``: ``last_checkpoint``'s file when it is complete;
+        otherwise the newest complete ``*.pth`` of ``work_dir`` (or None),
+        with a note saying why.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    last = None
+    if osp.isfile(record):
+        with open(record) as f:
+            last = f.read().strip() or None
+    if last is not None and is_complete_checkpoint(last):
+        return last, None
+    candidates = []
+    if osp.isdir(work_dir):
+        for name in os.listdir(work_dir):
+            path = osp.join(work_dir, name)
+            if name.endswith('.pth') and not name.startswith('.') and is_complete_checkpoint(path):
+                candidates.append((osp.getmtime(path), path))
+    if last is None and not candidates:
+        return None, None
+    why = (
+        f'{record} names {last}, which is missing or truncated'
+        if last is not None
+        else f'{record} is missing or empty'
+    )
+    if not candidates:
+        return None, f'{why}, and {work_dir} holds no complete checkpoint; starting afresh'
+    newest = max(candidates)[1]
+    return newest, f'{why}; resuming from the newest complete checkpoint {newest}'
+
+
 # --------------------------------------------------------------------------- all checks
 def check_run(
     cfg: Any,
@@ -392,6 +442,12 @@ def check_run(
         problems = weight_problems(cfg, include_load_from=not resuming)
         if resuming and isinstance(load_from, str):
             problems += checkpoint_problems(load_from, 'resume checkpoint')
+            if osp.isfile(load_from) and not is_complete_checkpoint(load_from):
+                sections.append(
+                    f'Resume checkpoint {load_from} is truncated or not a torch checkpoint '
+                    f'({osp.getsize(load_from)} bytes); pass an earlier one, or --resume '
+                    'without a path to take the newest complete one.'
+                )
         if problems:
             lines = ['Pretrained weights not available offline:']
             lines += [f'  - {p}' for p in problems]

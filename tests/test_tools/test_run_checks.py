@@ -233,3 +233,29 @@ def test_tools_exit_2_with_message_not_traceback(tmp_path, tiny_config, capsys, 
         assert tool.main(argv + ['--work-dir', str(tmp_path / 'w')] * (tool is not infer)) == 2
         err = capsys.readouterr().err
         assert err.startswith('error: ') and expected in err, (argv, err)
+
+
+def test_resume_skips_a_truncated_checkpoint(tmp_path):
+    import torch
+
+    good, cut = tmp_path / 'iter_3.pth', tmp_path / 'iter_6.pth'
+    torch.save({'meta': {'iter': 3}}, str(good))
+    torch.save({'meta': {'iter': 6}, 'pad': torch.zeros(1000)}, str(cut))
+    cut.write_bytes(cut.read_bytes()[:-300])  # killed mid-save
+    assert run_checks.is_complete_checkpoint(str(good))
+    assert not run_checks.is_complete_checkpoint(str(cut))
+    record = tmp_path / 'last_checkpoint'
+    record.write_text(str(cut))
+    path, note = run_checks.find_resume_checkpoint(str(tmp_path))
+    assert path == str(good) and 'iter_6.pth, which is missing or truncated' in note
+    record.write_text(str(good))
+    assert run_checks.find_resume_checkpoint(str(good.parent)) == (str(good), None)
+    good.unlink()
+    record.write_text(str(cut))
+    path, note = run_checks.find_resume_checkpoint(str(tmp_path))
+    assert path is None and 'no complete checkpoint' in note
+    assert run_checks.find_resume_checkpoint(str(tmp_path / 'none')) == (None, None)
+
+    cfg = Config(dict(resume=True, load_from=str(cut)))
+    with pytest.raises(RunCheckError, match=r'iter_6.pth is truncated'):
+        check_run(cfg, 'cfg.py', 'train')

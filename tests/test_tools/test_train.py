@@ -43,3 +43,80 @@ def test_interrupted_run_resumes_to_the_same_losses(trained, tiny_config, tmp_pa
             assert logged[step][key] == pytest.approx(reference[step][key], rel=1e-5), (step, key)
     assert logged[4]['loss'] != pytest.approx(reference[1]['loss'], rel=1e-3)  # not a fresh start
     assert osp.isfile(osp.join(work_dir, 'iter_6.pth'))
+
+
+def _derived(tmp_path, tiny_config, name, body):
+    path = tmp_path / name
+    path.write_text(f'_base_ = {tiny_config!r}\n' + body)
+    return str(path)
+
+
+def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_good(
+    tiny_config, tmp_path
+):
+    atomic = "default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))\n"
+    killed_cfg = _derived(
+        tmp_path,
+        tiny_config,
+        'tiny_kill.py',
+        atomic + 'custom_hooks = [dict(type="ToolsTestKillMidSaveHook", kill_at=6)]\n',
+    )
+    work_dir = tmp_path / 'work'
+    killed = run_tool(['train.py', killed_cfg, '--work-dir', str(work_dir)])
+    assert killed.returncode == 3, killed.stderr[-3000:]
+    names = sorted(p.name for p in work_dir.iterdir())
+    assert 'iter_3.pth' in names and 'iter_6.pth' not in names
+    assert any(n.startswith('.iter_6.pth.') and n.endswith('.tmp') for n in names)  # mid-write
+    assert (work_dir / 'last_checkpoint').read_text().endswith('iter_3.pth')
+
+    resumed = run_tool(
+        [
+            'train.py',
+            _derived(tmp_path, tiny_config, 'tiny_atomic.py', atomic),
+            '--work-dir',
+            str(work_dir),
+            '--resume',
+        ]  # fmt: skip
+    )
+    assert_ok(resumed)
+    assert 'resumed epoch: 0, iter: 3' in resumed.stdout + resumed.stderr
+    ckpt = torch.load(str(work_dir / 'iter_6.pth'), map_location='cpu', weights_only=False)
+    assert ckpt['meta']['iter'] == 6
+
+
+def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tmp_path):
+    # Epoch-based, no replay: without RNGStateHook epoch 2 would redraw epoch 1's flips.
+    body = (
+        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, "
+        'val_interval=10)\n'
+        'train_dataloader = dict(dataset=dict(times=1))\n'
+        'default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))\n'
+        "custom_hooks = [dict(type='RNGStateHook'), dict(type='ToolsTestDumpHook')]\n"
+    )
+    cfg = _derived(tmp_path, tiny_config, 'tiny_epochs.py', body)
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    assert_ok(run_tool(['train.py', cfg, '--work-dir', str(full)]))
+    ckpt = torch.load(str(full / 'epoch_1.pth'), map_location='cpu', weights_only=False)
+    assert len(ckpt['rng_state']) == 1 and {'python', 'numpy', 'torch'} <= set(ckpt['rng_state'][0])
+    resumed = run_tool(
+        ['train.py', cfg, '--work-dir', str(part), '--resume', str(full / 'epoch_1.pth')]
+    )
+    assert_ok(resumed)
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    a = torch.load(str(full / 'state_after_rank0.pth'), weights_only=False)['state']
+    b = torch.load(str(part / 'state_after_rank0.pth'), weights_only=False)['state']
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_path):
+    body = (
+        'model = dict(bbox_head=dict(num_classes=5))\n'
+        "custom_hooks = [dict(type='SSDConfigCheckHook')]\n"
+    )
+    proc = run_tool(['train.py', _derived(tmp_path, tiny_config, 'tiny_nc.py', body)]
+                    + ['--work-dir', str(tmp_path / 'work')])  # fmt: skip
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert 'num_classes is 5' in out and '6 classes' in out and 'RepeatDataset > CocoDataset' in out
+    assert 'Iter(train) [1/' not in out

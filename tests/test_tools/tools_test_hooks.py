@@ -2,6 +2,8 @@
 
 * ``ToolsTestStopHook`` ends training after a given iteration, after the
   checkpoint of that iteration is written, like a killed job.
+* ``ToolsTestKillMidSaveHook`` kills the process while a checkpoint is
+  being written.
 * ``ToolsTestDumpHook`` saves each rank's parameters and buffers, before and
   after training, to ``work_dir/state_{when}_rank{rank}.pth``.
 """
@@ -50,3 +52,25 @@ class ToolsTestDumpHook(Hook):
 
     def after_train(self, runner) -> None:
         self._dump(runner, 'after')
+
+
+@HOOKS.register_module()
+class ToolsTestKillMidSaveHook(Hook):
+    """Kill the process (``os._exit(3)``, no clean-up) while the checkpoint of
+    iteration ``kill_at`` is being written: its bytes are in the temporary
+    file, the rename has not happened."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, kill_at: int) -> None:
+        self.kill_at = kill_at
+
+    def before_save_checkpoint(self, runner, checkpoint) -> None:
+        if runner.iter + 1 != self.kill_at:
+            return
+        import os
+
+        def killed(fd):  # the atomic backend's fsync, after the data is written
+            os._exit(3)
+
+        os.fsync = killed

@@ -1,0 +1,100 @@
+"""Save the random number generators in checkpoints and restore them on resume."""
+
+import logging
+import random
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object, get_rank
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
+
+from ssd_plugin.registry import HOOKS
+
+RNG_KEY = 'rng_state'
+
+
+def get_rng_state() -> Dict:
+    """The state of Python's, NumPy's and torch's (CPU and CUDA) global generators."""
+    state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        cuda = state['cuda'][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda)
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Resume with the random generators where the checkpoint left them.
+
+    mmengine's resume restores the model, optimizer, schedulers, iteration
+    and message hub, but re-seeds the generators as at the start of the run,
+    so after resuming an epoch-based run the data augmentation draws of
+    epoch 1 repeat. This hook stores every rank's Python, NumPy and torch
+    (and CUDA) generator states in ``checkpoint['rng_state']``
+    (``before_save_checkpoint``, gathered from all ranks) and restores this
+    rank's state when training starts after a resume (``before_train``, after
+    mmengine's own re-seeding).
+
+    With ``IterBasedTrainLoop`` nothing is restored: mmengine replays the
+    dataloader up to the resumed iteration, which re-draws the data
+    augmentation from the seed, and restoring first would make the replay
+    draw from the wrong state. Dataloader worker processes are seeded by
+    mmengine's ``worker_init_fn`` and are not covered; bit-identical resumes
+    need ``num_workers=0`` (or no randomness in the workers).
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._pending: Optional[List[Dict]] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Put the states of every rank into the checkpoint (one entry per rank)."""
+        checkpoint[RNG_KEY] = all_gather_object(get_rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the states to restore once mmengine has finished resuming."""
+        states = checkpoint.get(RNG_KEY)
+        if states is None:
+            print_log(
+                'RNGStateHook: the checkpoint holds no random generator states; the run '
+                'continues from the seed',
+                logger='current',
+                level=logging.WARNING,
+            )
+        self._pending = states
+
+    def before_train(self, runner) -> None:
+        """Restore this rank's states, when resuming an epoch-based loop."""
+        states, self._pending = self._pending, None
+        if not states or (runner.iter == 0 and runner.epoch == 0):
+            return  # nothing loaded, or ``load_from`` without resume
+        if isinstance(runner.train_loop, IterBasedTrainLoop):
+            print_log(
+                'RNGStateHook: IterBasedTrainLoop replays the dataloader from the seed; '
+                'generator states are not restored',
+                logger='current',
+            )
+            return
+        rank = get_rank()
+        if len(states) != runner.world_size:
+            print_log(
+                f'RNGStateHook: the checkpoint holds generator states of {len(states)} ranks, '
+                f'this run has {runner.world_size}; rank {rank} takes state '
+                f'{rank % len(states)}',
+                logger='current',
+                level=logging.WARNING,
+            )
+        set_rng_state(states[rank % len(states)])
