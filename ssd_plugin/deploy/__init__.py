@@ -1,0 +1,3 @@
+from .ssd_onnx_wrapper import SSDOnnxWrapper
+
+__all__ = ['SSDOnnxWrapper']

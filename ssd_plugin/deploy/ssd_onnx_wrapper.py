@@ -1,0 +1,158 @@
+"""An SSD detector with its post-processing as one exportable module (ONNX)."""
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.ops import nms
+from mmdet.structures.bbox import get_box_tensor
+from torch import Tensor, nn
+
+__all__ = ['SSDOnnxWrapper']
+
+
+class _NonMaxSuppression(torch.autograd.Function):
+    """NMS that runs mmcv's ``nms`` eagerly and exports as ONNX ``NonMaxSuppression``.
+
+    Takes ``boxes`` ``(1, N, 4)`` and ``scores`` ``(1, 1, N)``; returns the
+    kept ``(K, 3)`` ``[batch, class, box]`` indices, highest score first, as
+    the ONNX operator does. A box is kept when its score is above
+    ``score_thr`` and its IoU with every higher-scoring kept box is at most
+    ``iou_thr``; at most ``max_out`` are kept.
+    """
+
+    @staticmethod
+    def forward(ctx, boxes: Tensor, scores: Tensor, max_out: int, iou_thr: float, score_thr: float):
+        candidates = (scores[0, 0] > score_thr).nonzero(as_tuple=True)[0]
+        _, keep = nms(boxes[0, candidates], scores[0, 0, candidates], iou_thr)
+        keep = candidates[keep[:max_out]]
+        zeros = torch.zeros_like(keep)
+        return torch.stack([zeros, zeros, keep], dim=1)
+
+    @staticmethod
+    def symbolic(g, boxes, scores, max_out: int, iou_thr: float, score_thr: float):
+        return g.op(
+            'NonMaxSuppression',
+            boxes,
+            scores,
+            g.op('Constant', value_t=torch.tensor([max_out], dtype=torch.long)),
+            g.op('Constant', value_t=torch.tensor([iou_thr], dtype=torch.float)),
+            g.op('Constant', value_t=torch.tensor([score_thr], dtype=torch.float)),
+        )
+
+
+class SSDOnnxWrapper(nn.Module):
+    """Backbone, neck, head and the head's ``predict_by_feat`` in one graph.
+
+    The same computation as ``SSDHead.predict_by_feat`` (``rescale=False``)
+    with static shapes: per level, softmax, the ``nms_pre`` best (prior,
+    class) scores above ``score_thr``, decoding with the head's own box coder
+    (``DeltaXYWHBBoxCoder`` math), clipping to the input, ``min_bbox_size``,
+    then per-class NMS (class offsets, as mmcv's ``batched_nms``) with ONNX
+    ``NonMaxSuppression`` and ``max_per_img``. The default boxes of the fixed
+    input size are constants of the graph.
+
+    Input: ``(1, 3, H, W)`` float32, the output of the detector's data
+    preprocessor (colour order and normalisation applied, no padding needed
+    for SSD's fixed size).
+
+    Outputs: ``dets`` ``(K, 5)`` as ``(x1, y1, x2, y2, score)`` in input
+    pixels, highest score first, and ``labels`` ``(K,)`` int64.
+
+    Args:
+        detector: A single-stage detector with an SSD-style ``bbox_head``
+            (``prior_generator``, ``bbox_coder``, ``cls_out_channels`` with
+            the background last, ``test_cfg``).
+        input_size: ``(h, w)`` of the input.
+        test_cfg: Post-processing settings; the head's ``test_cfg`` if None.
+    """
+
+    def __init__(
+        self, detector: nn.Module, input_size: Sequence[int], test_cfg: Optional[dict] = None
+    ) -> None:
+        super().__init__()
+        self.detector = detector.eval()
+        self.head = detector.bbox_head
+        cfg = test_cfg if test_cfg is not None else self.head.test_cfg
+        if cfg is None or 'nms' not in cfg:
+            raise ValueError('SSDOnnxWrapper needs a test_cfg with nms (iou_threshold)')
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.nms_pre = int(cfg.get('nms_pre', -1))
+        self.score_thr = float(cfg.get('score_thr', 0.0))
+        self.iou_thr = float(cfg['nms']['iou_threshold'])
+        self.min_bbox_size = float(cfg.get('min_bbox_size', -1))
+        self.max_per_img = int(cfg.get('max_per_img', 100))
+        self.num_classes = self.head.num_classes
+        param = next(detector.parameters())
+        with torch.no_grad():
+            feats = detector.extract_feat(param.new_zeros(1, 3, *self.input_size))
+        featmap_sizes = [tuple(f.shape[-2:]) for f in feats]
+        priors = self.head.prior_generator.grid_priors(featmap_sizes, device=param.device)
+        self.num_levels = len(priors)
+        for level, level_priors in enumerate(priors):
+            self.register_buffer(f'priors_{level}', get_box_tensor(level_priors), persistent=False)
+        self.eval()  # the exporter restores this mode afterwards
+
+    def _level_candidates(
+        self, cls_score: Tensor, bbox_pred: Tensor, priors: Tensor
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Top (prior, class) pairs of one level.
+
+        Args:
+            cls_score: ``(1, k * (C + 1), H, W)``.
+            bbox_pred: ``(1, k * 4, H, W)``.
+            priors: ``(H * W * k, 4)``.
+
+        Returns:
+            ``scores`` ``(n,)`` (``-1`` where not above ``score_thr``),
+            ``labels`` ``(n,)``, ``deltas`` ``(n, 4)``, ``priors`` ``(n, 4)``.
+        """
+        channels = self.head.cls_out_channels
+        scores = cls_score.permute(0, 2, 3, 1).reshape(-1, channels).softmax(-1)[:, :-1]
+        scores = scores.reshape(-1)  # (prior, class) pairs
+        count = scores.shape[0]
+        k = count if self.nms_pre <= 0 else min(self.nms_pre, count)
+        masked = torch.where(scores > self.score_thr, scores, torch.full_like(scores, -1.0))
+        top_scores, top_idx = masked.topk(k)
+        prior_idx = torch.div(top_idx, self.num_classes, rounding_mode='floor')
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
+        return (
+            top_scores,
+            top_idx - prior_idx * self.num_classes,
+            deltas.index_select(0, prior_idx),
+            priors.index_select(0, prior_idx),
+        )
+
+    def forward(self, img: Tensor) -> Tuple[Tensor, Tensor]:
+        """Detect on one preprocessed image.
+
+        Args:
+            img: ``(1, 3, H, W)``.
+
+        Returns:
+            ``dets`` ``(K, 5)`` and ``labels`` ``(K,)``.
+        """
+        cls_scores, bbox_preds = self.head(self.detector.extract_feat(img))
+        parts: List[Tuple[Tensor, ...]] = [
+            self._level_candidates(c, b, getattr(self, f'priors_{i}'))
+            for i, (c, b) in enumerate(zip(cls_scores, bbox_preds))
+        ]
+        scores, labels, deltas, priors = (torch.cat(p) for p in zip(*parts))
+        boxes = get_box_tensor(self.head.bbox_coder.decode(priors, deltas))
+        if getattr(self.head.bbox_coder, 'clip_border', True):
+            h, w = self.input_size
+            boxes = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([w, h, w, h]))
+        if self.min_bbox_size >= 0:
+            wh = boxes[:, 2:] - boxes[:, :2]
+            big = (wh > self.min_bbox_size).all(dim=1)
+            scores = torch.where(big, scores, torch.full_like(scores, -1.0))
+        # Per-class NMS in one call: shift each class by more than any coordinate.
+        offsets = labels.to(boxes.dtype)[:, None] * (boxes.max() + 1)
+        keep = _NonMaxSuppression.apply(
+            (boxes + offsets)[None],
+            scores[None, None],
+            self.max_per_img,
+            self.iou_thr,
+            self.score_thr,
+        )[:, 2]
+        dets = torch.cat([boxes.index_select(0, keep), scores.index_select(0, keep)[:, None]], 1)
+        return dets, labels.index_select(0, keep)

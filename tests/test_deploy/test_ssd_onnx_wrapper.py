@@ -1,0 +1,114 @@
+"""SSDOnnxWrapper: the ONNX export under onnxruntime gives the detections of
+PyTorch ``model.predict`` (so the AP cannot drop after export)."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.registry import DefaultScope
+
+from ssd_plugin.deploy import SSDOnnxWrapper
+from ssd_plugin.registry import MODELS
+
+ort = pytest.importorskip('onnxruntime')
+
+SIZE = 128
+TINY = dict(
+    type='mmdet.SingleStageDetector',
+    data_preprocessor=dict(
+        type='mmdet.DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+    ),
+    backbone=dict(type='mmdet.MobileNetV2', widen_factor=0.25, out_indices=(2, 4, 6)),
+    neck=None,
+    bbox_head=dict(
+        type='SSDHead',
+        in_channels=(8, 24, 80),
+        num_classes=6,
+        anchor_generator=dict(
+            type='SSDAnchorGenerator',
+            input_size=SIZE,
+            strides=[8, 16, 32],
+            ratios=[[2], [2, 3], [2]],
+            min_sizes=[12, 32, 72],
+            max_sizes=[32, 72, 128],
+        ),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
+        ),
+    ),
+    test_cfg=dict(
+        nms_pre=200,
+        nms=dict(type='nms', iou_threshold=0.45),
+        min_bbox_size=0,
+        score_thr=0.3,
+        max_per_img=50,
+    ),
+)
+
+
+def sample_images():
+    """Three 128 px BGR images: shapes on gradients, noise, a flat image."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    shapes = np.stack([x * 2, y * 2, x + y], 2).astype(np.uint8)
+    cv2.rectangle(shapes, (20, 30), (70, 100), (0, 0, 255), -1)
+    cv2.circle(shapes, (95, 40), 20, (255, 255, 0), -1)
+    noise = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    flat = np.full((SIZE, SIZE, 3), 90, np.uint8)
+    return [shapes, noise, flat]
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('ssd_plugin'):
+        detector = MODELS.build(TINY)
+    detector.init_weights()
+    # Spread the class logits so that some boxes pass score_thr with distinct scores.
+    for tower in detector.bbox_head.cls_convs:
+        tower[-1].weight.data *= 20
+    return detector.eval()
+
+
+def preprocess(model, img):
+    tensor = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+    meta = dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE), scale_factor=(1.0, 1.0))
+    data = model.data_preprocessor(
+        dict(inputs=[tensor], data_samples=[DetDataSample(metainfo=meta)]), False
+    )
+    return data['inputs'], data['data_samples']
+
+
+def test_onnxruntime_detections_equal_pytorch_predict(model, tmp_path):
+    wrapper = SSDOnnxWrapper(model, (SIZE, SIZE))
+    path = str(tmp_path / 'ssd.onnx')
+    torch.onnx.export(
+        wrapper,
+        (torch.zeros(1, 3, SIZE, SIZE),),
+        path,
+        input_names=['input'],
+        output_names=['dets', 'labels'],
+        opset_version=17,
+        dynamo=False,
+    )
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    total = 0
+    for img in sample_images():
+        inputs, samples = preprocess(model, img)
+        with torch.no_grad():
+            expected = model.predict(inputs, samples, rescale=False)[0].pred_instances
+            eager_dets, eager_labels = wrapper(inputs)
+        dets, labels = session.run(None, {'input': inputs.numpy()})
+        for got_dets, got_labels in ((torch.from_numpy(dets), torch.from_numpy(labels)),
+                                     (eager_dets, eager_labels)):  # fmt: skip
+            assert got_dets.shape == (len(expected), 5)
+            order = expected.scores.argsort(descending=True)
+            assert torch.equal(got_labels, expected.labels[order])
+            assert torch.allclose(got_dets[:, 4], expected.scores[order], atol=1e-4)
+            assert torch.allclose(got_dets[:, :4], expected.bboxes[order], atol=1e-3)
+        total += len(expected)
+    assert total >= 10  # the comparison covers real detections
