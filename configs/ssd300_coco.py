@@ -25,7 +25,7 @@ custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
 model = dict(bbox_head=dict(num_classes=num_classes))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     # SSD §2.2 "zoom out"; lazy: the canvas is materialised only inside the crop.
     dict(type='Expand', mean=mean, to_rgb=True, ratio_range=(1, 4), lazy=True),
@@ -43,7 +43,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
@@ -61,7 +61,11 @@ train_dataloader = dict(
         type='mmdet.RepeatDataset',
         times=repeat_times,
         dataset=dict(
-            type='mmdet.CocoDataset',
+            # mmdet's CocoDataset, plus: zero/negative boxes filtered with a logged count
+            # (invalid_box='error' to fail instead), boxes clipped to the image,
+            # unknown category ids named.
+            type='SSDCocoDataset',
+            invalid_box='filter',
             data_root=data_root,
             ann_file='annotations/instances_train2017.json',
             data_prefix=dict(img='train2017/'),
@@ -94,11 +98,20 @@ param_scheduler = [
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=5e-4),
+    # Guards the first iterations against divergence (mmdet issues #2448, #9463).
+    clip_grad=dict(max_norm=35, norm_type=2),
 )
 custom_hooks = [
     dict(type='mmdet.NumClassCheckHook'),
+    # Before training: num_classes vs the dataset (through RepeatDataset), and the
+    # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
+    dict(type='SSDConfigCheckHook'),
     # Stops on a NaN/inf loss before a checkpoint is written from it.
     dict(type='InvalidLossGuardHook', interval=1),
+    # Random generator states in checkpoints, restored on --resume.
+    dict(type='RNGStateHook'),
 ]
+# Atomic checkpoint writes: a run killed mid-save leaves no truncated file.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
 # `--auto-scale-lr` scales base_lr by (GPUs x batch_size) / 64.
 auto_scale_lr = dict(enable=False, base_batch_size=64)

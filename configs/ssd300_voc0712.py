@@ -27,7 +27,7 @@ model = dict(
 )
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Expand', mean=mean, to_rgb=True, ratio_range=(1, 4), lazy=True),
     dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
@@ -43,7 +43,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
@@ -93,11 +93,21 @@ param_scheduler = [
     ),
 ]
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=5e-4)
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=5e-4),
+    # Guards the first iterations against divergence (mmdet issues #2448, #9463).
+    clip_grad=dict(max_norm=35, norm_type=2),
 )
 custom_hooks = [
     dict(type='mmdet.NumClassCheckHook'),
+    # Before training: num_classes vs the dataset (through RepeatDataset), and the
+    # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
+    dict(type='SSDConfigCheckHook'),
     # Stops on a NaN/inf loss before a checkpoint is written from it.
     dict(type='InvalidLossGuardHook', interval=1),
+    # Random generator states in checkpoints, restored on --resume.
+    dict(type='RNGStateHook'),
 ]
+# Atomic checkpoint writes: a run killed mid-save leaves no truncated file.
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
 auto_scale_lr = dict(enable=False, base_batch_size=64)

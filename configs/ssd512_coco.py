@@ -23,7 +23,7 @@ model = dict(
     ),
 )
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Expand', mean={{_base_.mean}}, to_rgb=True, ratio_range=(1, 4), lazy=True),
     dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
@@ -39,7 +39,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(

@@ -42,6 +42,7 @@ model = dict(
             _delete_=True,
             type='SSDAnchorGenerator',
             scale_major=False,
+            input_size=input_size,  # the explicit sizes ignore it; SSDConfigCheckHook uses it
             strides=[16, 32, 64, 107, 160, 320],
             ratios=[[2, 3], [2, 3], [2, 3], [2, 3], [2, 3], [2, 3]],
             min_sizes=[48, 100, 150, 202, 253, 304],
@@ -50,7 +51,7 @@ model = dict(
     ),
 )
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Expand', mean=mean, to_rgb=True, ratio_range=(1, 4), lazy=True),
     dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
@@ -66,7 +67,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(

@@ -118,3 +118,34 @@ def test_boxes_per_location_against_predictor_convs():
         ValueError, match=r'cls_convs\[1\] predicts 16 channels .* 6 boxes .* 6 x 4 = 24'
     ):
         hook.before_train(_runner(model, None))
+
+
+@pytest.mark.parametrize(
+    'name',
+    [
+        'ssd300_coco.py',
+        'ssd512_coco.py',
+        'ssd300_voc0712.py',
+        'ssdlite_mobilenetv2_coco.py',
+        'ssd300_r50_coco.py',
+        'ssd300_cspdarknet_coco.py',
+    ],
+)
+def test_plugin_configs_use_the_robustness_settings_and_pass_the_check(name):
+    from pathlib import Path
+
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[2] / 'configs' / name))
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    assert {'SSDConfigCheckHook', 'InvalidLossGuardHook', 'RNGStateHook'} <= set(hooks)
+    assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
+    assert cfg.optim_wrapper.clip_grad.max_norm == 35
+    assert cfg.param_scheduler[0].type == 'LinearLR'  # warmup
+    assert cfg.auto_scale_lr.base_batch_size in (64, 192)
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('ssd_plugin'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert model.bbox_head.prior_generator.input_size == cfg.input_size  # the dummy forward's
+    HOOKS.build(dict(type='SSDConfigCheckHook')).check_feature_levels(model)
