@@ -304,9 +304,9 @@ def _is_complete(out_dir: str, manifest: Dict) -> bool:
 
 def generate_synthetic_coco(
     out_dir: str,
-    num_train: int = 500,
-    num_val: int = 100,
-    img_size: int = 192,
+    num_train: int = 1000,
+    num_val: int = 200,
+    img_size: int = 128,
     seed: int = 0,
     min_objects: int = 1,
     max_objects: int = 6,

@@ -291,9 +291,14 @@ class SSDHead(BaseDenseHead):
         gt_bboxes, gt_labels, gt_valid = _pad_instances(batch_gt_instances, device)
         ignore_bboxes = ignore_valid = None
         if batch_gt_instances_ignore is not None and any(
-            len(ig) for ig in batch_gt_instances_ignore
+            ig is not None and len(ig) for ig in batch_gt_instances_ignore
         ):
-            ignore_bboxes, _, ignore_valid = _pad_instances(batch_gt_instances_ignore, device)
+            # mmdet's unpack_gt_instances gives None for samples without ignored_instances.
+            ignores = [
+                InstanceData(bboxes=gt.bboxes[:0]) if ig is None else ig
+                for ig, gt in zip(batch_gt_instances_ignore, batch_gt_instances)
+            ]
+            ignore_bboxes, _, ignore_valid = _pad_instances(ignores, device)
 
         assign = self.assigner.batch_assign(
             priors,

@@ -129,12 +129,18 @@ def test_loss_matches_mmdet(seed, counts, sparse):
     ours, theirs = build_heads()
     ours.sparse_loss = sparse
     feats, gts, metas = random_inputs(ours, seed=seed, counts=counts)
-    cls_scores, bbox_preds = ours(feats)
+    cls_scores, bbox_preds = ([x.detach().requires_grad_() for x in out] for out in ours(feats))
+    outputs = cls_scores + bbox_preds
     a = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     b = theirs.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     for key in ('loss_cls', 'loss_bbox'):
         assert a[key].item() == pytest.approx(sum(b[key]).item(), abs=1e-4, rel=1e-5), key
     assert a['loss_cls'] > 0 and a['loss_bbox'] > 0
+    # The gradients reach the same outputs with the same values.
+    ours_grads = torch.autograd.grad(a['loss_cls'] + a['loss_bbox'], outputs)
+    theirs_grads = torch.autograd.grad(sum(b['loss_cls']) + sum(b['loss_bbox']), outputs)
+    for g_ours, g_theirs in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(g_ours, g_theirs, rtol=1e-5, atol=1e-7)
 
 
 def test_loss_with_no_objects_is_zero_and_grads_finite():
@@ -146,6 +152,22 @@ def test_loss_with_no_objects_is_zero_and_grads_finite():
     assert losses['loss_cls'].item() == 0 and losses['loss_bbox'].item() == 0
     sum(losses.values()).backward()
     assert all(torch.isfinite(p.grad).all() for p in ours.parameters() if p.grad is not None)
+
+
+def test_loss_accepts_none_ignore_entries():
+    # mmdet's unpack_gt_instances gives None for samples without ignored_instances.
+    train_cfg = copy.deepcopy(TRAIN_CFG)
+    train_cfg['assigner']['ignore_iof_thr'] = 0.5
+    ours = MODELS.build(dict(type='SSDHead', train_cfg=train_cfg, **copy.deepcopy(SSD300_HEAD)))
+    feats, gts, metas = random_inputs(ours, counts=(3, 2))
+    cls_scores, bbox_preds = ours(feats)
+    plain = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    nones = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas, [None, None])
+    # Image 1 ignores its top-left quarter: those default boxes leave the negatives.
+    ignore = [None, InstanceData(bboxes=torch.tensor([[0.0, 0.0, 150.0, 150.0]]))]
+    mixed = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas, ignore)
+    assert nones['loss_cls'].item() == plain['loss_cls'].item()
+    assert mixed['loss_cls'].item() != plain['loss_cls'].item()
 
 
 def _sorted(result):

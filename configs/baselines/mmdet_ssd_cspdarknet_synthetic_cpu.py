@@ -1,0 +1,51 @@
+# The framework baseline of the demo config: the same model, data, schedule and
+# seed, with mmdet's own SSDHead, SSDAnchorGenerator, MaxIoUAssigner,
+# PseudoSampler (neg_pos_ratio 3 in train_cfg) and PhotoMetricDistortion.
+# `tools/benchmark.py accuracy` trains both and compares their bbox mAP.
+_base_ = '../demo/ssd_cspdarknet_synthetic_cpu.py'
+
+# The whole model resolves in mmdet's scope, so the head's own builds (anchor
+# generator, coder, assigner, sampler) take mmdet's classes, not the plugin's.
+model = dict(
+    _scope_='mmdet',
+    bbox_head=dict(type='SSDHead', anchor_generator=dict(type='SSDAnchorGenerator')),
+    train_cfg=dict(
+        _delete_=True,
+        assigner=dict(
+            type='MaxIoUAssigner',
+            pos_iou_thr=0.5,
+            neg_iou_thr=0.5,
+            min_pos_iou=0.0,
+            ignore_iof_thr=-1,
+            gt_max_assign_all=False,
+        ),
+        sampler=dict(type='PseudoSampler'),
+        smoothl1_beta=1.0,
+        allowed_border=-1,
+        pos_weight=-1,
+        neg_pos_ratio=3,
+        debug=False,
+    ),
+)
+
+train_pipeline = [
+    dict(type='mmdet.LoadImageFromFile'),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(
+        type='mmdet.PhotoMetricDistortion',
+        brightness_delta=16,
+        contrast_range=(0.8, 1.2),
+        saturation_range=(0.8, 1.2),
+        hue_delta=8,
+    ),
+    dict(type='mmdet.PackDetInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
+# which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
+custom_hooks = [
+    dict(type='MMDetSSDHeadCompatHook'),
+    dict(type='InvalidLossGuardHook', interval=1),
+]

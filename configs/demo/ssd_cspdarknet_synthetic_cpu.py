@@ -1,0 +1,175 @@
+# A small SSD that trains on CPU in minutes: the demo's config (tools/demo.py).
+# Data: the project's generated COCO-format shapes (tools/generate_dataset.py),
+# 1000 train / 200 val images of 128x128, 6 classes, small/medium/large objects
+# with occlusion, trained from scratch (nothing is downloaded).
+# Model: the plugin's SSD head on a tiny CSPDarknet, five levels (16x16 to 1x1)
+# with explicit default-box sizes for this input size.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+# ---- frequently modified parameters -------------------------------------
+data_root = 'data/synthetic/'  # written by tools/generate_dataset.py
+classes = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
+input_size = 128
+batch_size = 8
+num_workers = 1
+base_lr = 1e-3  # AdamW
+max_epochs = 26
+val_interval = 13
+# --------------------------------------------------------------------------
+
+default_scope = 'ssd_plugin'
+custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
+norm_cfg = dict(type='BN', momentum=0.03, eps=0.001)
+model = dict(
+    type='mmdet.SingleStageDetector',
+    data_preprocessor=dict(
+        type='mmdet.DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=1,
+    ),
+    backbone=dict(
+        type='mmdet.CSPDarknet',
+        deepen_factor=0.33,
+        widen_factor=0.25,
+        out_indices=(2, 3, 4),
+        norm_cfg=norm_cfg,
+        act_cfg=dict(type='SiLU'),
+    ),
+    neck=dict(
+        type='mmdet.SSDNeck',
+        in_channels=(64, 128, 256),
+        out_channels=(64, 128, 256, 128, 128),
+        level_strides=(2, 2),
+        level_paddings=(1, 1),
+        l2_norm_scale=None,
+        norm_cfg=norm_cfg,
+    ),
+    bbox_head=dict(
+        type='SSDHead',
+        num_classes=len(classes),
+        in_channels=(64, 128, 256, 128, 128),
+        anchor_generator=dict(
+            type='SSDAnchorGenerator',
+            strides=[8, 16, 32, 64, 128],
+            ratios=[[2, 3]] * 5,
+            min_sizes=[10, 22, 44, 76, 104],
+            max_sizes=[22, 44, 76, 104, 128],
+        ),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
+        ),
+    ),
+    train_cfg=dict(
+        assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
+        sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
+        smoothl1_beta=1.0,
+    ),
+    test_cfg=dict(
+        nms_pre=1000,
+        nms=dict(type='nms', iou_threshold=0.45),
+        min_bbox_size=0,
+        score_thr=0.02,
+        max_per_img=100,
+    ),
+)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(
+        type='PhotoMetricDistortion',
+        brightness_delta=16,
+        contrast_range=(0.8, 1.2),
+        saturation_range=(0.8, 1.2),
+        hue_delta=8,
+    ),
+    dict(type='mmdet.PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
+]
+dataset = dict(type='mmdet.CocoDataset', data_root=data_root, metainfo=dict(classes=classes))
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=num_workers,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='mmdet.AspectRatioBatchSampler'),
+    dataset=dict(
+        dataset,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=num_workers,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        dataset,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    type='mmdet.CocoMetric',
+    ann_file=data_root + 'annotations/instances_val.json',
+    metric='bbox',
+    format_only=False,
+)
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=val_interval)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(
+        type='CosineAnnealingLR',
+        begin=0,
+        T_max=max_epochs,
+        end=max_epochs,
+        by_epoch=True,
+        eta_min=base_lr * 0.02,
+    ),
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    clip_grad=dict(max_norm=10, norm_type=2),
+)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25),  # progress and ETA every 25 iterations
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=val_interval,
+        max_keep_ckpts=2,
+        save_best='coco/bbox_mAP',
+        backend_args=dict(backend='atomic_local'),  # no truncated checkpoint on a kill
+    ),
+)
+custom_hooks = [
+    dict(type='SSDConfigCheckHook'),  # num_classes and anchors vs data and features
+    dict(type='InvalidLossGuardHook', interval=1),  # stop on NaN/inf loss
+    dict(type='RNGStateHook'),  # exact --resume
+]
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)
+auto_scale_lr = dict(enable=False, base_batch_size=batch_size)

@@ -1,0 +1,58 @@
+"""tools/demo.py end to end on a tiny scale: generate, train, evaluate, draw, then rerun."""
+
+import json
+import os
+import os.path as osp
+import re
+
+from tools_test_utils import assert_ok, run_tool
+
+
+def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
+    work_dir, data_root = str(tmp_path / 'work'), str(tmp_path / 'data')
+    args = [
+        'demo.py',
+        '--work-dir',
+        work_dir,
+        '--data-root',
+        data_root,
+        '--num-train',
+        '16',
+        '--num-val',
+        '4',
+        '--epochs',
+        '1',
+        '--num-draw',
+        '2',
+        '--cfg-options',
+        'train_dataloader.batch_size=8',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+    ]
+    first = run_tool(args, timeout=300)
+    assert_ok(first)
+    out = first.stdout + first.stderr
+    for step in range(1, 5):
+        assert f'[demo {step}/4]' in out
+    assert re.search(r'eta: \d', out), 'the training log shows an ETA'
+    assert re.search(r'bbox mAP@\[\.5:\.95\] on val: \d\.\d{3}', out)
+
+    with open(osp.join(work_dir, 'demo_metrics.json')) as f:
+        metrics = json.load(f)['metrics']
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    with open(osp.join(work_dir, 'infer', 'detections.json')) as f:
+        detections = json.load(f)
+    assert len(detections['images']) == 2
+    assert sorted(os.listdir(osp.join(work_dir, 'infer', 'vis'))) == ['000000.jpg', '000001.jpg']
+    with open(osp.join(data_root, 'annotations', 'instances_train.json')) as f:
+        assert len(json.load(f)['images']) == 16
+
+    second = run_tool(args, timeout=300)
+    assert_ok(second)
+    out = second.stdout + second.stderr
+    assert 'training: already done' in out
+    assert 'Epoch(train)' not in out
