@@ -18,6 +18,7 @@ each registry's ``locations`` lists mmdet's package after the plugin's.
 """
 
 from mmdet import registry as mmdet_registry
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     'VISUALIZERS',
     'VISBACKENDS',
     'LOG_PROCESSORS',
+    'FUNCTIONS',
 ]
 
 SCOPE = 'ssd_plugin'
@@ -80,3 +82,6 @@ TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, _MODELS)
 VISUALIZERS = _child('visualizer', mmdet_registry.VISUALIZERS, ['mmdet.visualization'])
 VISBACKENDS = _child('vis_backend', mmdet_registry.VISBACKENDS, ['mmdet.visualization'])
 LOG_PROCESSORS = _child('log_processor', mmdet_registry.LOG_PROCESSORS, ['mmdet.engine'])
+# mmdet has no function registry: collate functions (e.g. 'pseudo_collate', built
+# by DetInferencer in the current scope) come from mmengine's.
+FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['mmengine.dataset'])

@@ -79,6 +79,8 @@ def load_config(args: argparse.Namespace) -> Config:
     check_run(cfg, args.config, 'infer', checkpoints=[('checkpoint', args.checkpoint)])
     if cfg.get('visualizer') is None:
         cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
+    # DetInferencer writes the drawn images itself; backends would want a save_dir.
+    cfg.visualizer['vis_backends'] = None
     # DetInferencer looks for the loader under its plain name.
     for transform in cfg.test_dataloader.dataset.pipeline:
         if transform['type'] == 'mmdet.LoadImageFromFile':

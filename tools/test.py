@@ -55,6 +55,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'test_dataloader.dataset.data_root=/data/coco/',
     )
     parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='run the model in the channels_last memory format (adds ChannelsLastHook)',
+    )
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -107,6 +112,10 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.channels_last:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type=f'{SCOPE}.ChannelsLastHook')
+        ]
     for note in adapt_to_device(cfg, args.launcher, list(args.cfg_options or {})):
         print_log(note, logger='current')
     cfg.load_from = args.checkpoint

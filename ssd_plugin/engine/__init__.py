@@ -1,3 +1,17 @@
-from .hooks import InvalidLossGuardHook, MMDetSSDHeadCompatHook, RNGStateHook, SSDConfigCheckHook
+from .hooks import (
+    ChannelsLastHook,
+    InvalidLossGuardHook,
+    MMDetSSDHeadCompatHook,
+    RNGStateHook,
+    SSDConfigCheckHook,
+    to_channels_last,
+)
 
-__all__ = ['InvalidLossGuardHook', 'MMDetSSDHeadCompatHook', 'RNGStateHook', 'SSDConfigCheckHook']
+__all__ = [
+    'ChannelsLastHook',
+    'InvalidLossGuardHook',
+    'MMDetSSDHeadCompatHook',
+    'RNGStateHook',
+    'SSDConfigCheckHook',
+    'to_channels_last',
+]

@@ -3,7 +3,8 @@ mmdet baseline config, on the same weights and the same inputs.
 
 * ``train``: images/s and peak memory of a full train step (data
   preprocessor, forward, targets and loss, backward, SGD step), fp32 or AMP
-  (``--amp``: bf16 autocast on CPU, fp16 on GPU), per batch size.
+  (``--amp``: bf16 autocast on CPU, fp16 on GPU), per batch size;
+  ``--channels-last`` runs both sides in NHWC.
 * ``infer``: latency at batch 1 and throughput at a larger batch, including
   post-processing and NMS, plus the share of detections both sides agree on
   (same label, IoU > 0.9), so that speed is not bought with wrong output.
@@ -72,10 +73,14 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _worker(kind, config, device, batch, amp, iters, weights, threads):
+def _worker(kind, config, device, batch, amp, iters, weights, threads, channels_last=False):
     if threads:
         torch.set_num_threads(threads)
     model, size = build(config, device, weights)
+    if channels_last:
+        from ssd_plugin.engine import to_channels_last
+
+        to_channels_last(model)
     packed = packed_batch(batch, size, model.bbox_head.num_classes, device)
     dtype = torch.float16 if device.startswith('cuda') else torch.bfloat16
     autocast = torch.autocast(device.split(':')[0], dtype=dtype, enabled=amp)
@@ -146,16 +151,14 @@ def main(args: argparse.Namespace) -> dict:
     batches = args.batches if args.command == 'train' else [1, args.throughput_batch]
     for batch in batches:
         for amp in [False, True] if args.amp else [False]:
-            a = _run(
-                args.command, ours_cfg, args.device, batch, amp, args.iters, weights, args.threads
-            )
-            b = _run(
-                args.command, base_cfg, args.device, batch, amp, args.iters, weights, args.threads
-            )
+            common = (batch, amp, args.iters, weights, args.threads, args.channels_last)
+            a = _run(args.command, ours_cfg, args.device, *common)
+            b = _run(args.command, base_cfg, args.device, *common)
             row = dict(
                 model=args.model,
                 batch=batch,
                 amp=amp,
+                channels_last=args.channels_last,
                 device=args.device,
                 mmdet_img_s=batch / b['seconds'],
                 ours_img_s=batch / a['seconds'],
@@ -175,6 +178,7 @@ def main(args: argparse.Namespace) -> dict:
         'model',
         'batch',
         'amp',
+        'channels_last',
         'device',
         'mmdet_img_s',
         'ours_img_s',
@@ -183,7 +187,7 @@ def main(args: argparse.Namespace) -> dict:
         'ours_peak_mb',
     ]
     if args.command == 'infer':
-        columns[4:4] = ['mmdet_ms', 'ours_ms']
+        columns[5:5] = ['mmdet_ms', 'ours_ms']
         columns.append('agreement')
     print(f'\n{args.command} (median of {args.iters} iterations)\n')
     print(markdown_table(rows, columns))
@@ -198,6 +202,9 @@ def add_parser(subparsers) -> None:
         parser.add_argument('--device', default=device)
         parser.add_argument('--iters', type=int, default=5)
         parser.add_argument('--amp', action='store_true', help='also measure AMP')
+        parser.add_argument(
+            '--channels-last', action='store_true', help='both sides in channels_last (NHWC)'
+        )
         parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
         if name == 'train':
             parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])

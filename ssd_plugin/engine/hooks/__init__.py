@@ -1,6 +1,14 @@
+from .channels_last_hook import ChannelsLastHook, to_channels_last
 from .invalid_loss_guard_hook import InvalidLossGuardHook
 from .mmdet_ssd_head_compat_hook import MMDetSSDHeadCompatHook
 from .rng_state_hook import RNGStateHook
 from .ssd_config_check_hook import SSDConfigCheckHook
 
-__all__ = ['InvalidLossGuardHook', 'MMDetSSDHeadCompatHook', 'RNGStateHook', 'SSDConfigCheckHook']
+__all__ = [
+    'ChannelsLastHook',
+    'InvalidLossGuardHook',
+    'MMDetSSDHeadCompatHook',
+    'RNGStateHook',
+    'SSDConfigCheckHook',
+    'to_channels_last',
+]
