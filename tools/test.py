@@ -20,17 +20,15 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
-from ssd_plugin.registry import RUNNERS, SCOPE
+from ssd_plugin.utils import register_all_modules
 from ssd_plugin.utils.run_checks import (
     RunCheckError,
-    adapt_to_device,
-    check_config_file,
     check_run,
     init_cpu_distributed,
 )
+from ssd_plugin.utils.tool_config import build_runner, load_tool_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -101,23 +99,9 @@ def build_config(args: argparse.Namespace) -> Config:
     Raises:
         RunCheckError: when the config, checkpoint or test data are missing.
     """
-    check_config_file(args.config)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.get('default_scope') is None:
-        cfg.default_scope = SCOPE
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.channels_last:
-        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type=f'{SCOPE}.ChannelsLastHook')
-        ]
-    for note in adapt_to_device(cfg, args.launcher, list(args.cfg_options or {})):
-        print_log(note, logger='current')
+    cfg = load_tool_config(
+        args.config, args.launcher, args.cfg_options, args.work_dir, args.channels_last
+    )
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         _enable_visualization(cfg, args)
@@ -130,9 +114,7 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv: Optional[List[str]] = None) -> int:
     """Test; returns the exit status (2 when something needed is missing)."""
     args = parse_args(argv)
-    register = getattr(ssd_plugin.utils, 'register_all_modules', None)
-    if register is not None:
-        register(init_default_scope=False)
+    register_all_modules(init_default_scope=False)
     from mmdet.utils import setup_cache_size_limit_of_dynamo
 
     setup_cache_size_limit_of_dynamo()
@@ -144,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if note:
         print_log(note, logger='current')
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
 
