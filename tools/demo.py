@@ -28,13 +28,15 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.datasets import generate_synthetic_coco
+from ssd_plugin.datasets.synthetic_coco import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
@@ -47,8 +49,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', default=DEMO_CONFIG, help='the demo config')
     parser.add_argument('--work-dir', default='work_dirs/demo', help='logs, checkpoints, outputs')
     parser.add_argument('--data-root', default='data/synthetic', help='the generated dataset')
-    parser.add_argument('--num-train', type=int, default=None, help='training images to generate')
-    parser.add_argument('--num-val', type=int, default=None, help='val images to generate')
+    parser.add_argument(
+        '--num-train', type=int, default=DEFAULT_NUM_TRAIN, help='training images to generate'
+    )
+    parser.add_argument(
+        '--num-val', type=int, default=DEFAULT_NUM_VAL, help='val images to generate'
+    )
     parser.add_argument('--epochs', type=int, default=None, help='override the config epochs')
     parser.add_argument('--num-draw', type=int, default=12, help='val images to draw')
     parser.add_argument('--retrain', action='store_true', help='train even if a run is done')
@@ -109,11 +115,30 @@ def _finished_run(work_dir: str, fingerprint: str) -> Optional[str]:
     return ckpt
 
 
-def train(cfg: Config) -> str:
-    """Train with a Runner; returns the final checkpoint's path."""
+class _LastValMetrics(Hook):
+    """Keeps the metrics of the latest validation during training."""
+
+    def __init__(self) -> None:
+        self.metrics: Optional[Dict[str, float]] = None
+        self.epoch = -1
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        self.metrics, self.epoch = metrics, runner.epoch
+
+
+def train(cfg: Config) -> Tuple[str, Optional[Dict[str, float]]]:
+    """Train with a Runner.
+
+    Returns:
+        The final checkpoint's path, and the COCO metrics of the validation
+        run on those final weights (None when the last epoch did not validate).
+    """
     runner = Runner.from_cfg(cfg)
+    last_val = _LastValMetrics()
+    runner.register_hook(last_val, priority='LOWEST')
     runner.train()
-    return osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    final = last_val.metrics if last_val.epoch == cfg.train_cfg.max_epochs else None
+    return osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth'), final
 
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
@@ -152,30 +177,35 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     _step(1, f'dataset in {args.data_root}')
-    sizes = {}
-    if args.num_train is not None:
-        sizes['num_train'] = args.num_train
-    if args.num_val is not None:
-        sizes['num_val'] = args.num_val
     try:
-        dataset = generate_synthetic_coco(args.data_root, **sizes)
+        dataset = generate_synthetic_coco(
+            args.data_root, num_train=args.num_train, num_val=args.num_val
+        )
         cfg = build_config(args)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     fingerprint = _fingerprint(cfg, dataset)
     checkpoint = None if args.retrain else _finished_run(args.work_dir, fingerprint)
+    metrics = None
     if checkpoint is not None:
         _step(2, f'training: already done, reusing {checkpoint} (--retrain to train again)')
     else:
         epochs = cfg.train_cfg.max_epochs
         _step(2, f'training {epochs} epochs on CPU, logs in {args.work_dir}')
-        checkpoint = train(cfg)
+        checkpoint, metrics = train(cfg)
         with open(osp.join(args.work_dir, DONE_FILE), 'w') as f:
             json.dump(dict(fingerprint=fingerprint, checkpoint=checkpoint), f)
     train_end = time.perf_counter()
-    _step(3, f'evaluating {checkpoint} on the val split (pycocotools)')
-    metrics = evaluate(cfg, checkpoint)
+    if metrics is None:
+        _step(3, f'evaluating {checkpoint} on the val split (pycocotools)')
+        metrics = evaluate(cfg, checkpoint)
+    else:
+        _step(
+            3,
+            f'evaluation: {checkpoint} was evaluated on the val split (pycocotools) '
+            'at the end of training; metrics above',
+        )
     metrics_path = osp.join(args.work_dir, 'demo_metrics.json')
     with open(metrics_path, 'w') as f:
         json.dump(dict(checkpoint=checkpoint, metrics=metrics), f, indent=1)

@@ -3,7 +3,7 @@
 Examples::
 
     python tools/generate_dataset.py --out data/synthetic
-    python tools/generate_dataset.py --out data/synthetic --num-train 1000 --num-val 200 \\
+    python tools/generate_dataset.py --out data/synthetic --num-train 2000 --num-val 200 \\
         --img-size 128 --seed 0
 
 Running it again with the same parameters leaves a complete dataset untouched.
@@ -14,15 +14,19 @@ import sys
 import time
 from typing import List, Optional
 
-from ssd_plugin.datasets.synthetic_coco import generate_synthetic_coco
+from ssd_plugin.datasets.synthetic_coco import (
+    DEFAULT_NUM_TRAIN,
+    DEFAULT_NUM_VAL,
+    generate_synthetic_coco,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description='Generate the synthetic shapes dataset')
     parser.add_argument('--out', default='data/synthetic', help='output directory')
-    parser.add_argument('--num-train', type=int, default=1000, help='training images')
-    parser.add_argument('--num-val', type=int, default=200, help='validation images')
+    parser.add_argument('--num-train', type=int, default=DEFAULT_NUM_TRAIN, help='training images')
+    parser.add_argument('--num-val', type=int, default=DEFAULT_NUM_VAL, help='validation images')
     parser.add_argument('--img-size', type=int, default=128, help='image side in pixels (>=128)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--min-objects', type=int, default=1, help='fewest objects per image')

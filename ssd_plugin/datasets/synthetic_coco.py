@@ -1,9 +1,12 @@
 """A generated COCO-format detection dataset of coloured shapes.
 
 Images hold 1-6 shapes of six classes on textured backgrounds (smooth noise,
-gradients, stripes, optional clutter lines). Object sizes are drawn so that all
-three COCO area ranges occur (small: bbox area < 32^2, medium: < 96^2, large:
-above), aspect ratios and rotations vary, and the colour of a shape never
+gradients, stripes, optional clutter lines). Each object first draws its COCO
+area range (small: bbox area < 32^2, medium: < 96^2, large: above) with the
+probabilities ``size_mix``, then a size inside it; placements that do not fit
+are drawn again within the same range, so the written mix follows
+``size_mix`` instead of drifting to small objects (large ones fail to fit
+more often). Aspect ratios and rotations vary, and the colour of a shape never
 tells its class. Shapes placed later may cover earlier ones; a placement that
 would leave an earlier shape less than ``min_visible`` visible is rejected and
 drawn again, so every shape in an image is annotated and none is mostly hidden.
@@ -38,10 +41,18 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['SYNTHETIC_CLASSES', 'generate_synthetic_coco', 'read_manifest']
+__all__ = [
+    'DEFAULT_NUM_TRAIN',
+    'DEFAULT_NUM_VAL',
+    'SYNTHETIC_CLASSES',
+    'generate_synthetic_coco',
+    'read_manifest',
+]
 
 SYNTHETIC_CLASSES = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
-FORMAT_VERSION = 1
+DEFAULT_NUM_TRAIN = 2000  # the demo's split sizes (tools/demo.py, tools/generate_dataset.py)
+DEFAULT_NUM_VAL = 200
+FORMAT_VERSION = 2  # 2: the area range is drawn once per object (size_mix)
 MANIFEST = 'manifest.json'
 SPLITS = ('train', 'val')
 SMALL_MAX_SIDE = 32.0  # COCO: small if area < 32 ** 2
@@ -77,11 +88,16 @@ def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
     return [(np.array(flat, dtype=np.float64).reshape(-1, 2), 1)]
 
 
-def _sample_side(rng: np.random.Generator, img_size: int) -> float:
-    """Side (sqrt of bbox area) of a new object, stratified over COCO's ranges."""
+def _sample_side(rng: np.random.Generator, img_size: int, bucket: int) -> float:
+    """Side (sqrt of bbox area) of a new object in COCO area range ``bucket``.
+
+    Args:
+        rng: The image's random generator.
+        img_size: Side of the image in pixels.
+        bucket: 0 small (side < 32), 1 medium (< 96), 2 large.
+    """
     min_side = max(10.0, 0.06 * img_size)
     max_side = 0.8 * img_size
-    bucket = rng.choice(3, p=(0.35, 0.45, 0.2))
     low, high = (
         (min_side, SMALL_MAX_SIDE - 1.0),
         (SMALL_MAX_SIDE + 1.0, MEDIUM_MAX_SIDE - 1.0),
@@ -91,7 +107,7 @@ def _sample_side(rng: np.random.Generator, img_size: int) -> float:
 
 
 def _place_shape(
-    label: int, rng: np.random.Generator, img_size: int
+    label: int, rng: np.random.Generator, img_size: int, bucket: int
 ) -> Optional[Tuple[List[Part], np.ndarray]]:
     """A shape of the class, scaled, rotated and placed inside the image.
 
@@ -107,7 +123,7 @@ def _place_shape(
     parts = [((poly * stretch) @ rot.T, fill) for poly, fill in parts]
     outer = parts[0][0]
     extent = outer.max(axis=0) - outer.min(axis=0)
-    scale = _sample_side(rng, img_size) / math.sqrt(extent[0] * extent[1])
+    scale = _sample_side(rng, img_size, bucket) / math.sqrt(extent[0] * extent[1])
     size = extent * scale
     if size.max() > img_size - 4 or size.min() < 4:
         return None
@@ -184,6 +200,7 @@ def _draw_image(
     img_size: int,
     num_objects: Tuple[int, int],
     min_visible: float,
+    size_mix: Sequence[float],
 ) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """One image and its ``(label, box xyxy)`` list."""
     canvas = _background(rng, img_size)
@@ -192,8 +209,9 @@ def _draw_image(
     objects: List[Tuple[int, np.ndarray]] = []
     for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
         label = int(rng.integers(len(SYNTHETIC_CLASSES)))
+        bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
         for _attempt in range(30):
-            placed = _place_shape(label, rng, img_size)
+            placed = _place_shape(label, rng, img_size, bucket)
             if placed is None:
                 continue
             parts, box = placed
@@ -233,7 +251,11 @@ def _write_split(
     for idx in range(num_images):
         rng = np.random.default_rng([params['seed'], SPLITS.index(split), idx])
         img, objects = _draw_image(
-            rng, size, (params['min_objects'], params['max_objects']), params['min_visible']
+            rng,
+            size,
+            (params['min_objects'], params['max_objects']),
+            params['min_visible'],
+            params['size_mix'],
         )
         file_name = f'{idx:06d}.jpg'
         ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
@@ -304,13 +326,14 @@ def _is_complete(out_dir: str, manifest: Dict) -> bool:
 
 def generate_synthetic_coco(
     out_dir: str,
-    num_train: int = 1000,
-    num_val: int = 200,
+    num_train: int = DEFAULT_NUM_TRAIN,
+    num_val: int = DEFAULT_NUM_VAL,
     img_size: int = 128,
     seed: int = 0,
     min_objects: int = 1,
     max_objects: int = 6,
     min_visible: float = 0.6,
+    size_mix: Sequence[float] = (0.35, 0.45, 0.2),
     jpeg_quality: int = 95,
     force: bool = False,
     log: Callable[[str], None] = print,
@@ -329,6 +352,10 @@ def generate_synthetic_coco(
         max_objects: Most objects per image (fewer remain where a placement
             would hide an earlier object).
         min_visible: Least visible fraction of any object after occlusion.
+        size_mix: Probabilities of an object being COCO small, medium and
+            large. An object that finds no place (30 tries) is dropped, which
+            happens more to large ones in crowded images, so the written mix
+            is close to this but not equal (``area_counts`` in the manifest).
         jpeg_quality: JPEG quality of the written images.
         force: Regenerate even if ``out_dir`` holds this dataset already, and
             write into a non-empty directory without a manifest.
@@ -354,6 +381,12 @@ def generate_synthetic_coco(
         raise ValueError('num_train and num_val must be >= 0')
     if not 0.0 < min_visible <= 1.0:
         raise ValueError(f'min_visible must be in (0, 1], got {min_visible}')
+    mix = [float(p) for p in size_mix]
+    if len(mix) != 3 or min(mix) < 0 or not math.isclose(sum(mix), 1.0, abs_tol=1e-6):
+        raise ValueError(
+            f'size_mix must be three probabilities (small, medium, large) summing to 1, '
+            f'got {list(size_mix)}'
+        )
     params = dict(
         num_train=int(num_train),
         num_val=int(num_val),
@@ -362,6 +395,7 @@ def generate_synthetic_coco(
         min_objects=int(min_objects),
         max_objects=int(max_objects),
         min_visible=float(min_visible),
+        size_mix=mix,
         jpeg_quality=int(jpeg_quality),
     )
     old = read_manifest(out_dir)

@@ -152,6 +152,25 @@ def test_refuses_foreign_dir_and_bad_sizes(tmp_path):
         generate_synthetic_coco(str(tmp_path / 'x'), img_size=96, log=_quiet)
 
 
+def test_size_mix_is_followed_and_checked(tmp_path):
+    # Only medium objects asked for: every written box is COCO medium.
+    medium = generate_synthetic_coco(
+        str(tmp_path / 'medium'), num_train=30, num_val=0, size_mix=(0, 1, 0), log=_quiet
+    )
+    counts = medium['splits']['train']['area_counts']
+    assert counts['medium'] >= 30 and counts['small'] == 0 and counts['large'] == 0
+    # The default mix: the range is drawn once per object, so a large object that does not fit
+    # is tried again as large (before, the retry redrew the range and small ones took over).
+    mixed = generate_synthetic_coco(str(tmp_path / 'mixed'), num_train=150, num_val=0, log=_quiet)
+    counts = mixed['splits']['train']['area_counts']
+    share = {k: v / sum(counts.values()) for k, v in counts.items()}
+    assert 0.28 <= share['small'] <= 0.45 and share['medium'] >= 0.4 and share['large'] >= 0.08
+    assert mixed['params']['size_mix'] == [0.35, 0.45, 0.2]
+    for bad in ((0.5, 0.5), (0.5, 0.6, 0.1), (1.2, -0.2, 0.0)):
+        with pytest.raises(ValueError, match=r'size_mix must be three probabilities'):
+            generate_synthetic_coco(str(tmp_path / 'bad'), size_mix=bad, log=_quiet)
+
+
 def test_cli_generates_then_skips(tmp_path, capsys):
     out = str(tmp_path / 'cli')
     argv = ['--out', out, '--num-train', '4', '--num-val', '2', '--img-size', '128', '--seed', '0']
