@@ -14,7 +14,8 @@ Steps, each printed as it starts:
    progress and an ETA), unless ``--work-dir`` holds a finished run of the
    same settings;
 3. evaluate the final checkpoint on the val split with pycocotools (COCO
-   bbox mAP, printed and saved to ``WORK_DIR/demo_metrics.json``);
+   bbox mAP, printed and saved to ``WORK_DIR/demo_metrics.json``); after a
+   training run this is the validation that training ran on its last epoch;
 4. draw the detections of the first ``--num-draw`` val images into
    ``WORK_DIR/infer/vis/`` and write ``WORK_DIR/infer/detections.json``.
 

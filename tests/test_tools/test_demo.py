@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import re
 
+import pytest
 from tools_test_utils import assert_ok, run_tool
 
 
@@ -40,6 +41,8 @@ def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
         assert f'[demo {step}/4]' in out
     assert re.search(r'eta: \d', out), 'the training log shows an ETA'
     assert re.search(r'bbox mAP@\[\.5:\.95\] on val: \d\.\d{3}', out)
+    # Step 3 reuses the validation that training ran on the final weights.
+    assert 'evaluated on the val split (pycocotools) at the end of training' in out
 
     with open(osp.join(work_dir, 'demo_metrics.json')) as f:
         metrics = json.load(f)['metrics']
@@ -56,3 +59,8 @@ def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
     out = second.stdout + second.stderr
     assert 'training: already done' in out
     assert 'Epoch(train)' not in out
+    # The rerun evaluates the checkpoint itself and gets what training's validation got.
+    assert 'evaluating ' in out
+    with open(osp.join(work_dir, 'demo_metrics.json')) as f:
+        again = json.load(f)['metrics']
+    assert again == pytest.approx(metrics)
