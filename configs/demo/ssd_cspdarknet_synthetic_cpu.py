@@ -4,9 +4,10 @@
 # with occlusion, trained from scratch (nothing is downloaded).
 # Model: the plugin's SSD head on a tiny CSPDarknet with a 32-channel FPN,
 # four levels (32x32 to 4x4, strides 4-32). Default boxes are 2.5x their
-# level's stride, so that nearly every object, 10 px ones included, has a
-# default box at IoU >= 0.5 (with SSD300-like 1.25x spacing a third of the
-# small objects have none and train on the forced match alone).
+# level's stride (SSD300's are 2.4-3.1x), so that nearly every object, 10 px
+# ones included, has a default box at IoU >= 0.5 (with boxes 1.25x their
+# stride, the earlier layout, a third of the small objects had none and
+# trained on the forced match alone).
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 # ---- frequently modified parameters -------------------------------------
