@@ -305,7 +305,11 @@ def test_head_after_registered_backbones(name):
         neck=parts['neck'],
         bbox_head=dict(type='SSDHead', **head),
     )
+    torch.manual_seed(0)
     model = MODELS.build(ConfigDict(cfg))
+    # As the Runner does. Without it mmdet's L2Norm (SSDNeck) keeps its
+    # uninitialised `torch.Tensor(n)` weight: whatever memory held, up to 1e37.
+    model.init_weights()
     packed = demo_mm_inputs(2, [(3, size, size)] * 2, num_items=[3, 2], num_classes=NUM_CLASSES)
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')
