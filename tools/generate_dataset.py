@@ -32,6 +32,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--min-objects', type=int, default=1, help='fewest objects per image')
     parser.add_argument('--max-objects', type=int, default=6, help='most objects per image')
     parser.add_argument(
+        '--rotate', action='store_true', help='turn each shape by a random angle (harder)'
+    )
+    parser.add_argument(
         '--force', action='store_true', help='regenerate even if the dataset is already there'
     )
     return parser.parse_args(argv)
@@ -50,6 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             seed=args.seed,
             min_objects=args.min_objects,
             max_objects=args.max_objects,
+            rotate=args.rotate,
             force=args.force,
         )
     except ValueError as err:

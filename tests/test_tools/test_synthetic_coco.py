@@ -16,7 +16,12 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tools_test_utils import load_tool
 
-from ssd_plugin.datasets.synthetic_coco import SYNTHETIC_CLASSES, generate_synthetic_coco
+from ssd_plugin.datasets.synthetic_coco import (
+    SYNTHETIC_CLASSES,
+    _draw_image,
+    _visible_boxes,
+    generate_synthetic_coco,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PARAMS = dict(num_train=40, num_val=12, img_size=160, seed=3)
@@ -107,6 +112,34 @@ def test_occlusion_happens_but_leaves_objects_visible(dataset):
     assert overlapping >= 5
 
 
+def test_visible_boxes_hand_computed():
+    owner = np.full((6, 8), -1, np.int16)
+    owner[1:4, 2:7] = 0  # object 0: rows 1-3, cols 2-6
+    owner[2:6, 5:8] = 1  # object 1 covers object 0's right part: rows 2-5, cols 5-7
+    owner[0, 0] = 2  # a single pixel
+    boxes = _visible_boxes(owner, 3)
+    # Pixel (row i, col j) spans [j, j + 1) x [i, i + 1): x2 = last col + 1.
+    # Object 0 keeps cols 2-6 on row 1 (the cover starts at row 2), so its width stays 5.
+    np.testing.assert_array_equal(boxes, [[2, 1, 7, 4], [5, 2, 8, 6], [0, 0, 1, 1]])
+    owner[1, 5:7] = 1  # now object 1 hides cols 5-6 of object 0 on every row
+    assert _visible_boxes(owner, 2)[0].tolist() == [2, 1, 5, 4]
+    with pytest.raises(ValueError, match='object 1 has no visible pixel'):
+        _visible_boxes(np.zeros((3, 3), np.int16), 2)
+
+
+def test_rotation_is_a_parameter_and_boxes_are_pixel_edges():
+    straight = _draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), False)
+    turned = _draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), True)
+    assert not np.array_equal(straight[0], turned[0])
+    for _, objects in (straight, turned):
+        assert 1 <= len(objects) <= 4
+        for label, box in objects:
+            assert 0 <= label < len(SYNTHETIC_CLASSES)
+            x1, y1, x2, y2 = box
+            assert 0 <= x1 < x2 <= 128 and 0 <= y1 < y2 <= 128
+            np.testing.assert_array_equal(box, np.round(box))  # visible pixels' edges
+
+
 def test_same_seed_gives_identical_bytes_other_seed_differs(dataset, tmp_path):
     out, _ = dataset
     again = str(tmp_path / 'again')
@@ -154,11 +187,17 @@ def test_refuses_foreign_dir_and_bad_sizes(tmp_path):
 
 def test_size_mix_is_followed_and_checked(tmp_path):
     # Only medium objects asked for: every written box is COCO medium.
+    # One object per image: no occlusion shrinks a box into another range.
     medium = generate_synthetic_coco(
-        str(tmp_path / 'medium'), num_train=30, num_val=0, size_mix=(0, 1, 0), log=_quiet
+        str(tmp_path / 'medium'),
+        num_train=30,
+        num_val=0,
+        max_objects=1,
+        size_mix=(0, 1, 0),
+        log=_quiet,
     )
     counts = medium['splits']['train']['area_counts']
-    assert counts['medium'] >= 30 and counts['small'] == 0 and counts['large'] == 0
+    assert counts['medium'] == 30 and counts['small'] == 0 and counts['large'] == 0
     # The default mix: the range is drawn once per object, so a large object that does not fit
     # is tried again as large (before, the retry redrew the range and small ones took over).
     mixed = generate_synthetic_coco(str(tmp_path / 'mixed'), num_train=150, num_val=0, log=_quiet)
