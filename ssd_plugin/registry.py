@@ -69,7 +69,9 @@ MODELS = _child('model', mmdet_registry.MODELS, _MODELS)
 MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, _MODELS)
 WEIGHT_INITIALIZERS = _child('weight initializer', mmdet_registry.WEIGHT_INITIALIZERS, _MODELS)
 OPTIMIZERS = _child('optimizer', mmdet_registry.OPTIMIZERS, ['mmdet.engine.optimizers'])
-OPTIM_WRAPPERS = _child('optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, ['mmdet.engine.optimizers'])
+OPTIM_WRAPPERS = _child(
+    'optim_wrapper', mmdet_registry.OPTIM_WRAPPERS, ['ssd_plugin.engine', 'mmdet.engine.optimizers']
+)
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
     'optimizer constructor', mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS, ['mmdet.engine.optimizers']
 )

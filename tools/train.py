@@ -43,7 +43,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training',
+        help='mixed precision: fp16 on GPU, bf16 autocast on a CPU with native bf16',
     )
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='enable automatically scaling LR.'

@@ -6,12 +6,15 @@ from .hooks import (
     SSDConfigCheckHook,
     to_channels_last,
 )
+from .optimizers import CPUAutocastOptimWrapper, cpu_has_native_bf16
 
 __all__ = [
     'ChannelsLastHook',
+    'CPUAutocastOptimWrapper',
     'InvalidLossGuardHook',
     'MMDetSSDHeadCompatHook',
     'RNGStateHook',
     'SSDConfigCheckHook',
+    'cpu_has_native_bf16',
     'to_channels_last',
 ]

@@ -18,7 +18,16 @@ def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_pa
     import sys
 
     cfg = tmp_path / 'tiny_dump.py'
-    cfg.write_text(f'_base_ = {tiny_config!r}\ncustom_hooks = [dict(type="ToolsTestDumpHook")]\n')
+    # Epoch-based (2 epochs of the 16 tiny images) with RNGStateHook:
+    # the end-of-epoch checkpoint gathers every rank's generators, which must not
+    # wait on rank 0 alone (Runner.save_checkpoint runs there only).
+    cfg.write_text(
+        f'_base_ = {tiny_config!r}\n'
+        'train_cfg = dict(_delete_=True, type="EpochBasedTrainLoop", max_epochs=2, '
+        'val_interval=2)\n'
+        'default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))\n'
+        "custom_hooks = [dict(type='RNGStateHook'), dict(type='ToolsTestDumpHook')]\n"
+    )
     work_dir = str(tmp_path / 'work')
     env = tool_env(dict(PYTHON=sys.executable, PORT=str(_free_port())))
     proc = subprocess.run(
@@ -29,9 +38,6 @@ def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_pa
             '2',
             '--work-dir',
             work_dir,
-            '--cfg-options',
-            'train_cfg.max_iters=4',
-            'train_cfg.val_interval=4',
         ],
         cwd=ROOT,
         env=env,
@@ -41,7 +47,7 @@ def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_pa
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "using the 'gloo' backend instead of 'nccl'" in proc.stdout + proc.stderr
-    assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 
     def load(when: str, rank: int) -> dict:
         path = osp.join(work_dir, f'state_{when}_rank{rank}.pth')
@@ -60,5 +66,8 @@ def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_pa
     buffers = [n for n in after0['state'] if n.endswith('running_mean')]
     assert any(not torch.equal(after0['state'][n], after1['state'][n]) for n in buffers)
     # The rank-0 checkpoint holds the same weights.
-    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu', weights_only=False)
+    ckpt = torch.load(osp.join(work_dir, 'epoch_2.pth'), map_location='cpu', weights_only=False)
     assert all(torch.equal(ckpt['state_dict'][n], after0['state'][n]) for n in params)
+    # ... and the generator states of both ranks.
+    assert len(ckpt['rng_state']) == 2
+    assert all({'python', 'numpy', 'torch'} <= set(state) for state in ckpt['rng_state'])

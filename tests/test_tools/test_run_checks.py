@@ -201,8 +201,13 @@ def test_adapt_to_device_switches_to_gloo_unless_explicit():
 
 def test_amp_and_launchers_on_cpu_fail_clearly():
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
-    with pytest.raises(RunCheckError, match='--amp needs a GPU'):
-        enable_amp(cfg, accelerator=False)
+    with pytest.raises(RunCheckError, match='needs native bfloat16'):
+        enable_amp(cfg, accelerator=False, cpu_bf16=False)
+    assert cfg.optim_wrapper.type == 'OptimWrapper'  # unchanged on error
+    assert 'CPUAutocastOptimWrapper' in enable_amp(cfg, accelerator=False, cpu_bf16=True)
+    assert cfg.optim_wrapper.type == 'CPUAutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     assert 'AmpOptimWrapper' in enable_amp(cfg, accelerator=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
     assert init_cpu_distributed(cfg, 'none', cuda=False) is None

@@ -2,7 +2,7 @@
 
 import logging
 import random
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,10 +42,16 @@ class RNGStateHook(Hook):
     and message hub, but re-seeds the generators as at the start of the run,
     so after resuming an epoch-based run the data augmentation draws of
     epoch 1 repeat. This hook stores every rank's Python, NumPy and torch
-    (and CUDA) generator states in ``checkpoint['rng_state']``
-    (``before_save_checkpoint``, gathered from all ranks) and restores this
-    rank's state when training starts after a resume (``before_train``, after
-    mmengine's own re-seeding).
+    (and CUDA) generator states in ``checkpoint['rng_state']`` and restores
+    this rank's state when training starts after a resume (``before_train``,
+    after mmengine's own re-seeding).
+
+    ``Runner.save_checkpoint`` (and so ``before_save_checkpoint``) runs on
+    rank 0 only, where a collective would wait forever for the other ranks.
+    The states are therefore gathered in ``after_train_epoch``, which every
+    rank runs, just before ``CheckpointHook`` (priority ``LOW`` runs before
+    its ``VERY_LOW``) saves the end-of-epoch checkpoint. A checkpoint saved
+    elsewhere (by iteration) holds the saving rank's state only.
 
     With ``IterBasedTrainLoop`` nothing is restored: mmengine replays the
     dataloader up to the resumed iteration, which re-draws the data
@@ -55,14 +61,22 @@ class RNGStateHook(Hook):
     need ``num_workers=0`` (or no randomness in the workers).
     """
 
-    priority = 'VERY_LOW'
+    priority = 'LOW'
 
     def __init__(self) -> None:
         self._pending: Optional[List[Dict]] = None
+        self._gathered: Optional[Tuple[int, List[Dict]]] = None  # (iteration, states)
+
+    def after_train_epoch(self, runner) -> None:
+        """Gather every rank's states (all ranks run this; see the class docstring)."""
+        self._gathered = (runner.iter, all_gather_object(get_rng_state()))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Put the states of every rank into the checkpoint (one entry per rank)."""
-        checkpoint[RNG_KEY] = all_gather_object(get_rng_state())
+        """Put the generator states into the checkpoint (one entry per rank)."""
+        if self._gathered is not None and self._gathered[0] == runner.iter:
+            checkpoint[RNG_KEY] = self._gathered[1]  # end of epoch: every rank's
+        else:
+            checkpoint[RNG_KEY] = [get_rng_state()]  # this (saving) rank's only
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Keep the states to restore once mmengine has finished resuming."""
