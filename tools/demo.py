@@ -23,10 +23,12 @@ The paths of everything written are printed at the end.
 """
 
 import argparse
+import glob
 import hashlib
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
@@ -59,6 +61,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--epochs', type=int, default=None, help='override the config epochs')
     parser.add_argument('--num-draw', type=int, default=12, help='val images to draw')
     parser.add_argument('--retrain', action='store_true', help='train even if a run is done')
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=None,
+        help='training processes (torchrun, gloo; the CPU threads are split between them); '
+        'default: 2 where there are 2+ cores, else 1 (in this process)',
+    )
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='override settings of the config'
     )
@@ -97,9 +106,9 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _fingerprint(cfg: Config, dataset: Dict) -> str:
-    """A hash of what decides the trained weights: the config and the dataset parameters."""
-    text = cfg.pretty_text + json.dumps(dataset['params'], sort_keys=True)
+def _fingerprint(cfg: Config, dataset: Dict, nproc: int) -> str:
+    """A hash of what decides the trained weights: config, dataset parameters, processes."""
+    text = cfg.pretty_text + json.dumps(dataset['params'], sort_keys=True) + f'nproc={nproc}'
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -140,6 +149,62 @@ def train(cfg: Config) -> Tuple[str, Optional[Dict[str, float]]]:
     runner.train()
     final = last_val.metrics if last_val.epoch == cfg.train_cfg.max_epochs else None
     return osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth'), final
+
+
+def _last_val_metrics(work_dir: str, epoch: int) -> Optional[Dict[str, float]]:
+    """The COCO metrics of the validation at ``epoch`` in the newest run's scalar log.
+
+    mmengine's ``LocalVisBackend`` writes one JSON line per logged step to
+    ``WORK_DIR/<timestamp>/vis_data/scalars.json``; validation lines carry the
+    ``coco/`` metrics and the epoch as ``step``.
+    """
+    runs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')), key=osp.getmtime)
+    if not runs:
+        return None
+    metrics = None
+    with open(runs[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get('step') == epoch and 'coco/bbox_mAP' in record:
+                metrics = {k: v for k, v in record.items() if k.startswith('coco/')}
+    return metrics
+
+
+def train_distributed(cfg: Config, nproc: int) -> Tuple[str, Optional[Dict[str, float]]]:
+    """Train in ``nproc`` CPU processes, as ``tools/dist_train.sh`` does (torchrun, gloo).
+
+    On a 2-core machine two single-threaded processes train about 1.7x faster
+    than one process with two threads: the small convolutions of this model
+    use two threads poorly, and each process takes half of every batch.
+
+    Returns:
+        As :func:`train`.
+    """
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    dumped = osp.join(cfg.work_dir, 'demo_train_config.py')
+    cfg.dump(dumped)
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, env.get('PYTHONPATH')) if p)
+    cmd = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--standalone',  # a free local port, no MASTER_ADDR/PORT to set
+        f'--nproc_per_node={nproc}',
+        osp.join(ROOT, 'tools', 'train.py'),
+        dumped,
+        '--launcher',
+        'pytorch',
+        '--work-dir',
+        cfg.work_dir,
+    ]
+    print(f'{nproc} processes x {threads} thread(s): {" ".join(cmd)}', flush=True)
+    status = subprocess.run(cmd, env=env).returncode
+    if status != 0:
+        raise RuntimeError(f'distributed training failed with status {status} (log above)')
+    epochs = cfg.train_cfg.max_epochs
+    return osp.join(cfg.work_dir, f'epoch_{epochs}.pth'), _last_val_metrics(cfg.work_dir, epochs)
 
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
@@ -186,7 +251,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    fingerprint = _fingerprint(cfg, dataset)
+    nproc = args.nproc if args.nproc is not None else min(2, os.cpu_count() or 1)
+    if nproc < 1:
+        print(f'error: --nproc must be at least 1, got {nproc}', file=sys.stderr)
+        return 2
+    fingerprint = _fingerprint(cfg, dataset, nproc)
     checkpoint = None if args.retrain else _finished_run(args.work_dir, fingerprint)
     metrics = None
     if checkpoint is not None:
@@ -194,7 +263,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         epochs = cfg.train_cfg.max_epochs
         _step(2, f'training {epochs} epochs on CPU, logs in {args.work_dir}')
-        checkpoint, metrics = train(cfg)
+        checkpoint, metrics = train(cfg) if nproc == 1 else train_distributed(cfg, nproc)
         with open(osp.join(args.work_dir, DONE_FILE), 'w') as f:
             json.dump(dict(fingerprint=fingerprint, checkpoint=checkpoint), f)
     train_end = time.perf_counter()

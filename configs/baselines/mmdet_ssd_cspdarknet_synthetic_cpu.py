@@ -13,8 +13,8 @@ model = dict(
         _delete_=True,
         assigner=dict(
             type='MaxIoUAssigner',
-            pos_iou_thr=0.5,
-            neg_iou_thr=0.5,
+            pos_iou_thr={{_base_.match_iou}},  # the demo's threshold, for a like comparison
+            neg_iou_thr={{_base_.match_iou}},
             min_pos_iou=0.0,
             ignore_iof_thr=-1,
             gt_max_assign_all=False,
@@ -45,7 +45,16 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 # mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
 # which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
+# The demo's other training hooks (layout, EMA) are kept for a like comparison.
 custom_hooks = [
     dict(type='MMDetSSDHeadCompatHook'),
+    dict(type='ChannelsLastHook'),
     dict(type='InvalidLossGuardHook', interval=1),
+    dict(
+        type='mmdet.EMAHook',
+        ema_type='mmdet.ExpMomentumEMA',
+        momentum=0.0002,
+        update_buffers=True,
+        priority=49,
+    ),
 ]

@@ -215,7 +215,13 @@ def test_amp_and_launchers_on_cpu_fail_clearly():
         init_cpu_distributed(cfg, 'slurm', cuda=False)
 
 
-def test_tools_exit_2_with_message_not_traceback(tmp_path, tiny_config, capsys, empty_cache):
+def test_tools_exit_2_with_message_not_traceback(
+    tmp_path, tiny_config, capsys, empty_cache, monkeypatch
+):
+    import ssd_plugin.engine
+
+    # --amp on a CPU without native bfloat16 (this machine may have it).
+    monkeypatch.setattr(ssd_plugin.engine, 'cpu_has_native_bf16', lambda: False)
     train, test, infer = load_tool('train'), load_tool('test'), load_tool('infer')
     ckpt = str(tmp_path / 'none.pth')
     cases = [
@@ -229,7 +235,7 @@ def test_tools_exit_2_with_message_not_traceback(tmp_path, tiny_config, capsys, 
             ],
             'train_dataloader.dataset.dataset.data_root=/path/to/data/',
         ),
-        (train, [tiny_config, '--amp'], '--amp needs a GPU'),
+        (train, [tiny_config, '--amp'], '--amp on CPU needs native bfloat16'),
         (train, [tiny_config, '--resume', ckpt], f'resume checkpoint not found: {ckpt}'),
         (test, [tiny_config, ckpt], f'checkpoint not found: {ckpt}'),
         (infer, [str(tmp_path / 'nope.jpg'), tiny_config, ckpt], 'Input not found'),
