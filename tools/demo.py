@@ -245,7 +245,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     _step(1, f'dataset in {args.data_root}')
     try:
         dataset = generate_synthetic_coco(
-            args.data_root, num_train=args.num_train, num_val=args.num_val
+            args.data_root,
+            num_train=args.num_train,
+            num_val=args.num_val,
+            workers=min(2, os.cpu_count() or 1),
         )
         cfg = build_config(args)
     except ValueError as err:

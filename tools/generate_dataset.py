@@ -10,6 +10,7 @@ Running it again with the same parameters leaves a complete dataset untouched.
 """
 
 import argparse
+import os
 import sys
 import time
 from typing import List, Optional
@@ -35,6 +36,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--rotate', action='store_true', help='turn each shape by a random angle (harder)'
     )
     parser.add_argument(
+        '--workers',
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help='processes that draw the images (the files do not depend on it)',
+    )
+    parser.add_argument(
         '--force', action='store_true', help='regenerate even if the dataset is already there'
     )
     return parser.parse_args(argv)
@@ -55,6 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             max_objects=args.max_objects,
             rotate=args.rotate,
             force=args.force,
+            workers=args.workers,
         )
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)

@@ -1,7 +1,9 @@
 # A small SSD that trains on CPU in minutes: the demo's config (tools/demo.py).
 # Data: the project's generated COCO-format shapes (tools/generate_dataset.py),
-# 2000 train / 200 val images of 128x128, 6 classes, small/medium/large objects
-# with occlusion, trained from scratch (nothing is downloaded).
+# 10000 train / 200 val images of 128x128, 6 classes, small/medium/large objects
+# with occlusion, trained from scratch (nothing is downloaded). With 2000
+# images the model overfitted (val loss 3.3 against train 1.0 after 45 epochs);
+# 10000 images seen 12 times cost the same time and generalise far better.
 # Model: the plugin's SSD head on a tiny CSPDarknet with a 32-channel FPN,
 # four levels (32x32 to 4x4, strides 4-32). Default boxes are 2.5x their
 # level's stride (SSD300's are 2.4-3.1x), so that nearly every object, 10 px
@@ -12,20 +14,21 @@
 # (Zhang et al., 2017) does for small faces: more positives per object and a
 # much better recall early in training; EMA weights are evaluated and saved.
 # tools/demo.py trains it in 2 single-threaded processes (torchrun, gloo) on a
-# 2-core machine, 2 x 8 images a step, in channels_last (oneDNN's faster
-# layout on CPU); tools/train.py runs it in one process (8 images a step).
+# 2-core machine, 2 x 32 images a step, in channels_last (oneDNN's faster
+# layout on CPU); tools/train.py runs it in one process (32 images a step).
+# 32 images a process take 6.9 ms an image against 10.5 ms for 8.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/synthetic/'  # written by tools/generate_dataset.py
 classes = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
 input_size = 128
-batch_size = 8  # per process (tools/demo.py trains in 2)
+batch_size = 32  # per process (tools/demo.py trains in 2)
 num_workers = 0  # on 2 cores a loader process slows the step (it competes with the math)
-base_lr = 1e-3  # AdamW
+base_lr = 2e-3  # AdamW, for 2 x 32 images a step
 match_iou = 0.4  # positive from this IoU, negative below it (SSD's 0.5)
-max_epochs = 45
-val_interval = 45
+max_epochs = 12
+val_interval = 12
 # --------------------------------------------------------------------------
 
 default_scope = 'ssd_plugin'
@@ -189,4 +192,4 @@ custom_hooks = [
 ]
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-auto_scale_lr = dict(enable=False, base_batch_size=2 * batch_size)  # base_lr is for 2 x 8
+auto_scale_lr = dict(enable=False, base_batch_size=2 * batch_size)  # base_lr is for 2 x 32

@@ -36,6 +36,7 @@ Use it in a config with ``type='CocoDataset'``, ``data_root=out_dir``,
 
 import json
 import math
+import multiprocessing
 import os
 import os.path as osp
 import re
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 SYNTHETIC_CLASSES = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
-DEFAULT_NUM_TRAIN = 2000  # the demo's split sizes (tools/demo.py, tools/generate_dataset.py)
+DEFAULT_NUM_TRAIN = 10000  # the demo's split sizes (tools/demo.py, tools/generate_dataset.py)
 DEFAULT_NUM_VAL = 200
 # 2: the area range is drawn once per object (size_mix); 3: boxes of the visible
 # pixels, rotation optional (off by default)
@@ -263,8 +264,43 @@ def _draw_image(
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8), objects
 
 
+def _render_file(task: Tuple[Dict, str, int]) -> List[Tuple[int, np.ndarray]]:
+    """Draw image ``idx`` of ``split``, write it as JPEG, return its objects.
+
+    Runs in a worker process when ``workers > 1``; the image's own random
+    generator, seeded from ``(seed, split, idx)``, makes the output the same
+    whichever process draws it.
+    """
+    params, split, idx = task
+    rng = np.random.default_rng([params['seed'], SPLITS.index(split), idx])
+    img, objects = _draw_image(
+        rng,
+        params['img_size'],
+        (params['min_objects'], params['max_objects']),
+        params['min_visible'],
+        params['size_mix'],
+        params['rotate'],
+    )
+    file_name = f'{idx:06d}.jpg'
+    ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
+    if not ok:
+        raise RuntimeError(f'OpenCV could not encode {split}/{file_name}')
+    with open(osp.join(params['out_dir'], split, file_name), 'wb') as f:
+        f.write(buf.tobytes())
+    return objects
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # one core per worker process
+
+
 def _write_split(
-    out_dir: str, split: str, num_images: int, params: Dict, log: Callable[[str], None]
+    out_dir: str,
+    split: str,
+    num_images: int,
+    params: Dict,
+    workers: int,
+    log: Callable[[str], None],
 ) -> Dict:
     img_dir = osp.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
@@ -272,25 +308,18 @@ def _write_split(
         if _IMAGE_NAME.match(name):
             os.remove(osp.join(img_dir, name))
     size = params['img_size']
+    tasks = [(dict(params, out_dir=out_dir), split, idx) for idx in range(num_images)]
+    if workers > 1 and num_images > 1:
+        # fork: the workers need only numpy and OpenCV, not a fresh interpreter
+        # that would import the whole package again.
+        with multiprocessing.get_context('fork').Pool(workers, _init_worker) as pool:
+            all_objects = pool.map(_render_file, tasks, chunksize=64)
+    else:
+        all_objects = [_render_file(task) for task in tasks]
     images, annotations = [], []
     area_counts = {'small': 0, 'medium': 0, 'large': 0}
-    for idx in range(num_images):
-        rng = np.random.default_rng([params['seed'], SPLITS.index(split), idx])
-        img, objects = _draw_image(
-            rng,
-            size,
-            (params['min_objects'], params['max_objects']),
-            params['min_visible'],
-            params['size_mix'],
-            params['rotate'],
-        )
-        file_name = f'{idx:06d}.jpg'
-        ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
-        if not ok:
-            raise RuntimeError(f'OpenCV could not encode {file_name}')
-        with open(osp.join(img_dir, file_name), 'wb') as f:
-            f.write(buf.tobytes())
-        images.append(dict(id=idx + 1, file_name=file_name, width=size, height=size))
+    for idx, objects in enumerate(all_objects):
+        images.append(dict(id=idx + 1, file_name=f'{idx:06d}.jpg', width=size, height=size))
         for label, (x1, y1, x2, y2) in objects:
             w, h = round(float(x2 - x1), 2), round(float(y2 - y1), 2)
             area = round(w * h, 2)
@@ -364,6 +393,7 @@ def generate_synthetic_coco(
     rotate: bool = False,
     jpeg_quality: int = 95,
     force: bool = False,
+    workers: int = 1,
     log: Callable[[str], None] = print,
 ) -> Dict:
     """Write a COCO-format detection dataset of shapes to ``out_dir``.
@@ -392,6 +422,8 @@ def generate_synthetic_coco(
         jpeg_quality: JPEG quality of the written images.
         force: Regenerate even if ``out_dir`` holds this dataset already, and
             write into a non-empty directory without a manifest.
+        workers: Processes that draw the images (forked; the files are the
+            same for any number).
         log: Called with one progress line per split.
 
     Returns:
@@ -412,6 +444,8 @@ def generate_synthetic_coco(
         raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}')
     if num_train < 0 or num_val < 0:
         raise ValueError('num_train and num_val must be >= 0')
+    if workers < 1:
+        raise ValueError(f'workers must be >= 1, got {workers}')
     if not 0.0 < min_visible <= 1.0:
         raise ValueError(f'min_visible must be in (0, 1], got {min_visible}')
     mix = [float(p) for p in size_mix]
@@ -452,7 +486,9 @@ def generate_synthetic_coco(
     if osp.exists(manifest_path):  # an interrupted run must not look complete
         os.remove(manifest_path)
     counts = dict(train=num_train, val=num_val)
-    splits = {split: _write_split(out_dir, split, counts[split], params, log) for split in SPLITS}
+    splits = {
+        split: _write_split(out_dir, split, counts[split], params, workers, log) for split in SPLITS
+    }
     manifest = dict(
         generator='ssd_plugin.datasets.synthetic_coco',
         format_version=FORMAT_VERSION,

@@ -143,7 +143,9 @@ def test_rotation_is_a_parameter_and_boxes_are_pixel_edges():
 def test_same_seed_gives_identical_bytes_other_seed_differs(dataset, tmp_path):
     out, _ = dataset
     again = str(tmp_path / 'again')
-    generate_synthetic_coco(again, log=_quiet, **PARAMS)
+    # Drawn by two worker processes this time: the files do not depend on the split of work.
+    again_manifest = generate_synthetic_coco(again, log=_quiet, workers=2, **PARAMS)
+    assert again_manifest['params'] == dataset[1]['params']
     for sub in ('annotations', 'train', 'val'):
         names = sorted(os.listdir(osp.join(out, sub)))
         match, mismatch, errors = filecmp.cmpfiles(
@@ -183,6 +185,8 @@ def test_refuses_foreign_dir_and_bad_sizes(tmp_path):
         generate_synthetic_coco(str(tmp_path), num_train=1, num_val=1, log=_quiet)
     with pytest.raises(ValueError, match='at least 128'):
         generate_synthetic_coco(str(tmp_path / 'x'), img_size=96, log=_quiet)
+    with pytest.raises(ValueError, match='workers must be >= 1, got 0'):
+        generate_synthetic_coco(str(tmp_path / 'x'), workers=0, log=_quiet)
 
 
 def test_size_mix_is_followed_and_checked(tmp_path):
