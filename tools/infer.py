@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 from mmengine.config import Config, DictAction
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.engine import patch_mmdet_ssd_head
 from ssd_plugin.registry import SCOPE
 from ssd_plugin.utils.run_checks import RunCheckError, check_config_file, check_run
 
@@ -119,6 +120,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         scope=cfg.default_scope,
         show_progress=False,
     )
+    note = patch_mmdet_ssd_head(inferencer.model)  # a baseline config's mmdet SSDHead
+    if note:
+        print(note)
     classes = list(inferencer.model.dataset_meta.get('classes', ()))
     results = inferencer(
         images,

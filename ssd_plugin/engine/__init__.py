@@ -4,6 +4,7 @@ from .hooks import (
     MMDetSSDHeadCompatHook,
     RNGStateHook,
     SSDConfigCheckHook,
+    patch_mmdet_ssd_head,
     to_channels_last,
 )
 from .optimizers import CPUAutocastOptimWrapper, cpu_has_native_bf16
@@ -16,5 +17,6 @@ __all__ = [
     'RNGStateHook',
     'SSDConfigCheckHook',
     'cpu_has_native_bf16',
+    'patch_mmdet_ssd_head',
     'to_channels_last',
 ]

@@ -68,3 +68,23 @@ def test_list_images_and_detection_filtering(tiny_data):
         labels=[0, 5],
         class_names=['a', 'f'],
     )
+
+
+def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_path):
+    """mmdet 3.3.0's SSDHead (a baseline config) predicts through infer.py: the tool gives
+    it the ``loss_cls`` it lacks, as MMDetSSDHeadCompatHook does in a Runner; without that,
+    DetInferencer raises AttributeError. The plugin checkpoint loads unchanged."""
+    config = tmp_path / 'mmdet_head.py'
+    config.write_text(
+        f'_base_ = {tiny_config!r}\n'
+        "model = dict(train_cfg=None, bbox_head=dict(type='mmdet.SSDHead', "
+        "anchor_generator=dict(type='mmdet.SSDAnchorGenerator')))\n"
+    )
+    out_dir = str(tmp_path / 'infer')
+    image = tiny_data + 'val/000000.jpg'
+    proc = run_tool(['infer.py', image, str(config), tested['checkpoint'], '--out-dir', out_dir])
+    assert_ok(proc)
+    assert 'SSDHead.loss_cls = None' in proc.stdout
+    assert 'mmdet.models.dense_heads.ssd_head' in proc.stdout
+    with open(osp.join(out_dir, 'detections.json')) as f:
+        assert [osp.basename(r['image']) for r in json.load(f)['images']] == ['000000.jpg']

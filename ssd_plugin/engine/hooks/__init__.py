@@ -1,6 +1,6 @@
 from .channels_last_hook import ChannelsLastHook, to_channels_last
 from .invalid_loss_guard_hook import InvalidLossGuardHook
-from .mmdet_ssd_head_compat_hook import MMDetSSDHeadCompatHook
+from .mmdet_ssd_head_compat_hook import MMDetSSDHeadCompatHook, patch_mmdet_ssd_head
 from .rng_state_hook import RNGStateHook
 from .ssd_config_check_hook import SSDConfigCheckHook
 
@@ -10,5 +10,6 @@ __all__ = [
     'MMDetSSDHeadCompatHook',
     'RNGStateHook',
     'SSDConfigCheckHook',
+    'patch_mmdet_ssd_head',
     'to_channels_last',
 ]

@@ -1,10 +1,37 @@
 """Let mmdet 3.3.0's own SSDHead predict, for baseline runs."""
 
+from typing import Optional
+
+import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from ssd_plugin.registry import HOOKS
+
+
+def patch_mmdet_ssd_head(model: nn.Module) -> Optional[str]:
+    """Set ``bbox_head.loss_cls = None`` where the head lacks the attribute.
+
+    For runs outside a Runner's hooks, such as ``tools/infer.py``'s
+    ``DetInferencer``, which would otherwise fail on mmdet 3.3.0's
+    ``SSDHead``.
+
+    Args:
+        model: The detector, or a model wrapper around it.
+
+    Returns:
+        A line saying what was changed, or None when nothing was.
+    """
+    model = model.module if is_model_wrapper(model) else model
+    head = getattr(model, 'bbox_head', None)
+    if head is None or hasattr(head, 'loss_cls'):
+        return None
+    head.loss_cls = None
+    return (
+        f'set {type(head).__module__}.{type(head).__name__}.loss_cls = None '
+        '(mmdet 3.3.0 bug: SSDHead cannot predict without it)'
+    )
 
 
 @HOOKS.register_module()
@@ -22,12 +49,6 @@ class MMDetSSDHeadCompatHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        head = getattr(model, 'bbox_head', None)
-        if head is not None and not hasattr(head, 'loss_cls'):
-            head.loss_cls = None
-            print_log(
-                f'MMDetSSDHeadCompatHook: set {type(head).__module__}.SSDHead.loss_cls = None '
-                '(mmdet 3.3.0 bug: SSDHead cannot predict without it)',
-                logger='current',
-            )
+        note = patch_mmdet_ssd_head(runner.model)
+        if note:
+            print_log(f'MMDetSSDHeadCompatHook: {note}', logger='current')
