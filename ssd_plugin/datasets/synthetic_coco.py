@@ -308,7 +308,8 @@ def _write_split(
         if _IMAGE_NAME.match(name):
             os.remove(osp.join(img_dir, name))
     size = params['img_size']
-    tasks = [(dict(params, out_dir=out_dir), split, idx) for idx in range(num_images)]
+    job = dict(params, out_dir=out_dir)  # one dict shared by every task
+    tasks = [(job, split, idx) for idx in range(num_images)]
     if workers > 1 and num_images > 1:
         # fork: the workers need only numpy and OpenCV, not a fresh interpreter
         # that would import the whole package again.
