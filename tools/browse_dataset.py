@@ -23,6 +23,14 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DATASETS, init_default_scope
 
+from ssd_plugin.utils.run_checks import (
+    RunCheckError,
+    check_config_file,
+    check_run,
+    invalid_json_error,
+    is_json_error,
+)
+
 GAP = 4  # pixels between cells
 
 
@@ -98,17 +106,30 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
 
     Returns:
         Path: The PNG written.
+
+    Raises:
+        RunCheckError: when the config or its training data are missing, or
+            an annotation file is not valid JSON (the message says which and
+            how to fix it, as ``tools/train.py``'s).
     """
     args = parse_args(argv)
+    check_config_file(args.config)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_run(cfg, args.config, 'browse')
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    try:
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    except ValueError as err:
+        error = invalid_json_error(cfg, args.config, 'browse') if is_json_error(err) else None
+        if error is None:
+            raise
+        raise error from err
     classes = list(dataset.metainfo.get('classes', ()))
     cells = []
     for index in range(min(args.num, len(dataset))):
@@ -136,4 +157,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except RunCheckError as err:
+        print(f'error: {err}', file=sys.stderr)
+        sys.exit(2)

@@ -27,6 +27,8 @@ from ssd_plugin.utils.run_checks import (
     RunCheckError,
     check_run,
     init_cpu_distributed,
+    invalid_json_error,
+    is_json_error,
 )
 from ssd_plugin.utils.tool_config import build_runner, load_tool_config
 
@@ -126,12 +128,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if note:
         print_log(note, logger='current')
-    runner = build_runner(cfg)
-    if args.out is not None:
-        from mmdet.evaluation import DumpDetResults
+    try:
+        runner = build_runner(cfg)
+        if args.out is not None:
+            from mmdet.evaluation import DumpDetResults
 
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    runner.test()
+            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+        runner.test()
+    except ValueError as err:  # json.JSONDecodeError names no file: find it
+        error = invalid_json_error(cfg, args.config, 'test') if is_json_error(err) else None
+        if error is None:
+            raise
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     if args.show_dir:
         out_dir = osp.join(runner.work_dir, runner.timestamp, args.show_dir)
         print_log(f'drawn detections saved in {out_dir}', logger='current')

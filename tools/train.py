@@ -10,7 +10,9 @@ Examples::
 
 Before the Runner is built, the data, pretrained weights and resume checkpoint
 the run needs are checked, and a missing one ends the run with a message that
-says how to get it (exit status 2).
+says how to get it (exit status 2), as does an annotation file that is not
+valid JSON (named with the parse position). Temporary files that killed
+checkpoint writes left in the work directory are removed at start.
 """
 
 import argparse
@@ -23,6 +25,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.fileio import remove_stale_temp_files
 from ssd_plugin.utils import register_all_modules
 from ssd_plugin.utils.run_checks import (
     RunCheckError,
@@ -30,6 +33,8 @@ from ssd_plugin.utils.run_checks import (
     enable_amp,
     find_resume_checkpoint,
     init_cpu_distributed,
+    invalid_json_error,
+    is_json_error,
 )
 from ssd_plugin.utils.tool_config import build_runner, load_tool_config
 
@@ -135,8 +140,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if note:
         print_log(note, logger='current')
-    runner = build_runner(cfg)
-    runner.train()
+    # Temporary files of checkpoint writes killed earlier (never one being written).
+    for path in remove_stale_temp_files(cfg.work_dir):
+        print_log(f'removed {path}, left by an interrupted checkpoint write', logger='current')
+    try:
+        runner = build_runner(cfg)
+        runner.train()
+    except ValueError as err:  # json.JSONDecodeError names no file: find it
+        error = invalid_json_error(cfg, args.config, 'train') if is_json_error(err) else None
+        if error is None:
+            raise
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,5 +1,6 @@
 """COCO detection dataset that reports bad annotations instead of hiding them."""
 
+import json
 import logging
 import math
 from typing import List, Optional, Union
@@ -9,7 +10,7 @@ from mmengine.logging import print_log
 
 from ssd_plugin.registry import DATASETS
 
-_COUNTERS = ('invalid', 'outside', 'tiny', 'clipped', 'unselected')
+_COUNTERS = ('invalid', 'outside', 'tiny', 'clipped', 'unselected', 'orphan')
 
 
 @DATASETS.register_module()
@@ -36,6 +37,11 @@ class SSDCocoDataset(CocoDataset):
     * **Classes of the metainfo missing from the file**: ``ValueError`` naming
       them. mmdet would silently shift every label after the missing one.
 
+    * **Annotations of missing images** (an ``image_id`` not in ``images``):
+      counted and reported in a warning naming some of the ids (pycocotools
+      and mmdet drop them silently).
+    * **Not valid JSON**: ``ValueError`` naming the file and the parse
+      position.
     * **Images without objects**: with ``filter_cfg.filter_empty_gt=True``
       they are dropped, also those whose every box was dropped above (mmdet
       keeps those); with False they stay and give negatives only.
@@ -63,11 +69,24 @@ class SSDCocoDataset(CocoDataset):
         self._categories_checked = False
 
     def load_data_list(self) -> List[dict]:
-        """Load the file (mmdet) and log what was dropped or clipped."""
+        """Load the file (mmdet) and log what was dropped or clipped.
+
+        Raises:
+            ValueError: naming the file and the parse position when it is not
+                valid JSON (pycocotools' error names neither).
+        """
         self._reset_counts()
-        data_list = super().load_data_list()
+        try:
+            data_list = super().load_data_list()
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f'{self.ann_file} is not valid JSON: {err.msg} at line {err.lineno} column '
+                f'{err.colno} (char {err.pos} of {len(err.doc)}). Fix or regenerate the file '
+                '(a truncated download or copy is the usual cause).'
+            ) from err
+        self._report_orphans()
         counts = self.annotation_counts
-        if any(counts.values()):
+        if any(v for k, v in counts.items() if k != 'orphan'):  # orphans: their own line
             print_log(
                 f'{type(self).__name__}({self.ann_file}): dropped {counts["invalid"]} '
                 f'annotations of zero or negative size (invalid_box="filter"), '
@@ -78,6 +97,34 @@ class SSDCocoDataset(CocoDataset):
                 level=logging.WARNING,
             )
         return data_list
+
+    def _count_orphans(self) -> None:
+        """Find the annotations whose ``image_id`` is not among the images.
+
+        pycocotools indexes them under their (missing) image, and mmdet reads
+        annotations image by image: they would be dropped without a word.
+        Runs while ``self.coco`` exists (mmdet deletes it after loading).
+        """
+        self._orphans = [
+            a for a in self.coco.anns.values() if a.get('image_id') not in self.coco.imgs
+        ]
+        self.annotation_counts['orphan'] = len(self._orphans)
+
+    def _report_orphans(self) -> None:
+        orphans, self._orphans = getattr(self, '_orphans', []), []
+        if orphans:
+            ids = list({a.get('image_id') for a in orphans})
+            try:
+                ids.sort()
+            except TypeError:  # ids of mixed types
+                ids.sort(key=str)
+            print_log(
+                f'{type(self).__name__}({self.ann_file}): {len(orphans)} annotations point to '
+                f'{len(ids)} image ids missing from "images" (e.g. image ids {ids[:5]}, '
+                f'annotation ids {[a.get("id") for a in orphans[:5]]}); they are not used.',
+                logger='current',
+                level=logging.WARNING,
+            )
 
     def filter_data(self) -> List[dict]:
         """mmdet's filter; ``filter_empty_gt`` also drops images left empty here.
@@ -124,6 +171,7 @@ class SSDCocoDataset(CocoDataset):
         """
         if not self._categories_checked:
             self._check_categories()
+            self._count_orphans()
         img_info = raw_data_info['raw_img_info']
         kept = []
         for ann in raw_data_info['raw_ann_info']:

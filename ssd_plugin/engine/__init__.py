@@ -1,6 +1,7 @@
 from .hooks import (
     ChannelsLastHook,
     InvalidLossGuardHook,
+    MidEpochResumeHook,
     MMDetSSDHeadCompatHook,
     RNGStateHook,
     SSDConfigCheckHook,
@@ -13,6 +14,7 @@ __all__ = [
     'ChannelsLastHook',
     'CPUAutocastOptimWrapper',
     'InvalidLossGuardHook',
+    'MidEpochResumeHook',
     'MMDetSSDHeadCompatHook',
     'RNGStateHook',
     'SSDConfigCheckHook',

@@ -37,6 +37,11 @@ __all__ = [
     'checkpoint_problems',
     'is_complete_checkpoint',
     'find_resume_checkpoint',
+    'resume_problem',
+    'annotation_files',
+    'json_problem',
+    'invalid_json_error',
+    'is_json_error',
     'adapt_to_device',
     'enable_amp',
     'used_dataloaders',
@@ -118,7 +123,7 @@ def _evaluator_ann_files(evaluator: Any, key: str) -> Iterator[Tuple[str, str]]:
 
 
 def used_dataloaders(cfg: Any, mode: str) -> List[str]:
-    """Names of the dataloaders a ``train``, ``test`` or ``infer`` run builds."""
+    """Names of the dataloaders a ``train``, ``test``, ``browse`` or ``infer`` run builds."""
     if mode == 'train':
         names = ['train_dataloader']
         if all(_get(cfg, k) is not None for k in ('val_dataloader', 'val_cfg', 'val_evaluator')):
@@ -126,6 +131,8 @@ def used_dataloaders(cfg: Any, mode: str) -> List[str]:
         return names
     if mode == 'test':
         return ['test_dataloader']
+    if mode == 'browse':
+        return ['train_dataloader']
     return []
 
 
@@ -405,6 +412,97 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]
     return newest, f'{why}; resuming from the newest complete checkpoint {newest}'
 
 
+def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[str]:
+    """The message section when ``--resume CHECKPOINT`` cannot be resumed from, else None.
+
+    A missing or truncated file is named with the complete checkpoints of
+    ``work_dir`` to resume from instead.
+    """
+    lines = [f'  - {p}' for p in checkpoint_problems(checkpoint, 'resume checkpoint')]
+    if not lines and osp.isfile(checkpoint) and not is_complete_checkpoint(checkpoint):
+        lines.append(
+            f'  - {checkpoint} is truncated or not a torch checkpoint '
+            f'({osp.getsize(checkpoint)} bytes)'
+        )
+    if not lines:
+        return None
+    found = []
+    if work_dir and osp.isdir(work_dir):
+        found = sorted(
+            osp.join(work_dir, n)
+            for n in os.listdir(work_dir)
+            if n.endswith('.pth') and n[0] != '.' and is_complete_checkpoint(osp.join(work_dir, n))
+        )
+    if found:
+        lines.append(f'  Complete checkpoints in {work_dir}: {", ".join(found)}')
+    lines.append(
+        '  Pass one of them, or --resume without a path to take the newest complete checkpoint '
+        'of the work directory (--work-dir).'
+    )
+    return '\n'.join(['Resume checkpoint not usable:'] + lines)
+
+
+def annotation_files(cfg: Any, mode: str) -> List[Tuple[str, str]]:
+    """``(config key, path)`` of the annotation files a run reads (datasets, evaluators)."""
+    files: List[Tuple[str, str]] = []
+    for name in used_dataloaders(cfg, mode):
+        loader = _get(cfg, name)
+        for key, ds in _leaf_datasets(_get(loader, 'dataset'), f'{name}.dataset'):
+            ann_file = _get(ds, 'ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                files.append((f'{key}.ann_file', _join(_get(ds, 'data_root') or '', ann_file)))
+        eval_name = name.replace('_dataloader', '_evaluator')
+        files += list(_evaluator_ann_files(_get(cfg, eval_name), eval_name))
+    return [(k, p) for k, p in files if not _is_remote(p)]
+
+
+def json_problem(path: str) -> Optional[str]:
+    """Why ``path`` is not valid JSON (with the parse position), or None."""
+    try:
+        with open(path, 'rb') as f:
+            json.loads(f.read().decode('utf-8'))
+    except UnicodeDecodeError as err:
+        return f'{path} is not valid JSON: not UTF-8 text (byte {err.start})'
+    except json.JSONDecodeError as err:
+        return (
+            f'{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno} '
+            f'(char {err.pos} of {len(err.doc)})'
+        )
+    except OSError:
+        return None  # missing files are the dataset check's
+    return None
+
+
+def is_json_error(err: BaseException) -> bool:
+    """Whether ``err`` is, or was raised from, a ``json.JSONDecodeError``."""
+    while err is not None:
+        if isinstance(err, json.JSONDecodeError):
+            return True
+        err = err.__cause__
+    return False
+
+
+def invalid_json_error(cfg: Any, config_path: str, mode: str) -> Optional[RunCheckError]:
+    """The error naming each ``.json`` annotation file of the run that does not parse.
+
+    Parsing a COCO annotation file costs as much as loading it, so the tools
+    call this only after a ``json.JSONDecodeError`` (which names no file).
+    """
+    problems = []
+    for key, path in annotation_files(cfg, mode):
+        if path.endswith('.json') and osp.isfile(path):
+            problem = json_problem(path)
+            if problem and problem not in problems:
+                problems.append(f'{key}: {problem}')
+    if not problems:
+        return None
+    return RunCheckError(
+        f'Cannot run config {config_path}: an annotation file is not valid JSON:\n'
+        + '\n'.join(f'  - {p}' for p in problems)
+        + '\n  Fix or regenerate the file (a truncated download or copy is the usual cause).'
+    )
+
+
 # --------------------------------------------------------------------------- all checks
 def check_run(
     cfg: Any,
@@ -417,16 +515,17 @@ def check_run(
     Args:
         cfg: The merged config (after ``--cfg-options``).
         config_path: The config file, named in the message.
-        mode: ``'train'`` (train + val data, pretrained weights, load_from),
-            ``'test'`` (test data) or ``'infer'`` (no data).
+        mode: ``'train'`` (train + val data, pretrained weights, load_from
+            or the resume checkpoint), ``'test'`` (test data), ``'browse'``
+            (train data only) or ``'infer'`` (no data).
         checkpoints: ``(what, path)`` pairs given on the command line, e.g.
             ``[('checkpoint', args.checkpoint)]``.
 
     Raises:
         RunCheckError: naming the config, each missing thing and its fix.
     """
-    if mode not in ('train', 'test', 'infer'):
-        raise ValueError(f'mode must be train, test or infer, got {mode!r}')
+    if mode not in ('train', 'test', 'infer', 'browse'):
+        raise ValueError(f'mode must be train, test, infer or browse, got {mode!r}')
     sections = []
     problems = [p for what, path in checkpoints for p in checkpoint_problems(path, what)]
     if problems:
@@ -439,15 +538,11 @@ def check_run(
     if mode == 'train':
         load_from = _get(cfg, 'load_from')
         resuming = bool(_get(cfg, 'resume'))
-        problems = weight_problems(cfg, include_load_from=not resuming)
         if resuming and isinstance(load_from, str):
-            problems += checkpoint_problems(load_from, 'resume checkpoint')
-            if osp.isfile(load_from) and not is_complete_checkpoint(load_from):
-                sections.append(
-                    f'Resume checkpoint {load_from} is truncated or not a torch checkpoint '
-                    f'({osp.getsize(load_from)} bytes); pass an earlier one, or --resume '
-                    'without a path to take the newest complete one.'
-                )
+            section = resume_problem(load_from, _get(cfg, 'work_dir'))
+            if section:
+                sections.append(section)
+        problems = weight_problems(cfg, include_load_from=not resuming)
         if problems:
             lines = ['Pretrained weights not available offline:']
             lines += [f'  - {p}' for p in problems]

@@ -144,3 +144,31 @@ def test_labels_follow_metainfo_and_crowd_is_ignored(tmp_path):
     )
     instances = _build(ann_file).get_data_info(0)['instances']
     assert [(i['bbox_label'], i['ignore_flag']) for i in instances] == [(1, 0), (0, 1)]
+
+
+def test_annotations_of_missing_images_are_counted_and_reported(tmp_path, log_messages):
+    ann_file = _write(
+        tmp_path,
+        [
+            dict(bbox=[10, 10, 20, 20]),
+            dict(id=5, image_id=9, bbox=[10, 10, 20, 20]),
+            dict(id=6, image_id=9, bbox=[1, 1, 20, 20]),
+            dict(id=8, image_id=12, bbox=[1, 1, 20, 20]),
+        ],
+    )
+    dataset = _build(ann_file)
+    assert dataset.annotation_counts['orphan'] == 3
+    assert len(dataset) == 2 and len(_boxes(dataset)) == 1
+    line = next(m for m in log_messages if 'missing from "images"' in m)
+    for part in (ann_file, '3 annotations point to 2 image ids', '[9, 12]', '[5, 6, 8]'):
+        assert part in line, line
+
+
+def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path):
+    path = tmp_path / 'ann.json'
+    path.write_text('{"images": [\n  {"id": 1,}\n]}')
+    with pytest.raises(ValueError) as err:
+        _build(str(path))
+    message = str(err.value)
+    assert str(path) in message and 'not valid JSON' in message
+    assert 'line 2 column 12' in message, message

@@ -175,9 +175,18 @@ def test_checkpoints_given_on_the_command_line(tmp_path, empty_cache):
     with pytest.raises(RunCheckError, match='Checkpoint not found') as info:
         check_run({}, 'cfg.py', 'infer', checkpoints=[('checkpoint', missing)])
     assert missing in str(info.value)
-    cfg = dict(resume=True, load_from=missing)
-    with pytest.raises(RunCheckError, match='resume checkpoint not found'):
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    import torch
+
+    torch.save({'meta': {}}, str(work_dir / 'iter_3.pth'))
+    cfg = dict(resume=True, load_from=missing, work_dir=str(work_dir))
+    with pytest.raises(RunCheckError, match='resume checkpoint not found') as info:
         check_run(cfg, 'cfg.py', 'train')
+    message = str(info.value)
+    assert 'Resume checkpoint not usable' in message and 'Pretrained weights' not in message
+    assert f'Complete checkpoints in {work_dir}: {work_dir / "iter_3.pth"}' in message
+    assert '--resume without a path' in message
 
 
 def test_adapt_to_device_switches_to_gloo_unless_explicit():
@@ -270,3 +279,53 @@ def test_resume_skips_a_truncated_checkpoint(tmp_path):
     cfg = Config(dict(resume=True, load_from=str(cut)))
     with pytest.raises(RunCheckError, match=r'iter_6.pth is truncated'):
         check_run(cfg, 'cfg.py', 'train')
+
+
+def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path, tiny_config):
+    from tools_test_utils import run_tool
+
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"images": [], "annotations": [,]}')
+    assert run_checks.json_problem(str(broken)) == (
+        f'{broken} is not valid JSON: Expecting value at line 1 column 32 (char 31 of 34)'
+    )
+    cfg = dict(test_dataloader=dict(dataset=dict(data_root=str(tmp_path), ann_file='broken.json')))
+    error = run_checks.invalid_json_error(cfg, 'cfg.py', 'test')
+    assert 'test_dataloader.dataset.ann_file' in str(error) and 'line 1 column 32' in str(error)
+    assert run_checks.invalid_json_error(dict(test_dataloader={}), 'cfg.py', 'test') is None
+    assert run_checks.is_json_error(ValueError('x')) is False
+
+    # The real tool, with mmdet's CocoDataset (whose error names no file): exit 2, the file named.
+    proc = run_tool(
+        [
+            'train.py',
+            tiny_config,
+            '--work-dir',
+            str(tmp_path / 'w'),
+            '--cfg-options',
+            f'train_dataloader.dataset.dataset.ann_file={broken}',
+        ]  # fmt: skip
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f'{broken} is not valid JSON: Expecting value at line 1 column 32' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_browse_dataset_without_data_gives_the_train_message(tmp_path, tiny_config):
+    from tools_test_utils import run_tool
+
+    proc = run_tool(
+        [
+            'browse_dataset.py',
+            tiny_config,
+            '--output-dir',
+            str(tmp_path),
+            '--cfg-options',
+            f'train_dataloader.dataset.dataset.data_root={tmp_path}/x/',
+        ]  # fmt: skip
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith('error: '), proc.stderr[-3000:]
+    for part in ('Dataset not found', f"data_root '{tmp_path}/x/' does not exist",
+                 'train_dataloader.dataset.dataset.data_root=/path/to/data/'):  # fmt: skip
+        assert part in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -1,6 +1,7 @@
 """tools/train.py end to end on the tiny config: training, checkpoints, --resume."""
 
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -82,6 +83,9 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     assert 'resumed epoch: 0, iter: 3' in resumed.stdout + resumed.stderr
     ckpt = torch.load(str(work_dir / 'iter_6.pth'), map_location='cpu', weights_only=False)
     assert ckpt['meta']['iter'] == 6
+    # The killed writer's temporary file was removed at start (its process is gone).
+    assert not [p.name for p in work_dir.iterdir() if p.name.endswith('.tmp')]
+    assert 'left by an interrupted checkpoint write' in resumed.stdout + resumed.stderr
 
 
 def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tmp_path):
@@ -120,3 +124,61 @@ def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_
     out = proc.stdout + proc.stderr
     assert 'num_classes is 5' in out and '6 classes' in out and 'RepeatDataset > CocoDataset' in out
     assert 'Iter(train) [1/' not in out
+
+
+def test_resume_inside_an_epoch_continues_it_as_the_uninterrupted_run(tiny_config, tmp_path):
+    # 2 epochs of 4 batches, a checkpoint every 3 iterations: iter_3.pth is inside epoch 1.
+    body = (
+        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, "
+        'val_interval=10)\n'
+        'train_dataloader = dict(dataset=dict(times=1))\n'
+        'default_hooks = dict(checkpoint=dict(by_epoch=False, interval=3))\n'
+        "custom_hooks = [dict(type='RNGStateHook'), dict(type='MidEpochResumeHook'), "
+        "dict(type='ToolsTestDumpHook')]\n"
+    )
+    cfg = _derived(tmp_path, tiny_config, 'tiny_mid_epoch.py', body)
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    assert_ok(run_tool(['train.py', cfg, '--work-dir', str(full)]))
+    assert sorted(scalars(str(full))) == list(range(1, 9))
+    resumed = run_tool(
+        ['train.py', cfg, '--work-dir', str(part), '--resume', str(full / 'iter_3.pth')]
+    )
+    assert_ok(resumed)
+    out = resumed.stdout + resumed.stderr
+    assert 'resumed epoch: 0, iter: 3' in out and 'resuming epoch 1 at batch 4 of 4' in out
+    reference, logged = scalars(str(full)), scalars(str(part))
+    assert sorted(logged) == [4, 5, 6, 7, 8]  # not 4..11: batches 1-3 are not trained again
+    for step in logged:
+        for key in ('loss', 'loss_cls', 'loss_bbox', 'lr'):
+            assert logged[step][key] == reference[step][key], (step, key)
+    a = torch.load(str(full / 'state_after_rank0.pth'), weights_only=False)['state']
+    b = torch.load(str(part / 'state_after_rank0.pth'), weights_only=False)['state']
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_diverging_run_skips_nan_steps_and_names_a_finite_checkpoint(tiny_config, tmp_path):
+    # The issue's case: lr 1e6. The non-finite steps are skipped, the run stops after 2 in a
+    # row, and the checkpoint it names (and every one it wrote) has finite weights.
+    cfg = _derived(
+        tmp_path,
+        tiny_config,
+        'tiny_nan.py',
+        "custom_hooks = [dict(type='InvalidLossGuardHook', max_consecutive=2)]\n"
+        'default_hooks = dict(checkpoint=dict(interval=1))\n',
+    )
+    work_dir = tmp_path / 'work'
+    proc = run_tool(
+        ['train.py', cfg, '--work-dir', str(work_dir)]
+        + ['--cfg-options', 'optim_wrapper.optimizer.lr=1e6']
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and 'FloatingPointError' in out, out[-3000:]
+    assert 'update was skipped' in out and '2 iterations in a row' in out, out[-3000:]
+    match = re.search(r'last checkpoint with finite weights is (\S+) \(loaded', out)
+    assert match, out[-3000:]
+    saved = sorted(work_dir.glob('iter_*.pth'), key=lambda p: int(p.stem.split('_')[1]))
+    assert saved and match.group(1) == str(saved[-1])
+    for path in saved:
+        state = torch.load(str(path), map_location='cpu', weights_only=False)['state_dict']
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), path

@@ -1,61 +1,271 @@
-"""Stop training on a NaN or infinite loss, with a message that helps."""
+"""Keep non-finite updates out of the weights; stop after too many in a row."""
 
+import logging
 import math
-from typing import Optional
+import os
+import os.path as osp
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 
 from ssd_plugin.registry import HOOKS
+
+__all__ = ['InvalidLossGuardHook', 'non_finite_tensors', 'grads_are_finite']
+
+_MAX_CHECKED = 10  # checkpoints loaded when looking for the last finite one
+
+
+def non_finite_tensors(state: Dict) -> List[str]:
+    """Names of the floating-point tensors of ``state`` with a NaN or inf."""
+    return [
+        name
+        for name, value in state.items()
+        if torch.is_tensor(value)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+def grads_are_finite(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether every gradient of the optimizer's parameters is finite (one host sync)."""
+    flags = [
+        torch.isfinite(p.grad).all()
+        for group in optimizer.param_groups
+        for p in group['params']
+        if p.grad is not None
+    ]
+    return not flags or bool(torch.stack(flags).all())
+
+
+def _optim_wrappers(optim_wrapper) -> Iterator[OptimWrapper]:
+    if isinstance(optim_wrapper, OptimWrapperDict):
+        yield from optim_wrapper.optim_wrappers.values()
+    elif isinstance(optim_wrapper, OptimWrapper):
+        yield optim_wrapper
 
 
 @HOOKS.register_module()
 class InvalidLossGuardHook(Hook):
-    """Raise ``FloatingPointError`` as soon as the training loss is NaN/inf.
+    """Skip updates with non-finite gradients or loss; stop after ``max_consecutive``.
 
-    Raising before the checkpoint hook runs (this hook has priority
-    ``'ABOVE_NORMAL'``) means no checkpoint is written from the diverged
-    state: the last checkpoint on disk is the last good one, and the message
-    names it. The usual causes on SSD are an lr not scaled to the batch
-    (``--auto-scale-lr``), too short a warmup, and no gradient clipping.
+    **The step.** In ``before_train`` the hook wraps ``step`` of the runner's
+    optimizer wrapper (``OptimWrapper``, the plugin's
+    ``CPUAutocastOptimWrapper`` or any other subclass without loss scaling,
+    each member of an ``OptimWrapperDict``): before gradient clipping and
+    ``optimizer.step``, it checks that every gradient is finite; if one is
+    not, the step is skipped and the gradients are zeroed, as mmengine's
+    ``AmpOptimWrapper`` does through ``GradScaler`` when it finds inf/NaN
+    gradients. Under DDP the gradients are all-reduced before the step, so
+    every rank takes the same decision. A NaN loss gives NaN gradients, so
+    its step is skipped too.
+
+    **AMP.** ``AmpOptimWrapper`` (``--amp`` on a GPU) is left alone: its
+    ``GradScaler`` already skips steps with inf/NaN (scaled) gradients and
+    lowers the scale, which is routine in float16 and not a divergence. There
+    the hook counts only iterations whose loss is non-finite.
+
+    **Buffers.** The forward pass of a bad iteration has already updated the
+    BatchNorm running statistics with the same NaN/inf; with
+    ``restore_buffers=True`` the model's buffers are copied before each
+    iteration and put back after a bad one, so nothing of it reaches the
+    weights.
+
+    **Stopping.** After ``max_consecutive`` bad iterations in a row (skipped
+    steps, or a non-finite loss on any rank), training stops with
+    ``FloatingPointError`` naming the last checkpoint whose weights are
+    finite: ``last_checkpoint`` and then the newest ``*.pth`` of the work
+    directory are loaded and checked until one has only finite tensors. The
+    hook runs before ``CheckpointHook`` (priority ``ABOVE_NORMAL``), so the
+    iteration that stops writes no checkpoint. ``before_save_checkpoint``
+    refuses, in any case, to write a checkpoint with a non-finite weight
+    (the last line of defence: a finite gradient can still overflow a
+    weight).
 
     Args:
-        interval: Check every ``interval`` iterations. Each check reads the
-            loss on the host (one sync on GPU).
+        interval: Check the loss every ``interval`` iterations (one host sync
+            each). Gradients are checked at every optimizer step.
+        max_consecutive: Bad iterations in a row that stop the training;
+            1 stops at the first one (after skipping its update).
+        restore_buffers: Restore the model's buffers (BatchNorm statistics)
+            after a bad iteration.
+        check_checkpoints: Refuse to save a checkpoint with non-finite
+            weights.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, interval: int = 1) -> None:
+    def __init__(
+        self,
+        interval: int = 1,
+        max_consecutive: int = 3,
+        restore_buffers: bool = True,
+        check_checkpoints: bool = True,
+    ) -> None:
         if interval < 1:
-            raise ValueError(f'interval must be >= 1, got {interval}')
+            raise ValueError(f'InvalidLossGuardHook: interval must be >= 1, got {interval}')
+        if max_consecutive < 1:
+            raise ValueError(
+                f'InvalidLossGuardHook: max_consecutive must be >= 1, got {max_consecutive}'
+            )
         self.interval = interval
+        self.max_consecutive = max_consecutive
+        self.restore_buffers = restore_buffers
+        self.check_checkpoints = check_checkpoints
+        self.skipped = 0  # bad iterations in all
+        self.consecutive = 0  # bad iterations in a row
+        self._step_skipped = False  # in the current iteration
+        self._amp = False
+        self._buffers: Optional[List[torch.Tensor]] = None
+
+    # ------------------------------------------------------------------ the step
+    def guard(self, optim_wrapper) -> None:
+        """Wrap ``step`` of ``optim_wrapper`` (each member of a dict) with the check."""
+        for wrapper in _optim_wrappers(optim_wrapper):
+            if isinstance(wrapper, AmpOptimWrapper):
+                self._amp = True  # GradScaler skips inf/NaN steps itself
+            elif getattr(wrapper, '_invalid_loss_guard', None) is not self:
+                wrapper.step = self._guarded_step(wrapper, wrapper.step)
+                wrapper._invalid_loss_guard = self
+
+    def _guarded_step(self, wrapper: OptimWrapper, step: Callable) -> Callable:
+        def guarded_step(**kwargs) -> None:
+            if grads_are_finite(wrapper.optimizer):
+                step(**kwargs)
+                return
+            self._step_skipped = True
+            wrapper.optimizer.zero_grad()
+
+        return guarded_step
+
+    def before_train(self, runner) -> None:
+        self.guard(runner.optim_wrapper)
+
+    # ------------------------------------------------------------------ iterations
+    @staticmethod
+    def _model(runner) -> torch.nn.Module:
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._step_skipped = False
+        if self.restore_buffers:
+            self._buffers = [b.detach().clone() for b in self._model(runner).buffers()]
 
     def after_train_iter(
         self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None
     ) -> None:
-        if outputs is None or not self.every_n_train_iters(runner, self.interval):
-            return
-        values = {k: float(v) for k, v in outputs.items() if 'loss' in k and torch.is_tensor(v)}
-        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        values: Dict[str, float] = {}
+        checked = outputs is not None and self.every_n_train_iters(runner, self.interval)
+        if checked:
+            values = {k: float(v) for k, v in outputs.items() if 'loss' in k and torch.is_tensor(v)}
+        bad_loss = {k: v for k, v in values.items() if not math.isfinite(v)}
+        bad = self._step_skipped or bool(bad_loss)
+        if checked and get_world_size() > 1:  # the loss is this rank's: decide together
+            flag = torch.tensor(float(bad))
+            all_reduce(flag, op='max')
+            bad = bool(flag > 0)
         if not bad:
+            self.consecutive = 0
             return
-        last = self._last_checkpoint(runner)
-        raise FloatingPointError(
+        self.skipped += 1
+        self.consecutive += 1
+        if self.restore_buffers and self._buffers is not None:
+            with torch.no_grad():
+                for buf, saved in zip(self._model(runner).buffers(), self._buffers):
+                    buf.copy_(saved)
+        runner.message_hub.update_scalar('train/skipped_iters', self.skipped)
+        what = 'non-finite gradients' if self._step_skipped else 'a non-finite loss'
+        if bad_loss:
+            what += f' (loss {bad_loss})'
+        applied = 'skipped' if (self._step_skipped or self._amp) else 'applied (finite gradients)'
+        print_log(
+            f'InvalidLossGuardHook: iteration {runner.iter + 1} has {what}; its update was '
+            f'{applied}, the buffers were restored: {self.consecutive} bad iteration(s) in a '
+            f'row (stop at {self.max_consecutive}), {self.skipped} in all',
+            logger='current',
+            level=logging.WARNING,
+        )
+        if self.consecutive >= self.max_consecutive:
+            raise FloatingPointError(self._stop_message(runner, values))
+
+    def _stop_message(self, runner, values: Dict[str, float]) -> str:
+        good, rejected = self.last_finite_checkpoint(runner.work_dir)
+        if good is None:
+            last = 'no checkpoint with finite weights was found'
+        else:
+            last = f'the last checkpoint with finite weights is {good[0]} (loaded: all {good[1]} '
+            last += 'floating-point tensors finite)'
+        for path, bad in rejected:
+            if bad[0].startswith('unreadable'):
+                last += f'; {path} is {bad[0]}'
+            else:
+                last += f'; {path} has {len(bad)} non-finite tensors (e.g. {bad[0]})'
+        return (
             f'Training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
-            f'invalid loss {bad} (all: {values}). No checkpoint was saved from this state; '
-            f'the last good one is {last or "none yet"}. Usual fixes: scale the lr to your '
-            'batch (--auto-scale-lr), a longer warmup (param_scheduler LinearLR end), gradient '
-            'clipping (optim_wrapper.clip_grad=dict(max_norm=35)), and checking the annotations '
+            f'{self.consecutive} iterations in a row had non-finite gradients or loss '
+            f'(last losses: {values or "not checked"}). Their updates were skipped and no '
+            f'checkpoint was saved from them; {last}. Usual fixes: scale the lr to your batch '
+            '(--auto-scale-lr), a longer warmup (param_scheduler LinearLR end), gradient clipping '
+            '(optim_wrapper.clip_grad=dict(max_norm=35)), and checking the annotations '
             '(zero-size boxes).'
         )
 
-    @staticmethod
-    def _last_checkpoint(runner) -> Optional[str]:
-        import os.path as osp
+    # ------------------------------------------------------------------ checkpoints
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Refuse to write a checkpoint whose weights are not all finite."""
+        if not self.check_checkpoints:
+            return
+        state = checkpoint.get('state_dict') or {}
+        bad = non_finite_tensors(state)
+        if bad:
+            good, _ = self.last_finite_checkpoint(runner.work_dir)
+            raise FloatingPointError(
+                f'Not saving the checkpoint of iteration {runner.iter + 1}: {len(bad)} of '
+                f'{len(state)} tensors of the model are not finite (e.g. {bad[:3]}). The last '
+                f'checkpoint with finite weights is {good[0] if good else "none"}. Lower the lr '
+                'or clip the gradients (optim_wrapper.clip_grad=dict(max_norm=35)).'
+            )
 
-        path = osp.join(runner.work_dir, 'last_checkpoint')
-        if osp.isfile(path):
-            with open(path) as f:
-                return f.read().strip() or None
-        return None
+    @staticmethod
+    def last_finite_checkpoint(
+        work_dir: str,
+    ) -> Tuple[Optional[Tuple[str, int]], List[Tuple[str, List[str]]]]:
+        """The newest checkpoint of ``work_dir`` whose ``state_dict`` is finite.
+
+        ``last_checkpoint``'s file comes first, then the ``*.pth`` files from
+        the newest; each is loaded (on CPU) and checked.
+
+        Returns:
+            ``((path, number of floating-point tensors) or None, rejected)``,
+            ``rejected`` being ``(path, non-finite tensor names)`` of the
+            newer checkpoints that failed the check.
+        """
+        candidates: List[str] = []
+        record = osp.join(work_dir, 'last_checkpoint')
+        if osp.isfile(record):
+            with open(record) as f:
+                last = f.read().strip()
+            if last and osp.isfile(last):
+                candidates.append(last)
+        if osp.isdir(work_dir):
+            names = [n for n in os.listdir(work_dir) if n.endswith('.pth') and n[0] != '.']
+            paths = sorted((osp.join(work_dir, n) for n in names), key=osp.getmtime, reverse=True)
+            candidates += [p for p in paths if not candidates or not osp.samefile(p, candidates[0])]
+        rejected: List[Tuple[str, List[str]]] = []
+        for path in candidates[:_MAX_CHECKED]:
+            try:
+                ckpt = torch.load(path, map_location='cpu', weights_only=False)
+            except Exception as err:  # noqa: BLE001  (a truncated file is no candidate)
+                rejected.append((path, [f'unreadable: {err}']))
+                continue
+            state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+            bad = non_finite_tensors(state)
+            if not bad:
+                floats = sum(torch.is_tensor(v) and v.is_floating_point() for v in state.values())
+                return (path, int(floats)), rejected
+            rejected.append((path, bad))
+        return None, rejected

@@ -63,6 +63,24 @@ class RNGStateHook(Hook):
 
     priority = 'LOW'
 
+    @staticmethod
+    def _warn_mid_epoch(runner) -> None:
+        """A checkpoint from inside an epoch restarts it unless MidEpochResumeHook is there."""
+        from .mid_epoch_resume_hook import MidEpochResumeHook
+
+        if any(isinstance(hook, MidEpochResumeHook) for hook in runner.hooks):
+            return
+        per_epoch = len(runner.train_loop.dataloader)
+        if per_epoch and runner.iter != runner.epoch * per_epoch:
+            print_log(
+                f'RNGStateHook: the checkpoint was saved inside epoch {runner.epoch + 1} '
+                f'(iteration {runner.iter}); that epoch restarts from its first batch and '
+                'the batches before the checkpoint are trained again. Add '
+                "dict(type='MidEpochResumeHook') to custom_hooks to continue it instead.",
+                logger='current',
+                level=logging.WARNING,
+            )
+
     def __init__(self) -> None:
         self._pending: Optional[List[Dict]] = None
         self._gathered: Optional[Tuple[int, List[Dict]]] = None  # (iteration, states)
@@ -102,6 +120,7 @@ class RNGStateHook(Hook):
                 logger='current',
             )
             return
+        self._warn_mid_epoch(runner)
         rank = get_rank()
         if len(states) != runner.world_size:
             print_log(
