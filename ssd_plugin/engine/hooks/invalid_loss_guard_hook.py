@@ -69,14 +69,17 @@ class InvalidLossGuardHook(Hook):
     lowers the scale, which is routine in float16 and not a divergence. There
     the hook counts only iterations whose loss is non-finite.
 
-    **Buffers.** The forward pass of a bad iteration has already updated the
-    BatchNorm running statistics with the same NaN/inf; with
+    **Buffers and weights.** The forward pass of a bad iteration has already
+    updated the BatchNorm running statistics with the same NaN/inf, and huge
+    (finite) weights can overflow them with a finite loss. With
     ``restore_buffers=True`` the model's buffers are copied before each
-    iteration and put back after a bad one, so nothing of it reaches the
-    weights.
+    iteration and put back after a bad one: a skipped step, a non-finite
+    loss or a non-finite buffer. A parameter that became non-finite through
+    an update with finite gradients (an overflow) cannot be undone: training
+    stops at once.
 
-    **Stopping.** After ``max_consecutive`` bad iterations in a row (skipped
-    steps, or a non-finite loss on any rank), training stops with
+    **Stopping.** After ``max_consecutive`` bad iterations in a row (on any
+    rank: the flag is all-reduced), training stops with
     ``FloatingPointError`` naming the last checkpoint whose weights are
     finite: ``last_checkpoint`` and then the newest ``*.pth`` of the work
     directory are loaded and checked until one has only finite tensors. The
@@ -87,8 +90,9 @@ class InvalidLossGuardHook(Hook):
     weight).
 
     Args:
-        interval: Check the loss every ``interval`` iterations (one host sync
-            each). Gradients are checked at every optimizer step.
+        interval: Check the loss, buffers and parameters every ``interval``
+            iterations (a host sync each). Gradients are checked at every
+            optimizer step.
         max_consecutive: Bad iterations in a row that stop the training;
             1 stops at the first one (after skipping its update).
         restore_buffers: Restore the model's buffers (BatchNorm statistics)
@@ -159,40 +163,67 @@ class InvalidLossGuardHook(Hook):
         self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None
     ) -> None:
         values: Dict[str, float] = {}
+        reasons: List[str] = []
+        if self._step_skipped:
+            reasons.append('non-finite gradients (the update was skipped)')
+        model = self._model(runner)
         checked = outputs is not None and self.every_n_train_iters(runner, self.interval)
         if checked:
             values = {k: float(v) for k, v in outputs.items() if 'loss' in k and torch.is_tensor(v)}
-        bad_loss = {k: v for k, v in values.items() if not math.isfinite(v)}
-        bad = self._step_skipped or bool(bad_loss)
-        if checked and get_world_size() > 1:  # the loss is this rank's: decide together
+            bad_loss = {k: v for k, v in values.items() if not math.isfinite(v)}
+            if bad_loss:
+                reasons.append(f'a non-finite loss {bad_loss}')
+            bad_buffers = non_finite_tensors(dict(model.named_buffers()))
+            if bad_buffers:  # e.g. BatchNorm statistics overflowing with finite losses
+                reasons.append(f'non-finite buffers (e.g. {bad_buffers[0]})')
+        bad = bool(reasons)
+        if checked and get_world_size() > 1:  # loss and buffers are this rank's: decide together
             flag = torch.tensor(float(bad))
             all_reduce(flag, op='max')
+            if bool(flag > 0) and not bad:
+                reasons.append('a non-finite loss or buffer on another rank')
             bad = bool(flag > 0)
-        if not bad:
+        if bad:
+            self.skipped += 1
+            self.consecutive += 1
+            if self.restore_buffers and self._buffers is not None:
+                with torch.no_grad():
+                    for buf, saved in zip(model.buffers(), self._buffers):
+                        buf.copy_(saved)
+            runner.message_hub.update_scalar('train/skipped_iters', self.skipped)
+            print_log(
+                f'InvalidLossGuardHook: iteration {runner.iter + 1} has {"; ".join(reasons)}; '
+                f'the buffers were {"restored" if self.restore_buffers else "kept"}: '
+                f'{self.consecutive} bad iteration(s) in a row (stop at {self.max_consecutive}), '
+                f'{self.skipped} in all',
+                logger='current',
+                level=logging.WARNING,
+            )
+        else:
             self.consecutive = 0
-            return
-        self.skipped += 1
-        self.consecutive += 1
-        if self.restore_buffers and self._buffers is not None:
-            with torch.no_grad():
-                for buf, saved in zip(self._model(runner).buffers(), self._buffers):
-                    buf.copy_(saved)
-        runner.message_hub.update_scalar('train/skipped_iters', self.skipped)
-        what = 'non-finite gradients' if self._step_skipped else 'a non-finite loss'
-        if bad_loss:
-            what += f' (loss {bad_loss})'
-        applied = 'skipped' if (self._step_skipped or self._amp) else 'applied (finite gradients)'
-        print_log(
-            f'InvalidLossGuardHook: iteration {runner.iter + 1} has {what}; its update was '
-            f'{applied}, the buffers were restored: {self.consecutive} bad iteration(s) in a '
-            f'row (stop at {self.max_consecutive}), {self.skipped} in all',
-            logger='current',
-            level=logging.WARNING,
-        )
+        if checked:
+            bad_params = non_finite_tensors(dict(model.named_parameters()))
+            if bad_params:  # a finite gradient overflowed a weight: nothing to skip
+                raise FloatingPointError(
+                    self._stop_message(
+                        runner,
+                        values,
+                        f'{len(bad_params)} parameters became non-finite in the update of '
+                        f'iteration {runner.iter + 1}, whose gradients were finite (e.g. '
+                        f'{bad_params[0]}); the update cannot be undone',
+                    )
+                )
         if self.consecutive >= self.max_consecutive:
-            raise FloatingPointError(self._stop_message(runner, values))
+            what = (
+                f'{self.consecutive} iterations in a row had non-finite gradients, loss or buffers'
+            )
+            raise FloatingPointError(
+                self._stop_message(
+                    runner, values, what + '. Their updates were skipped, their buffers restored'
+                )
+            )
 
-    def _stop_message(self, runner, values: Dict[str, float]) -> str:
+    def _stop_message(self, runner, values: Dict[str, float], what: str) -> str:
         good, rejected = self.last_finite_checkpoint(runner.work_dir)
         if good is None:
             last = 'no checkpoint with finite weights was found'
@@ -206,9 +237,8 @@ class InvalidLossGuardHook(Hook):
                 last += f'; {path} has {len(bad)} non-finite tensors (e.g. {bad[0]})'
         return (
             f'Training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
-            f'{self.consecutive} iterations in a row had non-finite gradients or loss '
-            f'(last losses: {values or "not checked"}). Their updates were skipped and no '
-            f'checkpoint was saved from them; {last}. Usual fixes: scale the lr to your batch '
+            f'{what} (last losses: {values or "not checked"}). No checkpoint was saved from '
+            f'this state; {last}. Usual fixes: scale the lr to your batch '
             '(--auto-scale-lr), a longer warmup (param_scheduler LinearLR end), gradient clipping '
             '(optim_wrapper.clip_grad=dict(max_norm=35)), and checking the annotations '
             '(zero-size boxes).'
