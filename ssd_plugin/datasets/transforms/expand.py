@@ -10,6 +10,7 @@ from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from numpy import random
 
 from ssd_plugin.registry import TRANSFORMS
+from ssd_plugin.utils.strict_args import strict_init
 
 from ._lazy_canvas import LazyExpandedImage, check_not_lazy, fill_value, paste_on_canvas
 
@@ -40,6 +41,7 @@ def expand_masks(
 
 
 @TRANSFORMS.register_module()
+@strict_init
 class Expand(BaseTransform):
     """Randomly place the image on a mean-filled canvas up to ``max_ratio`` larger.
 

@@ -9,6 +9,7 @@ from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from numpy import random
 
 from ssd_plugin.registry import TRANSFORMS
+from ssd_plugin.utils.strict_args import strict_init
 
 from ._lazy_canvas import LazyExpandedImage
 
@@ -56,6 +57,7 @@ def centres_in_patch(boxes: np.ndarray, patch: np.ndarray) -> np.ndarray:
 
 
 @TRANSFORMS.register_module()
+@strict_init
 class MinIoURandomCrop(BaseTransform):
     """Random crop whose IoU with every object is at least a random threshold.
 
@@ -87,6 +89,10 @@ class MinIoURandomCrop(BaseTransform):
       (mmdet's IoU test lets them through).
     * Accepts a lazy canvas from ``Expand(lazy=True)`` and materialises only
       the patch it keeps (the whole canvas if it keeps everything).
+
+    As in mmdet, ``self.mode`` holds the mode of the last call once it
+    returns: 1 when the input came back unchanged (also after giving up),
+    else the minimum IoU of the patch taken (0 for "any patch").
 
     Random parameters depend on the boxes, so they are not cacheable with
     ``cache_random_params``.
@@ -127,6 +133,7 @@ class MinIoURandomCrop(BaseTransform):
         self.bbox_clip_border = bbox_clip_border
         self.max_patch_trials = max_patch_trials
         self.max_mode_draws = max_mode_draws
+        self.mode = 1  # mode of the last call, as mmdet's attribute
 
     def _random_mode(self) -> float:
         """Draw a mode: 1 (keep the image), a min IoU, or 0 (any patch)."""
@@ -144,6 +151,7 @@ class MinIoURandomCrop(BaseTransform):
             np.ndarray | None: (4,) int64 x1, y1, x2, y2 (x2/y2 exclusive).
         """
         n = self.max_patch_trials
+        self.mode = 1
         for _ in range(self.max_mode_draws):
             min_iou = self._random_mode()
             if min_iou == 1:
@@ -165,6 +173,7 @@ class MinIoURandomCrop(BaseTransform):
                 ok &= centres_in_patch(boxes, patches).any(axis=1)
             accepted = np.flatnonzero(ok)
             if accepted.size:
+                self.mode = min_iou
                 return patches[accepted[0]]
         return None
 

@@ -9,6 +9,7 @@ from mmcv.transforms.utils import cache_randomness
 from numpy import random
 
 from ssd_plugin.registry import TRANSFORMS
+from ssd_plugin.utils.strict_args import strict_init
 
 from ._lazy_canvas import check_not_lazy
 
@@ -31,6 +32,7 @@ def _brightness_contrast_lut(b_flag: int, delta: float, c_flag: int, alpha: floa
 
 
 @TRANSFORMS.register_module()
+@strict_init
 class PhotoMetricDistortion(BaseTransform):
     """Random brightness, contrast, saturation, hue and channel order.
 

@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from ssd_plugin.registry import TRANSFORMS
+from ssd_plugin.utils.strict_args import strict_init
 
 _JPEG_START = b'\xff\xd8'
 _JPEG_END = b'\xff\xd9'
@@ -73,6 +74,7 @@ def to_three_channel_uint8(img: np.ndarray) -> np.ndarray:
 
 
 @TRANSFORMS.register_module()
+@strict_init
 class SafeLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` that names the file at fault, or skips it.
 

@@ -17,11 +17,15 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssd_plugin.registry import MODELS, TASK_UTILS
+from ssd_plugin.utils.strict_args import strict_init
+
+from .ssd_head_config import build_train_parts, check_test_cfg
 
 _PRIOR_CACHE_SIZE = 8
 
 
 @MODELS.register_module()
+@strict_init
 class SSDHead(BaseDenseHead):
     """SSD head: per-level 3x3 conv predictors, batched loss and prediction.
 
@@ -57,17 +61,27 @@ class SSDHead(BaseDenseHead):
         anchor_generator: Config of the default-box generator.
         bbox_coder: Config of the box coder.
         reg_decoded_bbox: Apply the regression loss on decoded boxes.
-        train_cfg: ``assigner``, ``sampler`` (default
-            ``SSDPseudoSampler(neg_pos_ratio=train_cfg.neg_pos_ratio or 3)``)
-            and ``smoothl1_beta`` (default 1.0).
+        train_cfg: ``assigner`` (default ``SSDMaxIoUAssigner()``),
+            ``sampler`` (default
+            ``SSDPseudoSampler(neg_pos_ratio=train_cfg.neg_pos_ratio or 3)``),
+            ``neg_pos_ratio``, ``smoothl1_beta`` (default 1.0), and mmdet's
+            ``allowed_border`` (negative), ``pos_weight`` (``<= 0`` or 1) and
+            ``debug``. mmdet's ``MaxIoUAssigner`` and ``PseudoSampler`` are
+            mapped onto the batched classes (see ``ssd_head_config``); unknown
+            keys are refused.
         test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``min_bbox_size``,
-            ``max_per_img``.
+            ``max_per_img``; unknown keys are refused.
         init_cfg: Initialisation; Xavier uniform as in the paper's Caffe model.
         sparse_loss: Compute the loss on gathered rows (positives and mined
             negatives) instead of masking all ``B * A`` rows. Gathering needs
             the row count on the host, which is free on CPU but a device sync
             on GPU. None (default) picks sparse on CPU and dense on GPU; both
             give the same loss.
+
+    The defaults build SSD300 for COCO (mmdet's ``ssd300_coco.py`` head:
+    80 classes, VGG16 channels, ``basesize_ratio_range=(0.15, 0.9)``, box
+    coder stds ``(0.1, 0.1, 0.2, 0.2)``). mmdet's own ``SSDHead()`` defaults
+    (range ``(0.1, 0.9)`` at 300) cannot be built.
     """
 
     def __init__(
@@ -86,13 +100,13 @@ class SSDHead(BaseDenseHead):
             input_size=300,
             strides=[8, 16, 32, 64, 100, 300],
             ratios=([2], [2, 3], [2, 3], [2, 3], [2], [2]),
-            basesize_ratio_range=(0.1, 0.9),
+            basesize_ratio_range=(0.15, 0.9),
         ),
         bbox_coder: ConfigType = dict(
             type='DeltaXYWHBBoxCoder',
             clip_border=True,
             target_means=[0.0, 0.0, 0.0, 0.0],
-            target_stds=[1.0, 1.0, 1.0, 1.0],
+            target_stds=[0.1, 0.1, 0.2, 0.2],
         ),
         reg_decoded_bbox: bool = False,
         train_cfg: OptConfigType = None,
@@ -126,22 +140,10 @@ class SSDHead(BaseDenseHead):
         self.sparse_loss = sparse_loss
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        check_test_cfg(test_cfg)
         if train_cfg:
-            self.assigner = TASK_UTILS.build(train_cfg['assigner'])
-            if not hasattr(self.assigner, 'batch_assign'):
-                raise TypeError(
-                    f'SSDHead needs a batched assigner (e.g. SSDMaxIoUAssigner), '
-                    f'got {type(self.assigner).__name__}'
-                )
-            sampler = train_cfg.get('sampler') or dict(type='SSDPseudoSampler')
-            if sampler.get('type') in ('SSDPseudoSampler', 'PseudoSampler', 'mmdet.PseudoSampler'):
-                # mmdet's SSD configs carry the ratio in train_cfg.neg_pos_ratio.
-                sampler = dict(
-                    type='SSDPseudoSampler',
-                    neg_pos_ratio=sampler.get('neg_pos_ratio', train_cfg.get('neg_pos_ratio', 3)),
-                )
-            self.sampler = TASK_UTILS.build(sampler)
-            self.smoothl1_beta = float(train_cfg.get('smoothl1_beta', 1.0))
+            # Unknown keys refused; mmdet's MaxIoUAssigner/PseudoSampler mapped.
+            self.assigner, self.sampler, self.smoothl1_beta = build_train_parts(train_cfg)
         self._prior_cache: OrderedDict[tuple, Tensor] = OrderedDict()
         self._init_layers()
 
@@ -192,13 +194,15 @@ class SSDHead(BaseDenseHead):
         """Predict class scores and box offsets on every level.
 
         Args:
-            x: Feature maps, level ``k`` of shape ``(N, in_channels[k], H_k, W_k)``.
+            x: Feature maps (any iterable), level ``k`` of shape
+                ``(N, in_channels[k], H_k, W_k)``.
 
         Returns:
             ``cls_scores`` with level ``k`` of shape
             ``(N, num_base_priors[k] * (num_classes + 1), H_k, W_k)`` and
             ``bbox_preds`` of shape ``(N, num_base_priors[k] * 4, H_k, W_k)``.
         """
+        x = tuple(x)  # mmdet's forward also takes any iterable (e.g. a generator)
         if len(x) != len(self.cls_convs):
             raise ValueError(
                 f'SSDHead got {len(x)} feature maps but has {len(self.cls_convs)} levels '
@@ -279,8 +283,12 @@ class SSDHead(BaseDenseHead):
             batch_gt_instances_ignore: Per image, boxes to ignore.
 
         Returns:
-            ``loss_cls`` (``L_conf / N``) and ``loss_bbox`` (``L_loc / N``),
-            scalar tensors.
+            mmdet's structure: ``loss_cls`` (``L_conf / N``) and ``loss_bbox``
+            (``L_loc / N``), each a list of ``B`` scalar tensors, image ``i``'s
+            share of the batch loss (``N`` is the batch's, so the shares add
+            up to the batch loss, which is what mmengine's ``parse_losses``
+            logs and optimises). All shares come from the one batched
+            computation.
         """
         num_imgs = cls_scores[0].size(0)
         device = cls_scores[0].device
@@ -333,14 +341,15 @@ class SSDHead(BaseDenseHead):
                 cls_scores, self.cls_out_channels, selected
             )
             loss_cls = F.cross_entropy(
-                cls_rows.float(), labels[cls_img, cls_prior], reduction='sum'
+                cls_rows.float(), labels[cls_img, cls_prior], reduction='none'
             )
+            loss_cls = loss_cls.new_zeros(num_imgs).index_add_(0, cls_img, loss_cls)  # (B,)
             all_reg, (img_idx, prior_idx) = _gather_rows(bbox_preds, 4, pos_mask)
             weight = None
         else:
             all_cls = _flatten_levels(cls_scores, self.cls_out_channels).flatten(0, 1)
             loss_cls = F.cross_entropy(all_cls.float(), labels.reshape(-1), reduction='none')
-            loss_cls = (loss_cls * selected.reshape(-1)).sum()
+            loss_cls = (loss_cls * selected.reshape(-1)).view(num_imgs, -1).sum(1)  # (B,)
             all_reg = _flatten_levels(bbox_preds, 4).flatten(0, 1)  # (B*A, 4)
             img_idx = torch.arange(num_imgs, device=device).repeat_interleave(priors.size(0))
             prior_idx = torch.arange(priors.size(0), device=device).repeat(num_imgs)
@@ -360,9 +369,39 @@ class SSDHead(BaseDenseHead):
             # Non-positive rows may hold infinite targets (padding boxes).
             target = torch.where(weight > 0, target, pred.detach())
         loss_bbox = smooth_l1_loss(
-            pred.float(), target.float(), weight, beta=self.smoothl1_beta, avg_factor=avg_factor
+            pred.float(), target.float(), weight, beta=self.smoothl1_beta, reduction='none'
         )
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+        return self._per_image_losses(loss_cls, loss_bbox, img_idx if sparse else None, avg_factor)
+
+    @staticmethod
+    def _per_image_losses(
+        loss_cls: Tensor, loss_bbox: Tensor, img_idx: Optional[Tensor], avg_factor: Tensor
+    ) -> Dict[str, List[Tensor]]:
+        """Package the batch loss as mmdet's per-image lists.
+
+        Args:
+            loss_cls: ``(B,)`` ``L_conf / N`` of each image.
+            loss_bbox: ``(n, 4)`` Smooth-L1 terms of the regression rows.
+            img_idx: ``(n,)`` image of each row (gathered rows), or None when
+                the rows are every prior of every image, image-major (dense).
+            avg_factor: ``N`` of the batch.
+
+        Returns:
+            ``loss_cls`` and ``loss_bbox``, lists of ``B`` scalars whose sums
+            are the batch's ``L_conf / N`` and ``L_loc / N``.
+        """
+        num_imgs = loss_cls.size(0)
+        if loss_bbox.dim() == 0:
+            # No regression rows: mmdet's smooth_l1_loss gives pred.sum() * 0,
+            # kept so that the box convs stay in the graph (DDP).
+            per_img_bbox = loss_bbox.expand(num_imgs)
+        elif img_idx is None:
+            per_img_bbox = loss_bbox.view(num_imgs, -1).sum(1)
+        else:
+            per_img_bbox = loss_bbox.new_zeros(num_imgs).index_add_(0, img_idx, loss_bbox.sum(1))
+        # As mmdet's weight_reduce_loss divides by avg_factor (+ float32 eps).
+        per_img_bbox = per_img_bbox / (avg_factor + torch.finfo(torch.float32).eps)
+        return dict(loss_cls=list(loss_cls.unbind(0)), loss_bbox=list(per_img_bbox.unbind(0)))
 
     # ---------------------------------------------------------------- predict
     def predict_by_feat(
@@ -396,7 +435,10 @@ class SSDHead(BaseDenseHead):
             Per image, ``InstanceData`` with ``bboxes`` ``(n, 4)``, ``scores``
             ``(n,)`` and ``labels`` ``(n,)``.
         """
-        cfg = self.test_cfg if cfg is None else cfg
+        if cfg is None:
+            cfg = self.test_cfg
+        else:
+            check_test_cfg(cfg, 'SSDHead.predict_by_feat cfg')
         if cfg is None:
             raise ValueError('SSDHead.predict needs a test_cfg (nms_pre, score_thr, nms, ...)')
         num_imgs = cls_scores[0].size(0)

@@ -170,6 +170,48 @@ def test_gives_up_after_a_bounded_number_of_draws(boxes, shape):
     assert time.perf_counter() - start < 1.0
     assert len(draws) == 7
     assert out['img'] is img and out['gt_bboxes'].tensor.shape == (len(boxes), 4)
+    assert t.mode == 1  # gave up: the input came back, as mode 1 returns it
+
+
+def test_mode_attribute_tells_what_the_last_call_did():
+    # mmdet's code and tests read `transform.mode` after a call.
+    t = build(dict(type='MinIoURandomCrop'))
+    assert t.mode == 1
+    img = coord_image(60, 80)
+    boxes = np.float32([[10, 10, 50, 40], [30, 20, 70, 55]])
+    seen = set()
+    for seed in range(60):
+        np.random.seed(seed)
+        out = t(make_results(img, boxes))
+        seen.add(t.mode)
+        patch = check_consistent(out, img, boxes)
+        if t.mode == 1:
+            assert patch is None  # the whole image, unchanged
+        else:
+            # The patch taken meets the drawn minimum IoU with every object.
+            assert patch is not None and (iou(patch, boxes) >= t.mode - 1e-6).all()
+    assert seen == {1, 0, 0.1, 0.3, 0.5, 0.7, 0.9} or len(seen) >= 4
+    # Forced draws: a mode that finds a patch is the one reported.
+    t._random_mode = lambda: 0.3
+    t(make_results(img, boxes))
+    assert t.mode == 0.3
+
+
+@pytest.mark.parametrize(
+    'cfg,match',
+    [
+        (dict(type='MinIoURandomCrop', min_iou=(0.5,)), "'min_iou' \\(did you mean 'min_ious'"),
+        (dict(type='Expand', ratio=(1, 2)), "'ratio' \\(did you mean 'ratio_range'"),
+        (dict(type='PhotoMetricDistortion', hue_delt=9), "'hue_delt' \\(did you mean 'hue_delta'"),
+        (
+            dict(type='SafeLoadImageFromFile', on_eror='skip'),
+            "'on_eror' \\(did you mean 'on_error'",
+        ),
+    ],
+)
+def test_every_plugin_transform_names_a_misspelled_argument(cfg, match):
+    with pytest.raises(TypeError, match=f'{cfg["type"]}: unknown key {match}'):
+        build(cfg)
 
 
 def test_gray_four_channel_and_float_images():

@@ -134,10 +134,13 @@ def test_loss_matches_mmdet(seed, counts, sparse):
     a = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     b = theirs.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     for key in ('loss_cls', 'loss_bbox'):
-        assert a[key].item() == pytest.approx(sum(b[key]).item(), abs=1e-4, rel=1e-5), key
-    assert a['loss_cls'] > 0 and a['loss_bbox'] > 0
+        # mmdet's structure: one share per image, equal to mmdet's image by image.
+        assert len(a[key]) == len(b[key]) == len(gts), key
+        for x, y in zip(a[key], b[key]):
+            assert x.shape == () and x.item() == pytest.approx(y.item(), abs=1e-4, rel=1e-5), key
+    assert sum(a['loss_cls']) > 0 and sum(a['loss_bbox']) > 0
     # The gradients reach the same outputs with the same values.
-    ours_grads = torch.autograd.grad(a['loss_cls'] + a['loss_bbox'], outputs)
+    ours_grads = torch.autograd.grad(sum(a['loss_cls']) + sum(a['loss_bbox']), outputs)
     theirs_grads = torch.autograd.grad(sum(b['loss_cls']) + sum(b['loss_bbox']), outputs)
     for g_ours, g_theirs in zip(ours_grads, theirs_grads):
         torch.testing.assert_close(g_ours, g_theirs, rtol=1e-5, atol=1e-7)
@@ -149,8 +152,8 @@ def test_loss_with_no_objects_is_zero_and_grads_finite():
     empty = [InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))] * 2
     cls_scores, bbox_preds = ours(feats)
     losses = ours.loss_by_feat(cls_scores, bbox_preds, empty, metas)
-    assert losses['loss_cls'].item() == 0 and losses['loss_bbox'].item() == 0
-    sum(losses.values()).backward()
+    assert [t.item() for t in losses['loss_cls'] + losses['loss_bbox']] == [0] * 4
+    sum(losses['loss_cls'] + losses['loss_bbox']).backward()
     assert all(torch.isfinite(p.grad).all() for p in ours.parameters() if p.grad is not None)
 
 
@@ -166,8 +169,10 @@ def test_loss_accepts_none_ignore_entries():
     # Image 1 ignores its top-left quarter: those default boxes leave the negatives.
     ignore = [None, InstanceData(bboxes=torch.tensor([[0.0, 0.0, 150.0, 150.0]]))]
     mixed = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas, ignore)
-    assert nones['loss_cls'].item() == plain['loss_cls'].item()
-    assert mixed['loss_cls'].item() != plain['loss_cls'].item()
+    assert [t.item() for t in nones['loss_cls']] == [t.item() for t in plain['loss_cls']]
+    # Only image 1's share changes.
+    assert mixed['loss_cls'][0].item() == plain['loss_cls'][0].item()
+    assert mixed['loss_cls'][1].item() != plain['loss_cls'][1].item()
 
 
 def _sorted(result):
@@ -313,7 +318,7 @@ def test_head_after_registered_backbones(name):
     packed = demo_mm_inputs(2, [(3, size, size)] * 2, num_items=[3, 2], num_classes=NUM_CLASSES)
     data = model.data_preprocessor(packed, True)
     losses = model(**data, mode='loss')
-    total = losses['loss_cls'] + losses['loss_bbox']
+    total, _ = model.parse_losses(losses)
     total.backward()
     assert torch.isfinite(total) and total > 0
     model.eval()

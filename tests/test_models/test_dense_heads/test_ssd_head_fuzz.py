@@ -63,12 +63,13 @@ def test_fuzz_ssd_head_loss():
         bbox_preds = [(b * scale).detach().requires_grad_() for b in bbox_preds]
         gts = [random_instances(gen, head.num_classes) for _ in range(batch)]
         losses = head.loss_by_feat(cls_scores, bbox_preds, gts, [meta] * batch)
-        total = losses['loss_cls'] + losses['loss_bbox']
+        assert len(losses['loss_cls']) == len(losses['loss_bbox']) == batch
+        total = sum(losses['loss_cls']) + sum(losses['loss_bbox'])
         assert torch.isfinite(total) and total >= 0, (case, losses)
         total.backward()
         for t in cls_scores + bbox_preds:
             assert torch.isfinite(t.grad).all(), case
         if all(len(g) == 0 for g in gts):
-            assert losses['loss_bbox'] == 0, case  # negatives only, and no NaN
-        positives += int(losses['loss_bbox'] > 0)
+            assert sum(losses['loss_bbox']) == 0, case  # negatives only, and no NaN
+        positives += int(sum(losses['loss_bbox']) > 0)
     assert positives > CASES // 4  # most cases do match boxes

@@ -141,3 +141,9 @@ def test_featmap_mismatch_errors_name_the_numbers():
         ValueError, match=r'Level 2: feature map 9x9 but stride 32x32 .* needs 10x10'
     ):
         gen.check_featmap_sizes(bad, (300, 300))
+
+
+def test_misspelled_argument_is_named_with_a_hint():
+    cfg = dict(type='SSDAnchorGenerator', strides=[8, 16], ratios=[[2], [2]], input_sise=300)
+    with pytest.raises(TypeError, match=r"unknown key 'input_sise' \(did you mean 'input_size'"):
+        TASK_UTILS.build(cfg)

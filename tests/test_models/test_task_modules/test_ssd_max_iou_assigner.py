@@ -107,3 +107,104 @@ def test_batched_and_chunked_equal_per_image():
         one = _assign(single, priors.tolist(), gts[i, :n].reshape(-1, 4), labels[i, :n].tolist())
         assert torch.equal(one.gt_inds, whole.gt_inds[i])
     assert (whole.gt_inds[1] == 0).all()
+
+
+def test_no_priors_gives_an_empty_assignment():
+    # A network that predicts no boxes: nothing to assign, with or without
+    # ignore boxes or ground truth (no division by the prior count).
+    for assigner, ignore in (
+        (SSDMaxIoUAssigner(), None),
+        (SSDMaxIoUAssigner(ignore_iof_thr=0.5), [[30, 30, 40, 40]]),
+    ):
+        for gts, labels in (([[0, 0, 10, 9], [0, 10, 10, 19]], [2, 3]), (torch.zeros(0, 4), [])):
+            result = _assign(assigner, torch.zeros(0, 4), gts, labels, ignore)
+            assert result.gt_inds.shape == result.labels.shape == result.max_overlaps.shape == (0,)
+            assert result.gt_inds.dtype == result.labels.dtype == torch.long
+    batched = SSDMaxIoUAssigner().batch_assign(
+        torch.zeros(0, 4), torch.rand(2, 3, 4), torch.zeros(2, 3, dtype=torch.long),
+        torch.ones(2, 3, dtype=torch.bool),
+    )  # fmt: skip
+    assert all(t.shape == (2, 0) for t in batched)
+
+
+def test_ignore_iof_relative_to_the_prior_or_to_the_ignore_box():
+    # Prior 10x10 at (30, 32); ignore box 10x10 at (30, 30): they share 10x8 = 80 px.
+    # wrt the prior (mmdet's default): 80 / 100; wrt the ignore box: 80 / 100 too, so
+    # use a big ignore box: 80/100 of the prior, 100/400 of the ignore box.
+    priors = [[0, 0, 10, 10], [30, 32, 40, 42]]
+    ignore = [[30, 30, 50, 50]]  # 20x20 = 400; overlap with prior 1: 10x10 = 100
+    wrt_prior = SSDMaxIoUAssigner(ignore_iof_thr=0.5)
+    wrt_ignore = SSDMaxIoUAssigner(ignore_iof_thr=0.5, ignore_wrt_candidates=False)
+    assert _assign(wrt_prior, priors, [[0, 0, 10, 10]], [0], ignore).gt_inds.tolist() == [1, -1]
+    # 100 / 400 = 0.25 <= 0.5: not ignored.
+    assert _assign(wrt_ignore, priors, [[0, 0, 10, 10]], [0], ignore).gt_inds.tolist() == [1, 0]
+    small = [[30, 30, 40, 40]]  # 10x10; overlap 10x8 = 80: 0.8 of either box
+    assert _assign(wrt_ignore, priors, [[0, 0, 10, 10]], [0], small).gt_inds.tolist() == [1, -1]
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_mmdet_only_arguments_give_mmdet_results(seed):
+    # Every argument of mmdet's MaxIoUAssigner is accepted with its meaning:
+    # ignore_wrt_candidates changes the IoF; gpu_assign_thr only picks a device.
+    g = torch.Generator().manual_seed(seed)
+    priors = _random_boxes(400, generator=g)
+    gt = InstanceData(bboxes=_random_boxes(6, generator=g), labels=torch.randint(0, 9, (6,)))
+    ignore = InstanceData(bboxes=_random_boxes(3, generator=g))
+    pred = InstanceData(priors=priors)
+    for kwargs in (
+        dict(ignore_iof_thr=0.3, ignore_wrt_candidates=False),
+        dict(ignore_iof_thr=0.3, ignore_wrt_candidates=True, gpu_assign_thr=2),
+        dict(gt_max_assign_all=True, gpu_assign_thr=-1),
+    ):
+        args = dict(pos_iou_thr=0.5, neg_iou_thr=0.5, **kwargs)
+        a = SSDMaxIoUAssigner(**args).assign(pred, gt, ignore)
+        b = MaxIoUAssigner(**args).assign(pred, gt, ignore)
+        assert torch.equal(a.gt_inds, b.gt_inds), kwargs
+        assert torch.equal(a.labels, b.labels), kwargs
+
+
+def test_repeated_gt_jitter_per_image_and_refused_batched():
+    # Two identical boxes compete for the same best prior; mmdet's
+    # perm_repeat_gt_cfg jitters them first. Per image, with the same random
+    # stream, the plugin gives mmdet's assignment.
+    g = torch.Generator().manual_seed(0)
+    priors = _random_boxes(200, size=60, generator=g)
+    boxes = torch.tensor([[10.0, 10, 40, 40]] * 2 + [[5.0, 20, 25, 50]] * 3)
+    gt = InstanceData(bboxes=boxes, labels=torch.arange(5))
+    pred = InstanceData(priors=priors)
+    cfg = dict(iou_thr=0.8, perm_range=0.05)
+    args = dict(pos_iou_thr=0.5, neg_iou_thr=0.5, perm_repeat_gt_cfg=cfg)
+    jitter = SSDMaxIoUAssigner(**args)
+    differs = False
+    for seed in range(5):
+        torch.manual_seed(seed)
+        a = jitter.assign(pred, gt)
+        torch.manual_seed(seed)
+        b = MaxIoUAssigner(**args).assign(pred, gt)
+        assert torch.equal(a.gt_inds, b.gt_inds) and torch.equal(a.labels, b.labels), seed
+        plain = SSDMaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.5).assign(pred, gt)
+        differs |= not torch.equal(a.gt_inds, plain.gt_inds)
+    assert differs  # the option does change the assignment
+    with pytest.raises(NotImplementedError, match='perm_repeat_gt_cfg: mmdet jitters'):
+        jitter.batch_assign(
+            priors, boxes[None], torch.arange(5)[None], torch.ones(1, 5, dtype=bool)
+        )
+    with pytest.raises(ValueError, match=r"unknown key 'iou_thresh' \(did you mean 'iou_thr'"):
+        SSDMaxIoUAssigner(perm_repeat_gt_cfg=dict(iou_thresh=0.9))
+
+
+def test_unknown_argument_is_named_with_a_hint():
+    with pytest.raises(
+        TypeError, match=r"unknown key 'pos_iou_thresh' \(did you mean 'pos_iou_thr'"
+    ):
+        TASK_UTILS.build(dict(type='SSDMaxIoUAssigner', pos_iou_thresh=0.4))
+
+
+def test_gt_max_assign_all_default_is_the_papers_single_best_prior():
+    # Two priors tie for the ground truth's best IoU (0.25 < 0.5): the paper
+    # (and SSDMaxIoUAssigner's default) forces one; mmdet's default forces both.
+    priors = [[0, 0, 10, 10], [10, 0, 20, 10], [50, 50, 60, 60]]
+    gts = [[5, 0, 15, 10]]  # IoU 50 / 150 = 1/3 with each of the first two priors
+    assert _assign(SSDMaxIoUAssigner(), priors, gts, [1]).gt_inds.tolist() == [1, 0, 0]
+    both = _assign(SSDMaxIoUAssigner(gt_max_assign_all=True), priors, gts, [1])
+    assert both.gt_inds.tolist() == [1, 1, 0]

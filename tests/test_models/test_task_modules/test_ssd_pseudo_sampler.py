@@ -76,3 +76,11 @@ def test_cpu_topk_and_gpu_rank_strategies_agree():
     for i in range(6):
         if a[i].any() and (neg[i] & ~a[i]).any():
             assert loss[i][a[i]].min() >= loss[i][neg[i] & ~a[i]].max()
+
+
+def test_misspelled_ratio_is_an_error_not_ignored():
+    # mmdet's PseudoSampler swallows any keyword; a typo here trained as 3:1.
+    with pytest.raises(
+        TypeError, match=r"unknown key 'neg_pos_ration' \(did you mean 'neg_pos_ratio'"
+    ):
+        TASK_UTILS.build(dict(type='SSDPseudoSampler', neg_pos_ration=10))

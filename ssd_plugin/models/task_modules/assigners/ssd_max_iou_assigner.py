@@ -4,10 +4,12 @@ from typing import NamedTuple, Optional, Union
 
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.models.task_modules.assigners.max_iou_assigner import perm_repeat_bboxes
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssd_plugin.registry import TASK_UTILS
+from ssd_plugin.utils.strict_args import check_keys, strict_init
 
 
 class BatchAssignResult(NamedTuple):
@@ -27,6 +29,7 @@ class BatchAssignResult(NamedTuple):
 
 
 @TASK_UTILS.register_module()
+@strict_init
 class SSDMaxIoUAssigner(BaseAssigner):
     """Max-IoU assigner with forced best match, batched and chunked.
 
@@ -55,8 +58,11 @@ class SSDMaxIoUAssigner(BaseAssigner):
     Differences from mmdet's ``MaxIoUAssigner``: a ground truth that overlaps
     no prior at all (IoU 0, e.g. a zero-area box) is not force-matched (mmdet
     matches it to prior 0 and its regression target is infinite); ignored
-    priors stay ignored in an image without ground truth. Everything else
-    matches mmdet's assignment exactly.
+    priors stay ignored in an image without ground truth;
+    ``gt_max_assign_all`` defaults to False (the paper's "the default box with
+    the best jaccard overlap", and what every mmdet SSD config sets), where
+    mmdet's default is True. Everything else, including every argument of
+    mmdet's ``MaxIoUAssigner``, matches mmdet's assignment exactly.
 
     Args:
         pos_iou_thr: IoU at or above which a prior is positive.
@@ -65,8 +71,21 @@ class SSDMaxIoUAssigner(BaseAssigner):
         gt_max_assign_all: Force every prior tied at a ground truth's best IoU.
         ignore_iof_thr: Priors whose IoF with an ignore box exceeds this are
             ignored (``-1``); ``<= 0`` disables it.
+        ignore_wrt_candidates: The IoF's denominator: the prior's area (True,
+            mmdet's default) or the ignore box's area (False), as in mmdet.
         match_low_quality: Do the forced best match (step 3). SSD needs it.
+        gpu_assign_thr: Accepted for mmdet configs; it cannot change the
+            result. mmdet moves an image with more ground truths than this to
+            the CPU to save GPU memory; here memory is bounded by
+            ``max_chunk_elements`` instead, on the input's device and without
+            a host-device copy.
         iou_calculator: Config of the IoU op (mmdet's ``BboxOverlaps2D``).
+        perm_repeat_gt_cfg: mmdet's random jitter of repeated ground-truth
+            boxes (``iou_thr``, ``perm_range``) before the IoU, so that
+            duplicates do not compete for one prior. Applied per image in
+            :meth:`assign` with mmdet's own function; the batched
+            :meth:`batch_assign` (``SSDHead``'s path) refuses it, because the
+            jitter loops over boxes with host-side retries.
         max_chunk_elements: Largest IoU block (images x gts x priors) computed
             at once; bigger problems are chunked over images and ground truths.
             None: ``2**24`` on GPU (memory bound) and ``2**18`` on CPU, where
@@ -80,8 +99,11 @@ class SSDMaxIoUAssigner(BaseAssigner):
         min_pos_iou: float = 0.0,
         gt_max_assign_all: bool = False,
         ignore_iof_thr: float = -1,
+        ignore_wrt_candidates: bool = True,
         match_low_quality: bool = True,
+        gpu_assign_thr: float = -1,
         iou_calculator: dict = dict(type='BboxOverlaps2D'),
+        perm_repeat_gt_cfg: Optional[dict] = None,
         max_chunk_elements: Optional[int] = None,
     ) -> None:
         if isinstance(neg_iou_thr, (tuple, list)):
@@ -94,8 +116,13 @@ class SSDMaxIoUAssigner(BaseAssigner):
         self.neg_iou_thr = neg_iou_thr
         self.min_pos_iou = min_pos_iou
         self.gt_max_assign_all = gt_max_assign_all
+        if perm_repeat_gt_cfg is not None:
+            check_keys(perm_repeat_gt_cfg, ('iou_thr', 'perm_range'), 'perm_repeat_gt_cfg')
         self.ignore_iof_thr = ignore_iof_thr
+        self.ignore_wrt_candidates = ignore_wrt_candidates
         self.match_low_quality = match_low_quality
+        self.gpu_assign_thr = gpu_assign_thr
+        self.perm_repeat_gt_cfg = perm_repeat_gt_cfg
         self.max_chunk_elements = max_chunk_elements
         self.iou_calculator = TASK_UTILS.build(iou_calculator)
 
@@ -122,9 +149,13 @@ class SSDMaxIoUAssigner(BaseAssigner):
         ignore = None
         if gt_instances_ignore is not None and len(gt_instances_ignore) > 0:
             ignore = _tensor(gt_instances_ignore.bboxes)[None]
-        result = self.batch_assign(
+        iou_boxes = gt_bboxes
+        if self.perm_repeat_gt_cfg is not None and priors.numel() > 0 and gt_bboxes.numel() > 0:
+            # mmdet's own jitter of repeated boxes, for the IoU only (as mmdet).
+            iou_boxes = perm_repeat_bboxes(gt_bboxes, self.iou_calculator, self.perm_repeat_gt_cfg)
+        result = self._batch_assign(
             priors,
-            gt_bboxes[None],
+            iou_boxes[None],
             gt_instances.labels[None],
             torch.ones(1, gt_bboxes.size(0), dtype=torch.bool, device=priors.device),
             ignore_bboxes=ignore,
@@ -156,18 +187,52 @@ class SSDMaxIoUAssigner(BaseAssigner):
 
         Returns:
             :class:`BatchAssignResult` of ``(B, A)`` tensors.
+
+        Raises:
+            NotImplementedError: with ``perm_repeat_gt_cfg`` set (use
+                :meth:`assign` per image for that).
         """
+        if self.perm_repeat_gt_cfg is not None:
+            raise NotImplementedError(
+                'SSDMaxIoUAssigner.batch_assign does not support perm_repeat_gt_cfg: mmdet '
+                'jitters repeated boxes one by one with host-side retries, which the batched, '
+                'sync-free assignment cannot do. Use assign() per image, or drop the option '
+                '(no mmdet SSD config sets it).'
+            )
+        return self._batch_assign(
+            priors, gt_bboxes, gt_labels, gt_valid, ignore_bboxes, ignore_valid, prior_valid
+        )
+
+    def _batch_assign(
+        self,
+        priors: Tensor,
+        gt_bboxes: Tensor,
+        gt_labels: Tensor,
+        gt_valid: Tensor,
+        ignore_bboxes: Optional[Tensor] = None,
+        ignore_valid: Optional[Tensor] = None,
+        prior_valid: Optional[Tensor] = None,
+    ) -> BatchAssignResult:
+        """:meth:`batch_assign` without the ``perm_repeat_gt_cfg`` check."""
         num_imgs, num_gts = gt_bboxes.shape[:2]
         num_priors = priors.size(0)
         device = priors.device
+        if num_priors == 0:
+            # No priors (a network that predicts no boxes): an empty assignment.
+            empty = torch.zeros(num_imgs, 0, dtype=torch.long, device=device)
+            return BatchAssignResult(empty, priors.new_zeros(num_imgs, 0), empty.clone())
         ignored = torch.zeros(num_imgs, num_priors, dtype=torch.bool, device=device)
         any_ignored = prior_valid is not None
         if prior_valid is not None:
             ignored |= ~prior_valid
         if self.ignore_iof_thr > 0 and ignore_bboxes is not None and ignore_bboxes.size(1) > 0:
-            iof = self.iou_calculator(
-                priors[None].expand(num_imgs, -1, -1), ignore_bboxes, mode='iof'
-            )  # (B, A, I)
+            all_priors = priors[None].expand(num_imgs, -1, -1)
+            if self.ignore_wrt_candidates:
+                # intersection / prior area
+                iof = self.iou_calculator(all_priors, ignore_bboxes, mode='iof')  # (B, A, I)
+            else:
+                # intersection / ignore-box area
+                iof = self.iou_calculator(ignore_bboxes, all_priors, mode='iof').transpose(1, 2)
             if ignore_valid is not None:
                 iof = iof.masked_fill(~ignore_valid[:, None, :], 0)
             ignored |= iof.max(dim=2).values > self.ignore_iof_thr
@@ -262,7 +327,10 @@ class SSDMaxIoUAssigner(BaseAssigner):
         return (
             f'{self.__class__.__name__}(pos_iou_thr={self.pos_iou_thr}, '
             f'neg_iou_thr={self.neg_iou_thr}, min_pos_iou={self.min_pos_iou}, '
+            f'gt_max_assign_all={self.gt_max_assign_all}, '
             f'ignore_iof_thr={self.ignore_iof_thr}, '
+            f'ignore_wrt_candidates={self.ignore_wrt_candidates}, '
+            f'match_low_quality={self.match_low_quality}, '
             f'max_chunk_elements={self.max_chunk_elements})'
         )
 

@@ -25,6 +25,7 @@ from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from torch import Tensor
 
 from ssd_plugin.registry import TASK_UTILS
+from ssd_plugin.utils.strict_args import strict_init
 
 # First level of the published models, in percent of the input size:
 # (input_size, basesize_ratio_range[0]) -> (min %, max %).
@@ -92,6 +93,7 @@ def published_sizes(
 
 
 @TASK_UTILS.register_module()
+@strict_init
 class SSDAnchorGenerator(AnchorGenerator):
     """Default boxes of SSD, one set per feature-map level.
 

@@ -9,9 +9,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ssd_plugin.registry import TASK_UTILS
+from ssd_plugin.utils.strict_args import strict_init
 
 
 @TASK_UTILS.register_module()
+@strict_init
 class SSDPseudoSampler:
     """Pseudo-sampler that keeps every positive and mines hard negatives.
 
@@ -28,11 +30,15 @@ class SSDPseudoSampler:
     With ``neg_pos_ratio=None`` it is a plain pseudo-sampler: every negative
     is kept.
 
+    Unlike mmdet's ``PseudoSampler`` (``**kwargs``, all ignored), an unknown
+    argument is an error naming the closest accepted one, so a misspelled
+    ``neg_pos_ration=10`` cannot train as if it were absent.
+
     Args:
         neg_pos_ratio: Negatives kept per positive, or None to keep all.
     """
 
-    def __init__(self, neg_pos_ratio: Optional[float] = 3, **kwargs) -> None:
+    def __init__(self, neg_pos_ratio: Optional[float] = 3) -> None:
         if neg_pos_ratio is not None and neg_pos_ratio < 0:
             raise ValueError(f'neg_pos_ratio must be >= 0 or None, got {neg_pos_ratio}')
         self.neg_pos_ratio = neg_pos_ratio
