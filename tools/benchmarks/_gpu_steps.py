@@ -188,13 +188,14 @@ def _train_step_fn(net, data):
 
 
 def _site(frames: List[traceback.FrameSummary]) -> str:
-    """``file:line`` of the innermost caller outside torch (and outside this file)."""
+    """``file:line`` of the innermost caller outside torch and the warnings module.
+
+    A sync inside backward names the ``loss.backward()`` line of this file.
+    """
     torch_dir = str(Path(torch.__file__).resolve().parent)
     for frame in reversed(frames):
         path = Path(frame.filename).resolve()
-        if str(path).startswith(torch_dir) or path == Path(__file__).resolve():
-            continue
-        if 'warnings' in path.name:
+        if str(path).startswith(torch_dir) or 'warnings' in path.name:
             continue
         try:
             shown = path.relative_to(ROOT)

@@ -22,7 +22,7 @@
 # Environment: OUT (default outputs/gpu_suite), SUITE_BUDGET_S (whole command,
 # default 480), MMCV_OPS (build | stub, default build), MMCV_BUILD_LIMIT_S
 # (default 240), PYTHON (default python3; .venv/bin/python in the dry run),
-# SITE (default /tmp/site).
+# SITE (default /tmp/site), WHEELS (default .gpu), MMCV_SRC (default /tmp/mmcv-2.1.0).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -48,12 +48,13 @@ if [[ "$DRY" == 1 ]]; then
 else
   PY="${PYTHON:-python3}"
   SITE="${SITE:-/tmp/site}"
-  MMCV_SRC="${TMPDIR:-/tmp}/mmcv-2.1.0"
+  MMCV_SRC="${MMCV_SRC:-${TMPDIR:-/tmp}/mmcv-2.1.0}"
   MMCV_OPS="${MMCV_OPS:-build}"
   nproc_="$(nproc)"
+  WHEELS="${WHEELS:-.gpu}"
   shopt -s nullglob
-  wheels=(.gpu/*.whl)
-  if [[ ${#wheels[@]} -eq 0 || ! -f .gpu/mmcv-2.1.0.tar.gz ]]; then
+  wheels=("$WHEELS"/*.whl)
+  if [[ ${#wheels[@]} -eq 0 || ! -f "$WHEELS/mmcv-2.1.0.tar.gz" ]]; then
     log "error: .gpu/ lacks the wheels or mmcv-2.1.0.tar.gz (cp ../shared/wheels/cp312/* .gpu/; carry [\".gpu\"])"
     exit 2
   fi
@@ -63,7 +64,7 @@ else
     exit 3
   }
   export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-  log "wheels installed in $SITE: $(cd .gpu && ls *.whl | tr '\n' ' ')"
+  log "wheels installed in $SITE: $(cd "$WHEELS" && ls *.whl | tr '\n' ' ')"
 
   build_rc=skipped
   build_s=0
@@ -72,7 +73,7 @@ else
     log "mmcv: reusing the ops built by an earlier run in $MMCV_SRC"
   else
     rm -rf "$MMCV_SRC" && mkdir -p "$MMCV_SRC"
-    tar xzf .gpu/mmcv-2.1.0.tar.gz -C "$MMCV_SRC" --strip-components=1
+    tar xzf "$WHEELS/mmcv-2.1.0.tar.gz" -C "$MMCV_SRC" --strip-components=1
   fi
   if [[ "$MMCV_OPS" == build && "$build_rc" == skipped ]]; then
     log "building mmcv 2.1.0 CPU ops (MAX_JOBS=$nproc_, limit ${MMCV_BUILD_LIMIT_S:-240} s; ninja: $("$PY" -c 'import ninja' 2>/dev/null && echo yes || (command -v ninja >/dev/null && echo yes) || echo 'NO: serial build'))"
