@@ -1,0 +1,456 @@
+"""The steps of ``gpu-suite`` (``gpu_suite.py``), each run in a process of its own.
+
+Every step takes its settings (one entry of :func:`gpu_suite.plan`), the
+device and an ``emit`` callback; it calls ``emit(partial_result)`` after each
+row, so that a step stopped by its time limit still leaves the rows it
+finished. The measurements reuse the benchmark sub-commands: ``model.py``
+(whole-model train step and inference, ``_worker``), ``loss.py`` (targets +
+loss) and ``pipeline.py`` (the SSD300 train pipeline, synthetic JPEGs).
+"""
+
+import gc
+import importlib
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import traceback
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import torch
+
+from . import model as model_bench
+from . import pipeline as pipeline_bench
+from ._common import machine_info
+
+Emit = Callable[[Dict], None]
+ROOT = Path(__file__).resolve().parents[2]
+NMS_STAND_IN = (
+    '{kernel} replaces mmcv.ops.nms inside mmcv.ops.batched_nms, on both sides: NMS on '
+    'class-offset boxes, as torchvision.ops.batched_nms does (mmcv built with CPU ops only '
+    'has no CUDA NMS)'
+)
+
+
+def use_nms_stand_in() -> str:
+    """Route mmcv's ``batched_nms`` through torchvision's NMS, for every caller.
+
+    Both heads (the plugin's and mmdet's ``BaseDenseHead``) call
+    ``mmcv.ops.batched_nms``, which offsets the boxes by class and looks the
+    single-class op up by name (``eval('nms')``) in ``mmcv.ops.nms``: replacing
+    that one module global gives both sides the same NMS. Without torchvision
+    (the CPU dry run's environment) mmcv's own op runs behind the same wrapper.
+
+    Returns:
+        What runs, for the JSON.
+    """
+    # ``mmcv.ops.nms`` the attribute is the function; the module is in sys.modules.
+    nms_module = importlib.import_module('mmcv.ops.nms')
+    try:
+        from torchvision.ops import nms as kernel
+
+        name = 'torchvision.ops.nms'
+    except ImportError:
+        original = nms_module.nms
+        name = 'mmcv.ops.nms (torchvision is not installed)'
+
+        def kernel(boxes, scores, iou_threshold):
+            return original(boxes, scores, iou_threshold)[1]
+
+    def nms(boxes, scores, iou_threshold, offset=0, score_threshold=0, max_num=-1):
+        if offset != 0 or score_threshold > 0 or max_num > 0:
+            raise NotImplementedError(
+                'NMS stand-in: offset, score_threshold and max_num are not supported'
+            )
+        keep = kernel(boxes.float(), scores.float(), float(iou_threshold))
+        return torch.cat([boxes[keep], scores[keep, None]], 1), keep
+
+    nms_module.nms = nms
+    return NMS_STAND_IN.format(kernel=name)
+
+
+def nms_stand_in_check(num: int = 300, seed: int = 0) -> Dict:
+    """mmcv's ``batched_nms`` on CPU boxes with its own NMS, then with the stand-in.
+
+    Installs the stand-in (see :func:`use_nms_stand_in`).
+
+    Returns:
+        ``stand_in`` (what runs), ``kept`` (boxes kept by mmcv's NMS) and
+        ``same_keep`` (the stand-in keeps the same boxes in the same order).
+    """
+    from mmcv.ops import batched_nms
+
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(num, 2, generator=g) * 200
+    boxes = torch.cat([xy, xy + 20 + torch.rand(num, 2, generator=g) * 60], 1)
+    scores = torch.rand(num, generator=g)
+    labels = torch.randint(0, 5, (num,), generator=g)
+    cfg = dict(type='nms', iou_threshold=0.45)
+    dets_ref, keep_ref = batched_nms(boxes, scores, labels, cfg)
+    stand_in = use_nms_stand_in()
+    dets, keep = batched_nms(boxes, scores, labels, cfg)
+    same = torch.equal(keep, keep_ref) and torch.allclose(dets, dets_ref)
+    return dict(stand_in=stand_in, kept=len(keep_ref), same_keep=bool(same))
+
+
+def _free(device: str) -> None:
+    gc.collect()
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+
+
+def _error(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    return ''.join(lines).strip()[-2000:]
+
+
+def _version(module: str) -> str:
+    try:
+        return str(importlib.import_module(module).__version__)
+    except Exception as exc:  # a missing package is a result here, not a failure
+        return f'unavailable ({type(exc).__name__}: {exc})'
+
+
+# --------------------------------------------------------------------- env
+def step_env(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """Versions, device, CPU, and whether mmcv's ops (NMS) run on the device."""
+    info: Dict = dict(machine=machine_info(), platform=platform.platform())
+    info['versions'] = {
+        m: _version(m)
+        for m in ('torch', 'torchvision', 'numpy', 'cv2', 'mmcv', 'mmengine', 'mmdet', 'ssd_plugin')
+    }
+    info['cpu_count'] = os.cpu_count()
+    if hasattr(os, 'sched_getaffinity'):
+        info['cpu_affinity'] = len(os.sched_getaffinity(0))
+    try:
+        commit = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        info['git_commit'] = commit.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info['git_commit'] = None
+    info['cuda'] = dict(
+        available=torch.cuda.is_available(),
+        torch_cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        cudnn_benchmark=torch.backends.cudnn.benchmark,
+        cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+        matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+    )
+    if device.startswith('cuda'):
+        props = torch.cuda.get_device_properties(device)
+        info['cuda'].update(
+            device=props.name,
+            capability=f'{props.major}.{props.minor}',
+            memory_gib=round(props.total_memory / 2**30, 1),
+            multiprocessors=props.multi_processor_count,
+            device_count=torch.cuda.device_count(),
+        )
+    ext = None
+    try:
+        ext = importlib.import_module('mmcv._ext')
+        info['mmcv_ops'] = 'stub' if getattr(ext, 'MMCV_OPS_STUB', False) else 'compiled'
+    except Exception as exc:
+        info['mmcv_ops'] = f'unavailable ({_error(exc)})'
+    emit(info)
+    # Does mmcv's own NMS run on the device? (It cannot on CUDA with CPU-only ops.)
+    try:
+        from mmcv.ops import nms
+
+        boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]], device=device)
+        nms(boxes, torch.tensor([0.9, 0.8], device=device), 0.5)
+        info['mmcv_nms_on_device'] = 'ok'
+    except Exception as exc:
+        info['mmcv_nms_on_device'] = f'fails: {_error(exc)[:300]}'
+    try:
+        info['nms_stand_in'] = nms_stand_in_check()
+    except Exception as exc:  # no compiled mmcv NMS (stub), for instance
+        info['nms_stand_in'] = dict(stand_in=use_nms_stand_in(), check=f'not run: {_error(exc)}')
+    return info
+
+
+# -------------------------------------------------------------------- sync
+def _train_step_fn(net, data):
+    optim = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        losses = net(**data, mode='loss')
+        loss, _ = net.parse_losses(losses)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    return step
+
+
+def _site(frames: List[traceback.FrameSummary]) -> str:
+    """``file:line`` of the innermost caller outside torch and the warnings module.
+
+    A sync inside backward names the ``loss.backward()`` line of this file.
+    """
+    torch_dir = str(Path(torch.__file__).resolve().parent)
+    for frame in reversed(frames):
+        path = Path(frame.filename).resolve()
+        if str(path).startswith(torch_dir) or 'warnings' in path.name:
+            continue
+        try:
+            shown = path.relative_to(ROOT)
+        except ValueError:
+            shown = Path(*path.parts[-3:])
+        return f'{shown}:{frame.lineno}'
+    return 'unknown'
+
+
+def _sync_sites(fn) -> Dict[str, int]:
+    """Run ``fn`` in sync-debug 'warn' mode; count the synchronising calls by call site.
+
+    A synchronising CUDA call warns while it runs (backward: when it returns),
+    so the Python stack at the warning names the line that caused it.
+    """
+    sites: Counter = Counter()
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if 'synchroniz' in str(message):
+            sites[_site(traceback.extract_stack()[:-1])] += 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    return dict(sites.most_common())
+
+
+def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """One training step of ours under ``torch.cuda.set_sync_debug_mode('error')``.
+
+    The batch goes through the data preprocessor (host-to-device copies) first;
+    the checked region is forward, targets + loss, backward and the SGD step,
+    after one warm-up step (priors cache, cuDNN, allocator). In 'warn' mode the
+    synchronising calls of the first and of a steady step are listed by source
+    line, for ours and for mmdet's SSD (for comparison).
+    """
+    ours_cfg, base_cfg = model_bench.PAIRS[cfg['model']]
+    cuda = device.startswith('cuda')
+    result: Dict = dict(model=cfg['model'], batch=cfg['batch'], checked=cuda)
+    if not cuda:
+        result['note'] = 'no CUDA: the step runs once, unchecked (torch.cuda sync debug mode)'
+    for side, config in (('ours', ours_cfg), ('mmdet', base_cfg)):
+        net, size = model_bench.build(config, device)
+        net.train()
+        packed = model_bench.packed_batch(cfg['batch'], size, net.bbox_head.num_classes, device)
+        data = net.data_preprocessor(packed, True)
+        step = _train_step_fn(net, data)
+        entry: Dict = {}
+        if cuda:
+            torch.cuda.synchronize()
+            entry['first_step_sync_sites'] = _sync_sites(step)
+            torch.cuda.synchronize()
+            entry['steady_step_sync_sites'] = _sync_sites(step)
+            torch.cuda.synchronize()
+            if side == 'ours':
+                torch.cuda.set_sync_debug_mode('error')
+                try:
+                    step()
+                    entry['error_mode'] = 'passed: no synchronising call'
+                except RuntimeError as exc:
+                    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+                    entry['error_mode'] = 'failed: ' + _error(exc)[:300]
+                    entry['error_frames'] = [f'{f.filename}:{f.lineno} {f.line}' for f in frames]
+                finally:
+                    torch.cuda.set_sync_debug_mode(0)
+                torch.cuda.synchronize()
+        else:
+            step()
+            entry['ran'] = True
+        result[side] = entry
+        emit(result)
+        del net, data, step
+        _free(device)
+    if cuda:
+        result['passed'] = result['ours'].get('error_mode', '').startswith('passed')
+    return result
+
+
+# ------------------------------------------------------- train and infer
+def _weights(model: str) -> Dict:
+    return model_bench.build(model_bench.PAIRS[model][0], 'cpu')[0].state_dict()
+
+
+def _pair(kind: str, row: Dict, device: str, iters: int, weights: Dict, ours_first: bool) -> Dict:
+    """Both sides on one setting (``model._worker``: median of ``iters``)."""
+    out = dict(row, first='ours' if ours_first else 'mmdet')
+    sides = list(zip(('ours', 'mmdet'), model_bench.PAIRS[row['model']]))
+    for side, config in sides if ours_first else sides[::-1]:
+        res = model_bench._worker(
+            kind=kind,
+            config=config,
+            device=device,
+            batch=row['batch'],
+            amp=row['amp'],
+            iters=iters,
+            weights=weights,
+            threads=0,
+            channels_last=row.get('channels_last', False),
+        )
+        out[f'{side}_ms'] = res['seconds'] * 1e3
+        out[f'{side}_img_s'] = row['batch'] / res['seconds']
+        out[f'{side}_peak_mb'] = res['peak_mb']
+        if res['dets'] is not None:
+            out[f'{side}_dets'] = res['dets']
+        _free(device)
+    out['speedup'] = out['mmdet_ms'] / out['ours_ms']
+    if kind == 'infer':
+        out['agreement'] = model_bench.agreement(out.pop('ours_dets'), out.pop('mmdet_dets'))
+    return out
+
+
+def _rows(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
+    result: Dict = dict(extra, iters=cfg['iters'], rows=[])
+    weights: Dict[str, Dict] = {}
+    for index, row in enumerate(cfg['rows']):
+        try:
+            if row['model'] not in weights:
+                weights[row['model']] = _weights(row['model'])
+            # Alternate which side runs first, so that neither always meets a colder GPU.
+            pair = _pair(kind, row, device, cfg['iters'], weights[row['model']], index % 2 == 0)
+            result['rows'].append(pair)
+        except Exception as exc:  # one failed setting (e.g. out of memory) keeps the others
+            result['rows'].append(dict(row, error=_error(exc)))
+            _free(device)
+        emit(result)
+    return result
+
+
+def step_train(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """Full train step, ours vs mmdet, per (model, batch, AMP, channels_last)."""
+    return _rows('train', cfg, device, emit)
+
+
+def step_infer(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """Inference with post-processing and NMS (the stand-in), per (model, batch, AMP)."""
+    return _rows('infer', cfg, device, emit, nms=use_nms_stand_in())
+
+
+# -------------------------------------------------------------------- loss
+def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """Targets + loss, forward and backward, on the same head outputs (``loss.run``)."""
+    from ssd_plugin.utils import register_all_modules
+
+    from . import loss as loss_bench
+
+    register_all_modules(init_default_scope=True)
+    result: Dict = dict(repeat=cfg['repeat'], rows=[])
+    for size in cfg['sizes']:
+        for batch in cfg['batches']:
+            try:
+                result['rows'] += loss_bench.run(
+                    sizes=[size], batches=[batch], device=device, repeat=cfg['repeat']
+                )
+            except Exception as exc:
+                result['rows'].append(dict(input=size, batch=batch, error=_error(exc)))
+            _free(device)
+            emit(result)
+    return result
+
+
+# -------------------------------------------------------------------- data
+class _PipelineDataset(torch.utils.data.Dataset):
+    """``length`` samples cycling over ``data``, each through ``pipeline``."""
+
+    def __init__(self, data: List[dict], pipeline: list, length: int) -> None:
+        self.data, self.pipeline, self.length = data, pipeline, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        results = dict(self.data[index % len(self.data)])
+        for transform in self.pipeline:
+            results = transform(results)
+        return results
+
+
+def _worker_init(worker_id: int) -> None:
+    import cv2
+    import numpy as np
+
+    cv2.setNumThreads(0)  # as mmengine's env_cfg (opencv_num_threads=0)
+    np.random.seed(worker_id)
+
+
+def _loader_img_s(dataset, batch: int, workers: int) -> Dict:
+    """Images/s of a DataLoader after its first ``workers`` batches (worker start-up)."""
+    from mmengine.dataset import pseudo_collate
+
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        num_workers=workers,
+        collate_fn=pseudo_collate,
+        worker_init_fn=_worker_init,
+        multiprocessing_context='fork',
+        shuffle=False,
+    )
+    start = time.perf_counter()
+    stamps, sizes = [], []
+    for data in loader:
+        stamps.append(time.perf_counter())
+        sizes.append(len(data['inputs']))
+    warm = min(workers, len(stamps) - 2)
+    images = sum(sizes[warm + 1 :])
+    return dict(
+        workers=workers,
+        img_s=images / (stamps[-1] - stamps[warm]),
+        timed_images=images,
+        first_batch_s=stamps[0] - start,
+    )
+
+
+def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
+    """SSD300 train pipeline through a DataLoader (``pipeline.py``'s transforms and images)."""
+    import ssd_plugin  # noqa: F401  (registers the plugin's transforms)
+
+    torch.set_num_threads(1)
+    rows = {label: (prefix, kwargs) for label, prefix, kwargs in pipeline_bench.ROWS}
+    result: Dict = dict(
+        images=cfg['num_images'],
+        size=[cfg['width'], cfg['height']],
+        samples=cfg['length'],
+        batch=cfg['batch'],
+        rows=[],
+    )
+    with tempfile.TemporaryDirectory(prefix='gpu_suite_data_') as tmp:
+        data = pipeline_bench.make_images(
+            tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0
+        )
+        for workers in cfg['workers']:
+            for label in cfg['pipelines']:
+                prefix, kwargs = rows[label]
+                dataset = _PipelineDataset(
+                    data, pipeline_bench.build_pipeline(prefix, kwargs), cfg['length']
+                )
+                try:
+                    row = dict(pipeline=label, **_loader_img_s(dataset, cfg['batch'], workers))
+                except Exception as exc:
+                    row = dict(pipeline=label, workers=workers, error=_error(exc))
+                result['rows'].append(row)
+                emit(result)
+    return result
+
+
+STEPS = dict(
+    env=step_env,
+    sync=step_sync,
+    train=step_train,
+    infer=step_infer,
+    data=step_data,
+    loss=step_loss,
+)

@@ -1,0 +1,406 @@
+"""``gpu-suite``: the one-shot GPU benchmark suite, ours vs mmdet's own SSD, one JSON.
+
+Run by ``tools/benchmarks/gpu_suite.sh`` (which first installs the OpenMMLab
+wheels on a bare GPU machine); see ``docs/benchmarks_gpu.md``. Steps, in
+order of importance, each in a fresh process under its own time limit
+(a step that fails or runs out of time keeps the rows it finished; the JSON is
+rewritten after every step):
+
+* ``env``: versions, device, mmcv's ops, whether mmcv's NMS runs on the device;
+* ``sync``: one train step of ours under ``torch.cuda.set_sync_debug_mode('error')``,
+  and the synchronising calls of ours and mmdet's listed in 'warn' mode;
+* ``train``: SSD300 and SSD512 train step at batch 32, fp32 and AMP, with and
+  without channels_last (``model.py``'s worker), peak GPU memory;
+* ``infer``: inference at batch 1 and 32 with the same stand-in NMS on both sides;
+* ``data``: the SSD300 train pipeline through a DataLoader with 8 and 16 workers;
+* ``loss``: targets + loss, forward and backward, at batch 8 and 32 (``loss.py``).
+
+``--dry-run`` runs every step with tiny sizes on the CPU, so that the one GPU
+call does not fail on a typo (``tests/test_tools/test_gpu_suite.py``).
+
+Example::
+
+    python tools/benchmark.py gpu-suite --dry-run --out outputs/gpu_suite/gpu_suite.json
+"""
+
+import argparse
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ._common import markdown_table
+
+BENCHMARK = Path(__file__).resolve().parents[1] / 'benchmark.py'
+STEPS = ('env', 'sync', 'train', 'infer', 'data', 'loss')
+# Time limit (s) of each step on the GPU machine, and what it is expected to take.
+LIMIT_S = dict(env=60, sync=90, train=200, infer=100, data=90, loss=90)
+EXPECTED_S = dict(env=10, sync=20, train=120, infer=50, data=40, loss=30)
+DRY_LIMIT_S = 300  # every step of the dry run (a loaded 2-core CPU)
+GOALS = dict(train_speedup=1.3, train_moonshot=2.0, infer_speedup=1.3)
+NVIDIA_IMG_S = 725.0
+NVIDIA_NOTE = (
+    "NVIDIA's published SSD300 v1.1 training throughput (DeepLearningExamples, PyTorch): "
+    '725 img/s, ResNet-50 backbone, one A100, AMP, as cited in issue 18. Ours is VGG16 '
+    'SSD300, one train step on batch tensors already on the device (no data loading), '
+    'fp16 autocast without a GradScaler.'
+)
+METHOD = dict(
+    timing=(
+        'median of the timed iterations after one warm-up iteration, torch.cuda.synchronize() '
+        'before and after each; per setting, ours and mmdet (alternating which runs first), each '
+        'with a freshly built model '
+        '(same random weights: the plugin state dict loaded into the mmdet model); cuDNN '
+        'benchmark off (mmdet default_runtime env_cfg)'
+    ),
+    train=(
+        'tools/benchmarks/model.py _worker("train"): data_preprocessor, forward, targets + '
+        'loss, backward, SGD step (momentum 0.9) on demo_mm_inputs (8 random boxes per '
+        'image, random pixels); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
+        'channels_last = ssd_plugin.engine.to_channels_last on both sides'
+    ),
+    infer=(
+        'tools/benchmarks/model.py _worker("infer"): data_preprocessor, forward, decoding, '
+        'score threshold, NMS (stand-in), under torch.no_grad(); agreement = share of '
+        'detections matched one-to-one (same label, IoU > 0.9)'
+    ),
+    peak_memory=(
+        'torch.cuda.max_memory_allocated() over the timed steps, reset after the model and '
+        'batch are on the device: weights, batch, activations, gradients, momentum '
+        '(CPU dry run: growth of max RSS)'
+    ),
+    loss=(
+        'tools/benchmarks/loss.py run(): loss_by_feat forward + backward on the same head '
+        'outputs and COCO-like ground truth (1-15 objects, 80 classes), interleaved, median'
+    ),
+    data=(
+        'tools/benchmarks/pipeline.py pipelines (mmdet vs ssd_plugin with lazy Expand) over '
+        'its synthetic 640x480 JPEGs, torch DataLoader (fork, pseudo_collate, batch 32, '
+        'OpenCV threads 0 per worker); images/s after the first `workers` batches'
+    ),
+    sync=(
+        'ours, SSD300: data preprocessor (host-to-device copies) first, then forward, loss, '
+        'backward and SGD step under torch.cuda.set_sync_debug_mode("error") after a warm-up '
+        'step; synchronising calls per source line in "warn" mode for ours and mmdet'
+    ),
+)
+
+
+def plan(dry_run: bool) -> Dict[str, Dict]:
+    """Settings of every step: the GPU sizes, or tiny ones for the CPU dry run."""
+    if dry_run:
+        # SSDLite (MobileNetV2) instead of the VGG16 SSDs: the same code at a tenth of the
+        # CPU time; the SSD300/SSD512 configs are built and checked by tests/test_configs.py.
+        return dict(
+            env={},
+            sync=dict(model='ssdlite', batch=2),
+            # fp32 only: CPU autocast is bf16, emulated on many CPUs (seconds a step).
+            train=dict(
+                iters=1, rows=[dict(model='ssdlite', batch=2, amp=False, channels_last=True)]
+            ),
+            infer=dict(iters=1, rows=[dict(model='ssdlite', batch=2, amp=False)]),
+            data=dict(
+                workers=[1, 2],
+                pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
+                num_images=4,
+                width=96,
+                height=64,
+                length=12,
+                batch=2,
+            ),
+            loss=dict(sizes=[300], batches=[2], repeat=1),
+        )
+    train_rows = [
+        dict(model=model, batch=32, amp=amp, channels_last=cl)
+        for model in ('ssd300', 'ssd512')
+        for amp in (True, False)
+        for cl in (False, True)
+    ]
+    infer_rows = [
+        dict(model=model, batch=batch, amp=amp)
+        for model in ('ssd300', 'ssd512')
+        for batch, amp in ((32, False), (32, True), (1, False))
+    ]
+    return dict(
+        env={},
+        sync=dict(model='ssd300', batch=32),
+        train=dict(iters=6, rows=train_rows),
+        infer=dict(iters=10, rows=infer_rows),
+        data=dict(
+            workers=[8, 16],
+            pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
+            num_images=256,
+            width=640,
+            height=480,
+            length=2560,
+            batch=32,
+        ),
+        loss=dict(sizes=[300, 512], batches=[8, 32], repeat=10),
+    )
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'gpu-suite', help='the one-shot GPU suite (train, infer, loss, data, sync) to one JSON'
+    )
+    parser.add_argument('--dry-run', action='store_true', help='every step, tiny sizes, CPU')
+    parser.add_argument('--out', default='outputs/gpu_suite/gpu_suite.json', help='results JSON')
+    parser.add_argument(
+        '--budget-s',
+        type=float,
+        default=None,
+        help='seconds for all steps (default: 420 on the GPU, 1200 in the dry run)',
+    )
+    parser.add_argument('--steps', nargs='+', choices=STEPS, default=list(STEPS))
+    parser.add_argument('--install-json', help='install report of gpu_suite.sh, embedded')
+    parser.add_argument('--step', choices=STEPS, help=argparse.SUPPRESS)  # child process
+    parser.add_argument('--step-out', help=argparse.SUPPRESS)
+    parser.set_defaults(func=main)
+
+
+def _utc() -> str:
+    return datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _write_json(path: Path, data: Dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------ child process
+def _child(args: argparse.Namespace) -> Dict:
+    import torch
+
+    from ._gpu_steps import STEPS as STEP_FNS
+
+    device = 'cpu' if args.dry_run else 'cuda'
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('gpu-suite: no CUDA device (use --dry-run on a CPU machine)')
+    if args.dry_run:
+        # One thread: on a loaded CPU, OpenMP barriers across descheduled threads
+        # make each parallel op many times slower (an SSDLite step took 40 s).
+        torch.set_num_threads(1)
+    out = Path(args.step_out)
+
+    def emit(partial: Dict) -> None:
+        _write_json(out, dict(step=args.step, complete=False, result=partial))
+
+    result = STEP_FNS[args.step](plan(args.dry_run)[args.step], device, emit)
+    _write_json(out, dict(step=args.step, complete=True, result=result))
+    return result
+
+
+# ----------------------------------------------------------------- parent
+def _relay(stream, name: str, tail: collections.deque) -> None:
+    for line in stream:
+        tail.append(line.rstrip())
+        print(f'[{name}] {line}', end='', flush=True)
+
+
+def _run_step(name: str, limit_s: float, dry_run: bool, workdir: Path) -> Dict:
+    """Run one step in a fresh process; kill its process group after ``limit_s``."""
+    out = workdir / f'{name}.json'
+    cmd = [sys.executable, str(BENCHMARK), 'gpu-suite', '--step', name, '--step-out', str(out)]
+    if dry_run:
+        cmd.append('--dry-run')
+    tail: collections.deque = collections.deque(maxlen=40)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    reader = threading.Thread(target=_relay, args=(proc.stdout, name, tail), daemon=True)
+    reader.start()
+    try:
+        returncode: Optional[int] = proc.wait(timeout=limit_s)
+        status = 'ok' if returncode == 0 else 'error'
+    except subprocess.TimeoutExpired:
+        status, returncode = 'timeout', None
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=10)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+    reader.join(timeout=10)
+    entry: Dict = dict(
+        status=status,
+        seconds=round(time.perf_counter() - start, 1),
+        limit_s=round(limit_s, 1),
+        returncode=returncode,
+    )
+    if out.exists():
+        saved = json.loads(out.read_text())
+        entry['complete'] = saved['complete']
+        entry['result'] = saved['result']
+    else:
+        entry['complete'] = False
+    if status != 'ok':
+        entry['log_tail'] = list(tail)
+    return entry
+
+
+def _rows(steps: Dict, name: str) -> List[Dict]:
+    rows = steps.get(name, {}).get('result', {}).get('rows', [])
+    return [r for r in rows if 'error' not in r]
+
+
+def summarize(steps: Dict, settings: Dict) -> Dict:
+    """The goals of issue 18 against what was measured (None where not measured)."""
+    summary: Dict = {}
+    train = _rows(steps, 'train')
+    big = max((r['batch'] for r in settings['train']['rows']), default=0)
+    amp_rows = [r for r in train if r['amp'] and r['batch'] == big]
+    best_vs_best = {}
+    for model in sorted({r['model'] for r in amp_rows}):
+        rows = [r for r in amp_rows if r['model'] == model]
+        best_vs_best[model] = max(r['ours_img_s'] for r in rows) / max(
+            r['mmdet_img_s'] for r in rows
+        )
+    summary['train_step_amp'] = dict(
+        batch=big,
+        goal=GOALS['train_speedup'],
+        moonshot=GOALS['train_moonshot'],
+        speedups=[
+            dict(model=r['model'], channels_last=r['channels_last'], speedup=r['speedup'])
+            for r in amp_rows
+        ],
+        best_vs_best=best_vs_best,
+        met=all(r['speedup'] >= GOALS['train_speedup'] for r in amp_rows) if amp_rows else None,
+        moonshot_met=all(r['speedup'] >= GOALS['train_moonshot'] for r in amp_rows)
+        if amp_rows
+        else None,
+    )
+    infer = _rows(steps, 'infer')
+    big_i = max((r['batch'] for r in settings['infer']['rows']), default=0)
+    infer_big = [r for r in infer if r['batch'] == big_i]
+    summary['infer'] = dict(
+        batch=big_i,
+        goal=GOALS['infer_speedup'],
+        speedups=[
+            dict(model=r['model'], amp=r['amp'], speedup=r['speedup'], agreement=r['agreement'])
+            for r in infer_big
+        ],
+        met=all(r['speedup'] >= GOALS['infer_speedup'] for r in infer_big) if infer_big else None,
+    )
+    ssd300 = [r for r in amp_rows if r['model'] == 'ssd300']
+    ours_img_s = max((r['ours_img_s'] for r in ssd300), default=None)
+    summary['ssd300_train_img_s_vs_nvidia'] = dict(
+        ours_img_s=ours_img_s,
+        nvidia_img_s=NVIDIA_IMG_S,
+        ratio=ours_img_s / NVIDIA_IMG_S if ours_img_s else None,
+        note=NVIDIA_NOTE,
+    )
+    data = [r for r in _rows(steps, 'data') if r['pipeline'].startswith('ssd_plugin')]
+    summary['data_feeds_gpu'] = [
+        dict(
+            workers=r['workers'],
+            loader_img_s=r['img_s'],
+            train_img_s=ours_img_s,
+            feeds=r['img_s'] >= ours_img_s if ours_img_s else None,
+        )
+        for r in data
+    ]
+    sync = steps.get('sync', {}).get('result', {})
+    summary['loss_without_host_sync'] = sync.get('passed')
+    summary['peak_memory_mb'] = [
+        dict(
+            model=r['model'],
+            amp=r['amp'],
+            channels_last=r['channels_last'],
+            ours=r['ours_peak_mb'],
+            mmdet=r['mmdet_peak_mb'],
+        )
+        for r in train
+    ]
+    return summary
+
+
+def _tables(results: Dict) -> str:
+    steps = results['steps']
+    parts = [
+        markdown_table(
+            [
+                dict(step=k, **{c: v.get(c) for c in ('status', 'seconds', 'limit_s')})
+                for k, v in steps.items()
+            ],
+            ['step', 'status', 'seconds', 'limit_s'],
+        )
+    ]
+    columns = {
+        'train': [
+            'model',
+            'batch',
+            'amp',
+            'channels_last',
+            'mmdet_img_s',
+            'ours_img_s',
+            'speedup',
+            'mmdet_peak_mb',
+            'ours_peak_mb',
+        ],
+        'infer': ['model', 'batch', 'amp', 'mmdet_ms', 'ours_ms', 'speedup', 'agreement'],
+        'loss': ['input', 'batch', 'mmdet_ms', 'ours_ms', 'speedup', 'loss_diff'],
+        'data': ['pipeline', 'workers', 'img_s'],
+    }
+    for name, cols in columns.items():
+        rows = _rows(steps, name)
+        if rows:
+            parts.append(f'{name}\n\n' + markdown_table(rows, cols))
+    return '\n\n'.join(parts)
+
+
+def main(args: argparse.Namespace) -> Dict:
+    if args.step:
+        return _child(args)
+    start = time.perf_counter()
+    budget = args.budget_s if args.budget_s is not None else (1200 if args.dry_run else 420)
+    settings = plan(args.dry_run)
+    out = Path(args.out)
+    results: Dict = dict(
+        suite='ssd_plugin GPU suite (issue 18)',
+        dry_run=args.dry_run,
+        started_utc=_utc(),
+        budget_s=budget,
+        goals=dict(GOALS, nvidia_img_s=NVIDIA_IMG_S),
+        method=METHOD,
+        plan=settings,
+        install=None,
+        steps={},
+    )
+    if args.install_json and Path(args.install_json).exists():
+        results['install'] = json.loads(Path(args.install_json).read_text())
+    _write_json(out, results)
+    with tempfile.TemporaryDirectory(prefix='gpu_suite_') as tmp:
+        for name in args.steps:
+            remaining = budget - (time.perf_counter() - start) - 5
+            limit = min(DRY_LIMIT_S if args.dry_run else LIMIT_S[name], remaining)
+            if limit < 10:
+                results['steps'][name] = dict(status='skipped', reason='time budget spent')
+            else:
+                print(f'== {name} (limit {limit:.0f} s)', flush=True)
+                results['steps'][name] = _run_step(name, limit, args.dry_run, Path(tmp))
+                print(f'== {name}: {results["steps"][name]["status"]}', flush=True)
+            results['summary'] = summarize(results['steps'], settings)
+            results['elapsed_s'] = round(time.perf_counter() - start, 1)
+            _write_json(out, results)
+    results['finished_utc'] = _utc()
+    _write_json(out, results)
+    print('\n' + _tables(results))
+    print('\nsummary:', json.dumps(results['summary'], indent=1, default=str))
+    print(f'results written to {out}')
+    return results
