@@ -36,6 +36,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--rotate', action='store_true', help='turn each shape by a random angle (harder)'
     )
     parser.add_argument(
+        '--size-mix',
+        type=float,
+        nargs=3,
+        default=(0.35, 0.45, 0.2),
+        metavar=('SMALL', 'MEDIUM', 'LARGE'),
+        help='probabilities of COCO small/medium/large objects',
+    )
+    parser.add_argument(
+        '--min-side',
+        type=float,
+        help='smallest object side in px (sqrt of box area; default max(10, 0.06 * img-size))',
+    )
+    parser.add_argument(
         '--workers',
         type=int,
         default=min(2, os.cpu_count() or 1),
@@ -61,6 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             min_objects=args.min_objects,
             max_objects=args.max_objects,
             rotate=args.rotate,
+            size_mix=tuple(args.size_mix),
+            min_side=args.min_side,
             force=args.force,
             workers=args.workers,
         )

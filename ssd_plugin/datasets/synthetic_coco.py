@@ -94,15 +94,18 @@ def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
     return [(np.array(flat, dtype=np.float64).reshape(-1, 2), 1)]
 
 
-def _sample_side(rng: np.random.Generator, img_size: int, bucket: int) -> float:
+def _sample_side(
+    rng: np.random.Generator, img_size: int, bucket: int, min_side: Optional[float] = None
+) -> float:
     """Side (sqrt of bbox area) of a new object in COCO area range ``bucket``.
 
     Args:
         rng: The image's random generator.
         img_size: Side of the image in pixels.
         bucket: 0 small (side < 32), 1 medium (< 96), 2 large.
+        min_side: Smallest side of a small object; None: ``max(10, 0.06 * img_size)``.
     """
-    min_side = max(10.0, 0.06 * img_size)
+    min_side = max(10.0, 0.06 * img_size) if min_side is None else float(min_side)
     max_side = 0.8 * img_size
     low, high = (
         (min_side, SMALL_MAX_SIDE - 1.0),
@@ -113,7 +116,12 @@ def _sample_side(rng: np.random.Generator, img_size: int, bucket: int) -> float:
 
 
 def _place_shape(
-    label: int, rng: np.random.Generator, img_size: int, bucket: int, rotate: bool
+    label: int,
+    rng: np.random.Generator,
+    img_size: int,
+    bucket: int,
+    rotate: bool,
+    min_side: Optional[float] = None,
 ) -> Optional[List[Part]]:
     """A shape of the class, stretched, scaled, optionally rotated, placed in the image.
 
@@ -129,7 +137,7 @@ def _place_shape(
     parts = [((poly * stretch) @ rot.T, fill) for poly, fill in parts]
     outer = parts[0][0]
     extent = outer.max(axis=0) - outer.min(axis=0)
-    scale = _sample_side(rng, img_size, bucket) / math.sqrt(extent[0] * extent[1])
+    scale = _sample_side(rng, img_size, bucket, min_side) / math.sqrt(extent[0] * extent[1])
     size = extent * scale
     if size.max() > img_size - 4 or size.min() < 4:
         return None
@@ -227,6 +235,7 @@ def _draw_image(
     min_visible: float,
     size_mix: Sequence[float],
     rotate: bool,
+    min_side: Optional[float] = None,
 ) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """One image and its ``(label, box xyxy)`` list, boxes of the visible pixels."""
     canvas = _background(rng, img_size)
@@ -237,7 +246,7 @@ def _draw_image(
         label = int(rng.integers(len(SYNTHETIC_CLASSES)))
         bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
         for _attempt in range(30):
-            parts = _place_shape(label, rng, img_size, bucket, rotate)
+            parts = _place_shape(label, rng, img_size, bucket, rotate, min_side)
             if parts is None:
                 continue
             alpha = _render_alpha(parts, img_size)
@@ -280,6 +289,7 @@ def _render_file(task: Tuple[Dict, str, int]) -> List[Tuple[int, np.ndarray]]:
         params['min_visible'],
         params['size_mix'],
         params['rotate'],
+        params.get('min_side'),
     )
     file_name = f'{idx:06d}.jpg'
     ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
@@ -392,6 +402,7 @@ def generate_synthetic_coco(
     min_visible: float = 0.6,
     size_mix: Sequence[float] = (0.35, 0.45, 0.2),
     rotate: bool = False,
+    min_side: Optional[float] = None,
     jpeg_quality: int = 95,
     force: bool = False,
     workers: int = 1,
@@ -420,6 +431,9 @@ def generate_synthetic_coco(
         rotate: Turn each shape by a random angle (then its box, axis-aligned,
             also holds background corners). Off by default: the demo's target
             is measured without it (README, "Benchmarks").
+        min_side: Smallest side (sqrt of bbox area, px) of a small object,
+            4 to 31; None keeps ``max(10, 0.06 * img_size)``. Smaller values
+            make tiny-object sets (docs/default_boxes.md).
         jpeg_quality: JPEG quality of the written images.
         force: Regenerate even if ``out_dir`` holds this dataset already, and
             write into a non-empty directory without a manifest.
@@ -455,6 +469,8 @@ def generate_synthetic_coco(
             f'size_mix must be three probabilities (small, medium, large) summing to 1, '
             f'got {list(size_mix)}'
         )
+    if min_side is not None and not 4.0 <= float(min_side) < SMALL_MAX_SIDE - 1.0:
+        raise ValueError(f'min_side must be in [4, {SMALL_MAX_SIDE - 1.0:g}), got {min_side}')
     params = dict(
         num_train=int(num_train),
         num_val=int(num_val),
@@ -467,6 +483,8 @@ def generate_synthetic_coco(
         rotate=bool(rotate),
         jpeg_quality=int(jpeg_quality),
     )
+    if min_side is not None:  # absent by default: earlier manifests still match
+        params['min_side'] = float(min_side)
     old = read_manifest(out_dir)
     if (
         not force

@@ -1,0 +1,257 @@
+"""Best default box of every ground truth, as the model's assigner sees it.
+
+The default boxes are the anchor generator's own ``grid_priors`` and the IoU
+is mmdet's ``bbox_overlaps``, so the figures are those of training (SSD §2.2
+"Matching strategy"): a ground truth is *covered* when its best default box
+has IoU ``>= pos_iou_thr``; otherwise it trains on the forced best match
+alone. IoU is computed against the default boxes near each ground truth
+only, which gives the same answer as the full ``(N, A)`` matrix:
+
+* the best box of each shape sits at the grid centre nearest to the ground
+  truth's centre (IoU falls with the centre offset along each axis);
+* a box of shape ``(w_a, h_a)`` can reach IoU ``t`` only if its centre offset
+  along x is at most ``(w_a + w_g) / 2 - t * max(A_a, A_g) / min(h_a, h_g)``
+  (and likewise along y), which bounds the window of grid cells searched.
+
+Positives per ground truth are counted per ground truth, as if it were alone
+in its image (the assigner gives a default box shared by two ground truths to
+the one it overlaps more).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .ground_truth import GroundTruth
+
+__all__ = [
+    'MatchResult',
+    'SIZE_BINS',
+    'level_geometry',
+    'match_default_boxes',
+    'size_bin',
+    'stock_shapes',
+    'summarize',
+]
+
+SIZE_BINS = ('small', 'medium', 'large')  # COCO: area < 32^2, < 96^2, above
+
+
+@dataclass
+class MatchResult:
+    """Per ground truth: its best default box and its positives.
+
+    Attributes:
+        best_iou: ``(N,)`` IoU of the best default box.
+        best_level: ``(N,)`` level of the best default box (lowest on ties,
+            as the assigner's argmax), -1 when no default box overlaps it.
+        num_pos: ``(N,)`` default boxes at IoU ``>= pos_iou_thr``, plus the
+            forced best match when none is (if its IoU is ``> 0`` and
+            ``>= min_pos_iou``).
+        pos_levels: ``(N, L)`` positives per level (the forced match on its
+            level).
+        pos_iou_thr: The threshold used.
+    """
+
+    best_iou: np.ndarray
+    best_level: np.ndarray
+    num_pos: np.ndarray
+    pos_levels: np.ndarray
+    pos_iou_thr: float
+
+
+def size_bin(boxes: np.ndarray) -> np.ndarray:
+    """COCO size bin of ``(N, 4)`` boxes by area: 0 small, 1 medium, 2 large."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.digitize(area, [32.0**2, 96.0**2], right=False)
+
+
+def level_geometry(generator) -> List[Tuple[Tuple[float, float], Tuple[float, float], Tensor]]:
+    """``(stride (w, h), centre of the first cell (x, y), shapes (A, 2) w/h)`` per level."""
+    out = []
+    for stride, base in zip(generator.strides, generator.base_anchors):
+        base = base.float()
+        centre = (float((base[0, 0] + base[0, 2]) / 2), float((base[0, 1] + base[0, 3]) / 2))
+        shapes = torch.stack([base[:, 2] - base[:, 0], base[:, 3] - base[:, 1]], dim=1)
+        out.append(((float(stride[0]), float(stride[1])), centre, shapes))
+    return out
+
+
+def _featmap_sizes(generator, h: int, w: int) -> List[Tuple[int, int]]:
+    """``ceil(input / stride)`` per level, as ``SSDConfigCheckHook`` requires of the features."""
+    return [
+        (int(np.ceil(h / sh - 1e-6)), int(np.ceil(w / sw - 1e-6)))
+        for sw, sh in ((float(s[0]), float(s[1])) for s in generator.strides)
+    ]
+
+
+def _reach(g_size: Tensor, g_other: Tensor, a_size: Tensor, a_other: Tensor, thr: float) -> Tensor:
+    """Largest centre offset along one axis at which IoU ``>= thr`` is possible, ``(n,)``.
+
+    Args:
+        g_size, g_other: ``(n,)`` ground-truth extent along this axis and the other.
+        a_size, a_other: ``(A,)`` the same for the level's box shapes.
+    """
+    area = torch.maximum((g_size * g_other)[:, None], (a_size * a_other)[None])
+    need = thr * area / torch.minimum(g_other[:, None], a_other[None])
+    return ((g_size[:, None] + a_size[None]) / 2 - need).amax(dim=1)
+
+
+def _match_level(
+    gt: Tensor,
+    priors: Tensor,
+    featmap: Tuple[int, int],
+    geometry: Tuple,
+    thr: float,
+) -> Tuple[Tensor, Tensor]:
+    """Best IoU and count of IoU ``>= thr`` of ``(n, 4)`` ground truths on one level."""
+    from mmdet.structures.bbox import bbox_overlaps
+
+    (sw, sh), (cx, cy), shapes = geometry
+    fh, fw = featmap
+    num_shapes = shapes.shape[0]
+    gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
+    gx, gy = (gt[:, 0] + gt[:, 2]) / 2, (gt[:, 1] + gt[:, 3]) / 2
+    ix0 = torch.round((gx - cx) / sw).clamp(0, fw - 1).long()
+    iy0 = torch.round((gy - cy) / sh).clamp(0, fh - 1).long()
+    aw, ah = shapes[:, 0], shapes[:, 1]
+    rx = torch.floor(_reach(gw, gh, aw, ah, thr) / sw + 0.5 + 1e-4).clamp(0, fw - 1).long()
+    ry = torch.floor(_reach(gh, gw, ah, aw, thr) / sh + 0.5 + 1e-4).clamp(0, fh - 1).long()
+    best = torch.empty(len(gt))
+    count = torch.empty(len(gt), dtype=torch.long)
+    key = rx * fh + ry
+    for value in torch.unique(key):
+        sel = torch.nonzero(key == value).squeeze(1)
+        rxv, ryv = int(rx[sel[0]]), int(ry[sel[0]])
+        ox = torch.arange(-rxv, rxv + 1)
+        oy = torch.arange(-ryv, ryv + 1)
+        ix = ix0[sel, None] + ox[None]  # (n, 2rx+1)
+        iy = iy0[sel, None] + oy[None]  # (n, 2ry+1)
+        valid = ((ix >= 0) & (ix < fw))[:, None, :] & ((iy >= 0) & (iy < fh))[:, :, None]
+        cell = iy.clamp(0, fh - 1)[:, :, None] * fw + ix.clamp(0, fw - 1)[:, None, :]
+        # priors are ordered (cell, shape): index = cell * A + a (mmdet's grid_priors)
+        index = cell.reshape(len(sel), -1, 1) * num_shapes + torch.arange(num_shapes)
+        cand = priors[index.reshape(len(sel), -1)]  # (n, P * A, 4)
+        ious = bbox_overlaps(gt[sel][:, None, :], cand).squeeze(1)  # (n, P * A)
+        mask = valid.reshape(len(sel), -1, 1).expand(-1, -1, num_shapes).reshape(len(sel), -1)
+        ious = torch.where(mask, ious, torch.full_like(ious, -1.0))
+        best[sel] = ious.amax(dim=1)
+        count[sel] = (ious >= thr).sum(dim=1)
+    return best, count
+
+
+def match_default_boxes(
+    generator,
+    gt: GroundTruth,
+    pos_iou_thr: float,
+    min_pos_iou: float = 0.0,
+    chunk_size: int = 16384,
+    progress: bool = False,
+) -> MatchResult:
+    """Best default box and positives of every ground truth.
+
+    Args:
+        generator: A built anchor generator (``SSDAnchorGenerator``).
+        gt: Boxes at the network input and their input shapes.
+        pos_iou_thr: The assigner's ``pos_iou_thr``.
+        min_pos_iou: The assigner's ``min_pos_iou`` (forced match floor).
+        chunk_size: Ground truths per step (bounds the memory: about
+            ``chunk_size * 9 * A`` candidate boxes per level).
+        progress: Show a progress bar over the chunks.
+
+    Returns:
+        The per-ground-truth :class:`MatchResult`.
+    """
+    num, num_levels = len(gt), generator.num_levels
+    geometry = level_geometry(generator)
+    best_iou = np.zeros(num, np.float32)
+    best_level = np.full(num, -1, np.int64)
+    pos_levels = np.zeros((num, num_levels), np.int64)
+    shapes, inverse = np.unique(gt.input_shapes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    chunks = []
+    for s in range(len(shapes)):
+        rows = np.nonzero(inverse == s)[0]
+        chunks += [(s, rows[i : i + chunk_size]) for i in range(0, len(rows), chunk_size)]
+    bar = None
+    if progress and len(chunks) > 2:
+        from mmengine.utils import ProgressBar
+
+        bar = ProgressBar(len(chunks))
+    priors_of: Dict[int, Tuple[List[Tensor], List[Tuple[int, int]]]] = {}
+    with torch.no_grad():
+        for s, rows in chunks:
+            if s not in priors_of:
+                priors_of.clear()  # one input shape at a time
+                h, w = (int(v) for v in shapes[s])
+                featmaps = _featmap_sizes(generator, h, w)
+                priors = generator.grid_priors(featmaps, device='cpu')
+                priors = [p.tensor if hasattr(p, 'tensor') else p for p in priors]
+                priors_of[s] = ([p.float() for p in priors], featmaps)
+            priors, featmaps = priors_of[s]
+            boxes = torch.from_numpy(gt.boxes[rows]).float()
+            best = torch.full((len(rows),), -1.0)
+            level = torch.full((len(rows),), -1, dtype=torch.long)
+            counts = torch.zeros((len(rows), num_levels), dtype=torch.long)
+            for k in range(num_levels):
+                lb, lc = _match_level(boxes, priors[k], featmaps[k], geometry[k], pos_iou_thr)
+                better = lb > best  # strict: ties stay on the lower level (argmax order)
+                best = torch.where(better, lb, best)
+                level = torch.where(better, torch.full_like(level, k), level)
+                counts[:, k] = lc
+            # SSD §2.2: each ground truth is first matched to its best default box.
+            forced = (counts.sum(dim=1) == 0) & (best > 0) & (best >= min_pos_iou)
+            idx = torch.nonzero(forced).squeeze(1)
+            counts[idx, level[idx]] += 1
+            level = torch.where(best > 0, level, torch.full_like(level, -1))
+            best_iou[rows] = best.clamp(min=0).numpy()
+            best_level[rows] = level.numpy()
+            pos_levels[rows] = counts.numpy()
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        print()
+    return MatchResult(best_iou, best_level, pos_levels.sum(1), pos_levels, float(pos_iou_thr))
+
+
+def _stats(result: MatchResult, sel: np.ndarray, num_levels: int) -> Dict:
+    n = int(sel.sum())
+    if n == 0:
+        return dict(num_gt=0, coverage=None, mean_best_iou=None, positives_per_gt=None)
+    best = result.best_iou[sel]
+    level = result.best_level[sel]
+    pos = result.pos_levels[sel].sum(0)
+    return dict(
+        num_gt=n,
+        coverage=float((best >= result.pos_iou_thr).mean()),
+        mean_best_iou=float(best.mean()),
+        positives_per_gt=float(result.num_pos[sel].mean()),
+        # share of ground truths whose best default box is on each level
+        best_match_levels=[float((level == k).mean()) for k in range(num_levels)],
+        # share of all positives (forced matches included) on each level
+        positive_levels=[float(p / max(pos.sum(), 1)) for p in pos],
+    )
+
+
+def summarize(result: MatchResult, boxes: np.ndarray, num_levels: Optional[int] = None) -> Dict:
+    """Overall and per-size-bin figures of a :class:`MatchResult`.
+
+    Returns:
+        ``{'all': stats, 'per_size': {'small': stats, ...}}``, each stats
+        ``num_gt``, ``coverage``, ``mean_best_iou``, ``positives_per_gt``,
+        ``best_match_levels`` and ``positive_levels`` (shares per level).
+    """
+    num_levels = num_levels or result.pos_levels.shape[1]
+    bins = size_bin(boxes)
+    return dict(
+        all=_stats(result, np.ones(len(boxes), bool), num_levels),
+        per_size={name: _stats(result, bins == i, num_levels) for i, name in enumerate(SIZE_BINS)},
+    )
+
+
+def stock_shapes(generator) -> Sequence[np.ndarray]:
+    """``(A, 2)`` box widths and heights per level (for the plots)."""
+    return [shapes.numpy() for _, _, shapes in level_geometry(generator)]

@@ -1,0 +1,241 @@
+"""The training set's ground-truth boxes as the network input sees them.
+
+The boxes are read through the config's own dataset class (so its filters,
+e.g. ``filter_empty_gt``, ``min_size`` or ``SSDCocoDataset``'s invalid-box
+handling, apply), then scaled as the train pipeline's fixed ``Resize`` would
+scale them. Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is
+left out: it changes where and how large each object is from one epoch to the
+next, while the default boxes are fitted to the objects themselves. Images
+are not opened.
+"""
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import DefaultBoxesError
+
+__all__ = ['GroundTruth', 'load_train_boxes', 'train_resize', 'leaf_dataset_cfgs']
+
+_FIXED_RESIZES = ('Resize', 'FixShapeResize')
+_RANDOM_RESIZES = ('RandomResize', 'RandomChoiceResize', 'RandomChoice')
+
+
+@dataclass
+class GroundTruth:
+    """Ground-truth boxes at the network input.
+
+    Attributes:
+        boxes: ``(N, 4)`` float32 ``(x1, y1, x2, y2)`` in input pixels.
+        input_shapes: ``(N, 2)`` int64 ``(h, w)`` of each box's network input
+            (after ``Resize`` and padding to ``pad_size_divisor``).
+        num_images: Images read (after the dataset's filters).
+        num_ignored: Boxes with ``ignore_flag`` set, left out (the model
+            ignores them too).
+        sources: One line per dataset read: its class, annotation file and
+            the resize applied.
+    """
+
+    boxes: np.ndarray
+    input_shapes: np.ndarray
+    num_images: int = 0
+    num_ignored: int = 0
+    sources: List[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def subset(self, index: np.ndarray) -> 'GroundTruth':
+        """The boxes at ``index`` (same sources)."""
+        return GroundTruth(
+            self.boxes[index], self.input_shapes[index], self.num_images, 0, list(self.sources)
+        )
+
+
+def _type_name(cfg: Any) -> str:
+    return str(cfg.get('type', '')).rsplit('.', 1)[-1] if hasattr(cfg, 'get') else ''
+
+
+def leaf_dataset_cfgs(ds_cfg: Any, key: str, scope: Optional[str] = None) -> Iterator[Tuple]:
+    """``(key, cfg)`` of every dataset inside wrappers (``RepeatDataset``, ``ConcatDataset``).
+
+    A wrapper's ``_scope_`` (stamped by ``mmdet::`` bases) is passed down to
+    the leaves that have none, as the wrapper's build would.
+    """
+    if not hasattr(ds_cfg, 'get'):
+        raise DefaultBoxesError(f'{key} is not a dataset config: {ds_cfg!r}')
+    scope = ds_cfg.get('_scope_', scope)
+    if ds_cfg.get('dataset') is not None:
+        yield from leaf_dataset_cfgs(ds_cfg['dataset'], f'{key}.dataset', scope)
+    elif ds_cfg.get('datasets') is not None:
+        for i, sub in enumerate(ds_cfg['datasets']):
+            yield from leaf_dataset_cfgs(sub, f'{key}.datasets.{i}', scope)
+    else:
+        leaf = copy.deepcopy(dict(ds_cfg))
+        if scope is not None:
+            leaf.setdefault('_scope_', scope)
+        yield key, leaf
+
+
+def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict], List[str]]:
+    """The fixed ``Resize`` of a train pipeline, and notes on what was skipped.
+
+    Returns:
+        ``(resize_cfg or None, notes)``. None means no resize: the boxes are
+        used at the image's own size.
+
+    Raises:
+        DefaultBoxesError: for a random resize (the input size is not fixed).
+    """
+    notes = []
+    found = None
+    for i, step in enumerate(pipeline or []):
+        name = _type_name(step)
+        if name in _RANDOM_RESIZES:
+            raise DefaultBoxesError(
+                f'{key}.pipeline[{i}] is a {name}: the network input size changes from one '
+                'iteration to the next, so the default boxes have no single scale to be '
+                'measured at. Give a fixed size for the analysis, e.g. --cfg-options '
+                f"{key}.pipeline.{i}.type=Resize {key}.pipeline.{i}.scale='(W, H)'"
+            )
+        if name in _FIXED_RESIZES:
+            if found is not None:
+                notes.append(f'{key}.pipeline[{i}] ({name}) ignored: only the first resize is used')
+            else:
+                found = dict(step)
+        elif name not in ('LoadImageFromFile', 'SafeLoadImageFromFile', 'LoadAnnotations'):
+            if name not in ('PackDetInputs',):
+                notes.append(name)
+    return found, notes
+
+
+def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tuple[int, int]:
+    """``(new_w, new_h)`` of an image after ``resize`` (mmdet's Resize/FixShapeResize rules)."""
+    if resize is None:
+        return int(round(w)), int(round(h))
+    name = _type_name(resize)
+    keep_ratio = bool(resize.get('keep_ratio', False))
+    if name == 'FixShapeResize':
+        target = (resize['width'], resize['height'])
+    elif resize.get('scale') is not None:
+        scale = resize['scale']
+        target = (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
+    elif resize.get('scale_factor') is not None:
+        factor = resize['scale_factor']
+        fx, fy = (factor, factor) if isinstance(factor, (int, float)) else tuple(factor)
+        return int(w * fx + 0.5), int(h * fy + 0.5)
+    else:
+        raise DefaultBoxesError(f'{key}: the Resize has neither scale nor scale_factor: {resize}')
+    if not keep_ratio:
+        return int(target[0]), int(target[1])
+    from mmcv.image import rescale_size
+
+    new_w, new_h = rescale_size((int(w), int(h)), tuple(int(v) for v in target))
+    return int(new_w), int(new_h)
+
+
+def _build_dataset(leaf: Dict, key: str):
+    from mmengine.registry import DefaultScope
+
+    from ssd_plugin.registry import DATASETS, SCOPE
+
+    leaf = dict(leaf)
+    leaf['pipeline'] = []  # nothing is loaded: the annotations only
+    leaf['serialize_data'] = False  # data_list stays a list of dicts
+    leaf['lazy_init'] = False
+    if DefaultScope.get_current_instance() is None:
+        DefaultScope.get_instance('default_boxes', scope_name=SCOPE)
+    try:
+        return DATASETS.build(leaf)
+    except DefaultBoxesError:
+        raise
+    except Exception as err:  # the dataset's own message, with where it came from
+        raise DefaultBoxesError(
+            f'{key} ({leaf.get("type")}, ann_file {leaf.get("ann_file")!r}) could not be read: '
+            f'{type(err).__name__}: {err}'
+        ) from err
+
+
+def load_train_boxes(cfg: Any, progress: bool = False) -> GroundTruth:
+    """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
+
+    Args:
+        cfg: The full config (``mmengine.Config``).
+        progress: Show a progress bar over the images.
+
+    Returns:
+        The boxes, one row per non-ignored instance of every leaf dataset
+        (a ``RepeatDataset`` counts once).
+
+    Raises:
+        DefaultBoxesError: no train dataloader, a random resize, a dataset that
+            cannot be read, or no box at all.
+    """
+    loader = cfg.get('train_dataloader')
+    if loader is None or loader.get('dataset') is None:
+        raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
+    divisor = int(
+        ((cfg.get('model') or {}).get('data_preprocessor') or {}).get('pad_size_divisor', 1) or 1
+    )
+    all_boxes, all_shapes = [], []
+    num_images = num_ignored = 0
+    sources = []
+    for key, leaf in leaf_dataset_cfgs(loader['dataset'], 'train_dataloader.dataset'):
+        resize, _ = train_resize(leaf.get('pipeline'), key)
+        dataset = _build_dataset(leaf, key)
+        data_list = dataset.data_list
+        iterator = data_list
+        if progress and len(data_list) >= 20000:
+            from mmengine.utils import track_iter_progress
+
+            iterator = track_iter_progress(data_list)
+        boxes, shapes = [], []
+        for info in iterator:
+            instances = info.get('instances') or []
+            if not instances:
+                continue
+            bbox = np.asarray([inst['bbox'] for inst in instances], np.float64).reshape(-1, 4)
+            keep = np.asarray([not inst.get('ignore_flag', 0) for inst in instances], bool)
+            num_ignored += int((~keep).sum())
+            bbox = bbox[keep]
+            w, h = float(info['width']), float(info['height'])
+            new_w, new_h = _resized_shape(w, h, resize, key)
+            bbox = bbox * np.array([new_w / w, new_h / h] * 2)
+            bbox = np.clip(bbox, 0, [new_w, new_h, new_w, new_h])  # Resize clips to the image
+            boxes.append(bbox)
+            pad = (math.ceil(new_h / divisor) * divisor, math.ceil(new_w / divisor) * divisor)
+            shapes.append(np.broadcast_to(np.array(pad, np.int64), (len(bbox), 2)))
+        num_images += len(data_list)
+        count = sum(len(b) for b in boxes)
+        how = (
+            'resized as '
+            + _type_name(resize)
+            + f'({", ".join(f"{k}={v}" for k, v in resize.items() if k != "type")})'
+            if resize is not None
+            else 'no Resize in the train pipeline: image size'
+        )
+        sources.append(
+            f'{key}: {type(dataset).__name__} {getattr(dataset, "ann_file", "")!s}: '
+            f'{len(data_list)} images, {count} boxes; {how}'
+        )
+        all_boxes += boxes
+        all_shapes += shapes
+    boxes = (
+        np.concatenate(all_boxes).astype(np.float32) if all_boxes else np.zeros((0, 4), np.float32)
+    )
+    shapes = np.concatenate(all_shapes) if all_shapes else np.zeros((0, 2), np.int64)
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if not valid.all():
+        sources.append(f'{int((~valid).sum())} boxes of zero size at the input left out')
+    boxes, shapes = boxes[valid], shapes[valid]
+    if len(boxes) == 0:
+        raise DefaultBoxesError(
+            'the training set has no ground-truth box to analyse ('
+            + '; '.join(sources)
+            + f'; {num_ignored} ignored). Check ann_file, the classes in metainfo '
+            '(instances of other classes are dropped) and filter_cfg.'
+        )
+    return GroundTruth(boxes, np.ascontiguousarray(shapes), num_images, num_ignored, sources)

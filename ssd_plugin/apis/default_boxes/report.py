@@ -1,0 +1,235 @@
+"""What the default-box tool reads from a config, and what it writes back.
+
+* :func:`anchor_generator_cfg`, :func:`assigner_thresholds`,
+  :func:`build_anchor_generator`: the SSD anchor generator and the matching
+  thresholds of a config, with a clear error when there is none.
+* :func:`build_report`: ``report.json``'s content.
+* :func:`fitted_overrides`, :func:`write_fitted_config`,
+  :func:`cfg_options_line`: the fitted default boxes as a config that
+  inherits the user's, and as a ``--cfg-options`` line.
+* :func:`check_fitted_config`: the fitted config builds and passes
+  ``SSDConfigCheckHook``'s level checks (a dummy forward).
+"""
+
+import copy
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import DefaultBoxesError
+
+__all__ = [
+    'ANCHOR_KEY',
+    'anchor_generator_cfg',
+    'assigner_thresholds',
+    'build_anchor_generator',
+    'build_report',
+    'cfg_options_line',
+    'check_fitted_config',
+    'fitted_overrides',
+    'write_fitted_config',
+]
+
+ANCHOR_KEY = 'model.bbox_head.anchor_generator'
+FITTED_KEYS = ('min_sizes', 'max_sizes', 'ratios')
+
+
+def anchor_generator_cfg(cfg: Any, config_path: str) -> Dict:
+    """The SSD anchor generator config of ``cfg.model.bbox_head``.
+
+    A ``_scope_`` on the model or head (stamped by ``mmdet::`` bases) is
+    passed down, so that the generator is the class the model builds.
+
+    Raises:
+        DefaultBoxesError: when the model has no SSD anchor generator.
+    """
+    model = cfg.get('model') or {}
+    head = model.get('bbox_head') if hasattr(model, 'get') else None
+    gen = head.get('anchor_generator') if hasattr(head, 'get') else None
+    gen_type = str(gen.get('type', '')) if hasattr(gen, 'get') else ''
+    if not gen_type.rsplit('.', 1)[-1] == 'SSDAnchorGenerator':
+        found = (
+            f'{ANCHOR_KEY} is {gen_type!r}'
+            if gen_type
+            else 'model.bbox_head has no anchor_generator'
+            if hasattr(head, 'get')
+            else 'the model has no bbox_head'
+        )
+        raise DefaultBoxesError(
+            f'{config_path}: {found}. This tool measures and fits the default boxes of SSD '
+            f"({ANCHOR_KEY}=dict(type='SSDAnchorGenerator', ...)); for other anchor "
+            "generators (e.g. YOLO's) use mmdet's tools/analysis_tools/optimize_anchors.py."
+        )
+    out = copy.deepcopy(dict(gen))
+    scope = head.get('_scope_', model.get('_scope_'))
+    if scope is not None and '.' not in gen_type:
+        out.setdefault('_scope_', scope)
+    return out
+
+
+def assigner_thresholds(cfg: Any) -> Tuple[float, float, List[str]]:
+    """``(pos_iou_thr, min_pos_iou, notes)`` of ``cfg.model.train_cfg.assigner``."""
+    assigner = ((cfg.get('model') or {}).get('train_cfg') or {}).get('assigner') or {}
+    notes = []
+    thr = assigner.get('pos_iou_thr')
+    if thr is None:
+        thr = 0.5
+        notes.append("model.train_cfg.assigner.pos_iou_thr is not set: using SSD's 0.5")
+    return float(thr), float(assigner.get('min_pos_iou', 0.0)), notes
+
+
+def build_anchor_generator(gen_cfg: Dict, what: str = ANCHOR_KEY):
+    """Build the generator through the plugin's registry (the model's path)."""
+    from ssd_plugin.registry import TASK_UTILS
+
+    try:
+        return TASK_UTILS.build(copy.deepcopy(gen_cfg))
+    except Exception as err:
+        raise DefaultBoxesError(f'{what} does not build: {type(err).__name__}: {err}') from err
+
+
+def fitted_overrides(fit) -> Dict:
+    """The keys of the anchor generator the fit sets."""
+    return dict(
+        min_sizes=[float(v) for v in fit.min_sizes],
+        max_sizes=[float(v) for v in fit.max_sizes],
+        ratios=[[float(r) for r in level] for level in fit.ratios],
+    )
+
+
+def _fmt(value: Any) -> str:
+    """A list literal without spaces (one shell word in ``--cfg-options``)."""
+    return repr(value).replace(' ', '')
+
+
+def cfg_options_line(overrides: Dict) -> str:
+    """``--cfg-options model.bbox_head.anchor_generator.min_sizes=[...] ...``, shell-quoted."""
+    return '--cfg-options ' + ' '.join(
+        f"'{ANCHOR_KEY}.{key}={_fmt(overrides[key])}'" for key in FITTED_KEYS
+    )
+
+
+def write_fitted_config(out_dir: str, config_path: str, overrides: Dict, header: List[str]) -> str:
+    """Write ``out_dir/fitted_config.py``: the user's config with the fitted boxes.
+
+    Returns:
+        The path written.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, 'fitted_config.py')
+    keys = ',\n'.join(f'            {key}={_fmt(overrides[key])}' for key in FITTED_KEYS)
+    lines = [f'# {line}' for line in header]
+    lines += [
+        f'_base_ = {osp.abspath(config_path)!r}',
+        '',
+        "# Only the default boxes change; levels and strides are the base config's.",
+        'model = dict(',
+        '    bbox_head=dict(',
+        '        anchor_generator=dict(',
+        keys + ',',
+        '        )',
+        '    )',
+        ')',
+        '',
+    ]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+    return path
+
+
+def check_fitted_config(path: str, cfg_options: Optional[Dict] = None) -> str:
+    """Build the model of ``path`` and run ``SSDConfigCheckHook``'s level checks.
+
+    Returns:
+        A line saying what was checked.
+
+    Raises:
+        DefaultBoxesError: when the config does not build or the check fails.
+    """
+    from mmengine.config import Config
+
+    from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
+    from ssd_plugin.registry import MODELS
+
+    try:
+        cfg = Config.fromfile(path)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        model = MODELS.build(cfg.model)
+        SSDConfigCheckHook().check_feature_levels(model)
+    except Exception as err:
+        raise DefaultBoxesError(
+            f'the fitted config {path} fails to build or to pass SSDConfigCheckHook: '
+            f'{type(err).__name__}: {err}'
+        ) from err
+    gen = model.bbox_head.prior_generator
+    return (
+        f'{path} builds and passes SSDConfigCheckHook (levels, strides, boxes per location '
+        f'{list(gen.num_base_priors)} against a dummy forward)'
+    )
+
+
+def _pair(before: Any, after: Any, fitted: bool) -> Dict:
+    return dict(before=before, after=after) if fitted else dict(before=before)
+
+
+def build_report(
+    config_path: str,
+    gt,
+    pos_iou_thr: float,
+    stock_cfg: Dict,
+    before: Dict,
+    after: Optional[Dict] = None,
+    fitted_cfg: Optional[Dict] = None,
+    notes: Optional[List[str]] = None,
+) -> Dict:
+    """The content of ``report.json``.
+
+    Args:
+        config_path: The analysed config.
+        gt: The :class:`GroundTruth` analysed.
+        pos_iou_thr: The matching threshold.
+        stock_cfg: The configured anchor generator.
+        before, after: :func:`summarize` outputs of the configured and the
+            fitted default boxes (``after`` only with ``--fit``).
+        fitted_cfg: The fitted anchor generator (with ``--fit``).
+        notes: Lines worth keeping (skipped transforms, unchanged levels).
+
+    Returns:
+        A JSON-serialisable dict with ``coverage``, ``mean_best_iou``,
+        ``positives_per_gt`` (each ``{"before", "after"}``), ``per_size``,
+        ``num_gt``, ``fitted_anchor_generator`` and details.
+    """
+    fitted = after is not None
+    after = after or dict(all={}, per_size={k: {} for k in before['per_size']})
+    fields = ('coverage', 'mean_best_iou', 'positives_per_gt')
+    report = dict(
+        config=config_path,
+        pos_iou_thr=pos_iou_thr,
+        num_gt=len(gt),
+        num_images=gt.num_images,
+        num_ignored=gt.num_ignored,
+    )
+    for key in fields:
+        report[key] = _pair(before['all'][key], after['all'].get(key), fitted)
+    report['per_size'] = {
+        name: dict(
+            num_gt=stats['num_gt'],
+            **{
+                key: _pair(stats.get(key), after['per_size'][name].get(key), fitted)
+                for key in fields + ('best_match_levels', 'positive_levels')
+            },
+        )
+        for name, stats in before['per_size'].items()
+    }
+    report['levels'] = {
+        key: _pair(before['all'][key], after['all'].get(key), fitted)
+        for key in ('best_match_levels', 'positive_levels')
+    }
+    report['anchor_generator'] = {k: v for k, v in stock_cfg.items() if k != '_scope_'}
+    report['fitted_anchor_generator'] = (
+        {k: v for k, v in fitted_cfg.items() if k != '_scope_'} if fitted_cfg else None
+    )
+    report['sources'] = list(gt.sources)
+    report['notes'] = list(notes or [])
+    return report

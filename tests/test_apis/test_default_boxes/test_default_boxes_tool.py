@@ -1,0 +1,177 @@
+"""tools/analysis_tools/default_boxes.py as a user runs it (subprocesses), and its messages."""
+
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from default_boxes_test_utils import CONFIG, small_elongated_boxes, write_coco
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'default_boxes.py')
+
+
+def run(args, cwd=ROOT, timeout=240):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run(
+        [sys.executable, TOOL] + list(args),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope='module')
+def fitted_run(tmp_path_factory):
+    """One ``--fit`` run on the small elongated boxes; ``(proc, out_dir, config)``."""
+    tmp = tmp_path_factory.mktemp('default_boxes')
+    root = tmp / 'data'
+    (root / 'annotations').mkdir(parents=True)
+    images, boxes = small_elongated_boxes()
+    write_coco(str(root / 'annotations' / 'train.json'), images, boxes)
+    config = tmp / 'cfg.py'
+    config.write_text(CONFIG.format(data_root=str(root) + '/'))
+    out = tmp / 'out'
+    proc = run([str(config), '--fit', '--out-dir', str(out)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, str(out), str(config)
+
+
+def test_report_keys_and_files(fitted_run):
+    proc, out, _ = fitted_run
+    with open(osp.join(out, 'report.json')) as f:
+        report = json.load(f)
+    for key in (
+        'coverage',
+        'mean_best_iou',
+        'positives_per_gt',
+        'per_size',
+        'num_gt',
+        'fitted_anchor_generator',
+    ):
+        assert key in report
+    for key in ('coverage', 'mean_best_iou', 'positives_per_gt'):
+        assert set(report[key]) == {'before', 'after'}
+        assert set(report['per_size']['medium'][key]) == {'before', 'after'}
+    assert report['num_gt'] == 200  # 40 images x 5 boxes, counted once through RepeatDataset
+    assert report['coverage']['before'] == 0.0
+    assert report['coverage']['after'] >= 0.95
+    assert report['positives_per_gt']['before'] == 1.0  # the forced match alone
+    assert report['per_size']['medium']['num_gt'] == 200  # 24 x 48 at the input: 1152 px^2
+    gen = report['fitted_anchor_generator']
+    assert gen['strides'] == [8, 16, 32] and gen['type'] == 'SSDAnchorGenerator'
+    for name in ('best_iou_hist.png', 'gt_shapes.png', 'fitted_config.py'):
+        assert osp.getsize(osp.join(out, name)) > 0
+    assert 'passes SSDConfigCheckHook' in proc.stdout
+    assert "--cfg-options 'model.bbox_head.anchor_generator.min_sizes=[" in proc.stdout
+    assert 'Expand' in ' '.join(report['notes'])  # the random transform left out is named
+
+
+def test_fitted_config_builds_and_trains_the_fitted_boxes(fitted_run):
+    from mmengine.config import Config
+
+    from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
+    from ssd_plugin.registry import MODELS
+
+    _, out, config = fitted_run
+    cfg = Config.fromfile(osp.join(out, 'fitted_config.py'))
+    with open(osp.join(out, 'report.json')) as f:
+        fitted = json.load(f)['fitted_anchor_generator']
+    gen_cfg = cfg.model.bbox_head.anchor_generator
+    assert gen_cfg.min_sizes == fitted['min_sizes'] and gen_cfg.ratios == fitted['ratios']
+    # everything else is the user's config
+    base = Config.fromfile(config)
+    assert cfg.train_dataloader == base.train_dataloader
+    assert cfg.model.backbone == base.model.backbone
+    model = MODELS.build(cfg.model)
+    SSDConfigCheckHook().check_feature_levels(model)
+    assert model.bbox_head.prior_generator.min_sizes == fitted['min_sizes']
+
+
+def test_cfg_options_line_reproduces_the_fit(fitted_run, tmp_path):
+    proc, out, config = fitted_run
+    line = next(ln for ln in proc.stdout.splitlines() if '--cfg-options' in ln).strip()
+    import shlex
+
+    proc2 = run([config, '--out-dir', str(tmp_path), '--no-plots'] + shlex.split(line))
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    with open(osp.join(out, 'report.json')) as f:
+        fitted = json.load(f)
+    with open(osp.join(tmp_path, 'report.json')) as f:
+        again = json.load(f)
+    assert again['coverage']['before'] == fitted['coverage']['after']
+    assert 'after' not in again['coverage'] and again['fitted_anchor_generator'] is None
+
+
+def test_ssd300_coco_without_coco_says_what_is_missing(tmp_path):
+    proc = run([osp.join(ROOT, 'configs', 'ssd300_coco.py')], cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert 'annotations are missing' in proc.stderr
+    assert "data_root 'data/coco/' does not exist" in proc.stderr
+    assert 'cocodataset.org' in proc.stderr  # how to get it
+    assert 'images are not needed' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_bad_inputs(make_config, tmp_path):
+    images, _ = small_elongated_boxes(2)
+    empty = make_config(images, [])
+    proc = run([empty, '--out-dir', str(tmp_path / 'a')])
+    assert proc.returncode == 2
+    assert 'no ground-truth box to analyse' in proc.stderr and 'train.json' in proc.stderr
+    no_ssd = make_config(
+        images,
+        [(0, 1, 1, 40, 40)],
+        extra=(
+            "\nmodel['bbox_head']['anchor_generator'] = dict(type='mmdet.AnchorGenerator', "
+            'strides=[8], ratios=[1.0], scales=[4])\n'
+        ),
+    )
+    proc = run([no_ssd])
+    assert proc.returncode == 2
+    assert "model.bbox_head.anchor_generator is 'mmdet.AnchorGenerator'" in proc.stderr
+    assert 'optimize_anchors.py' in proc.stderr
+    proc = run([empty, '--max-ratios', '2'])
+    assert proc.returncode == 2 and '--max-ratios applies to --fit only' in proc.stderr
+    proc = run([str(tmp_path / 'nope.py')])
+    assert proc.returncode == 2 and 'Config file not found' in proc.stderr
+    random_resize = make_config(
+        images,
+        [(0, 1, 1, 40, 40)],
+        extra=(
+            "\ntrain_dataloader['dataset']['dataset']['pipeline'][3] = dict("
+            "type='mmdet.RandomResize', scale=[(96, 96), (160, 160)])\n"
+        ),
+    )
+    proc = run([random_resize])
+    assert proc.returncode == 2 and 'pipeline[3] is a RandomResize' in proc.stderr
+
+
+def test_fit_that_cannot_change_any_level(make_config, tmp_path):
+    # Boxes equal to the configured 64 x 64 squares of the stride-32 level (Resize halves
+    # the 256 px images), at its grid centres: nothing can score better.
+    images = [(256, 256)] * 4
+    boxes = [
+        (i, 2 * (16 + 32 * c) - 64, 2 * (16 + 32 * c) - 64, 128, 128)
+        for i in range(4)
+        for c in range(1, 3)
+    ]
+    cfg = make_config(
+        images,
+        boxes,
+        extra=(
+            "\nmodel['bbox_head']['anchor_generator'].update(min_sizes=[64, 64, 64], "
+            'max_sizes=[64, 64, 64])\n'
+        ),
+    )
+    out = tmp_path / 'out'
+    proc = run([cfg, '--fit', '--out-dir', str(out), '--no-plots'])
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert '--fit cannot change any level' in proc.stderr
+    assert not osp.exists(out / 'fitted_config.py')
+    with open(out / 'report.json') as f:
+        assert json.load(f)['coverage'] == {'before': 1.0}

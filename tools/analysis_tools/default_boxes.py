@@ -1,0 +1,97 @@
+"""Measure how well a config's SSD default boxes fit its training set, and fit better ones.
+
+Examples::
+
+    python tools/analysis_tools/default_boxes.py configs/ssd300_coco.py
+    python tools/analysis_tools/default_boxes.py CONFIG --fit --out-dir work_dirs/boxes
+    python tools/analysis_tools/default_boxes.py CONFIG --fit --max-ratios 3 \\
+        --cfg-options train_dataloader.dataset.data_root=/data/mine/
+
+It reads the training set through the config's dataset class, scales the
+boxes as the train pipeline's fixed Resize would (random augmentation left
+out), and reports, overall and per COCO size bin at the network input, the
+coverage (share of ground truths whose best default box has IoU >= the
+assigner's pos_iou_thr), the mean best IoU, the positives per ground truth
+(forced match included) and the levels the matches come from. ``--fit``
+searches per-level sizes and aspect ratios on the same levels and strides and
+writes OUT_DIR/fitted_config.py (inheriting CONFIG). Everything goes to
+OUT_DIR/report.json, with best_iou_hist.png and gt_shapes.png. Exit status 2
+on unusable input, with a message saying what is missing.
+"""
+
+import argparse
+import os.path as osp
+import sys
+import time
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+
+import ssd_plugin  # noqa: F401  (registers the plugin's components)
+from ssd_plugin.apis.default_boxes import DefaultBoxesError
+from ssd_plugin.apis.default_boxes.runner import run_analysis
+from ssd_plugin.utils import register_all_modules
+from ssd_plugin.utils.run_checks import RunCheckError, check_config_file
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description='Coverage and fitting of SSD default boxes')
+    parser.add_argument('config', help='config file (its train_dataloader is read)')
+    parser.add_argument('--fit', action='store_true', help='search better sizes and ratios')
+    parser.add_argument(
+        '--out-dir', help='output directory (default: work_dirs/default_boxes/<config name>)'
+    )
+    parser.add_argument(
+        '--max-ratios',
+        type=int,
+        help='aspect ratios per level for --fit (boxes per location 2 + 2N); default: keep '
+        "each level's count (stock checkpoints keep loading)",
+    )
+    parser.add_argument(
+        '--fit-samples', type=int, default=20000, help='ground truths the search scores'
+    )
+    parser.add_argument('--seed', type=int, default=0, help='seed of the search subset')
+    parser.add_argument('--no-plots', action='store_true', help='skip the PNG pictures')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs',
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run; returns the exit status."""
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        check_config_file(args.config)
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        register_all_modules(init_default_scope=False)
+        out_dir = args.out_dir or osp.join(
+            'work_dirs', 'default_boxes', osp.splitext(osp.basename(args.config))[0]
+        )
+        run_analysis(
+            cfg,
+            args.config,
+            out_dir,
+            fit=args.fit,
+            max_ratios=args.max_ratios,
+            fit_samples=args.fit_samples,
+            seed=args.seed,
+            plots=not args.no_plots,
+            cfg_options=args.cfg_options,
+        )
+    except (DefaultBoxesError, RunCheckError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'report: {osp.join(out_dir, "report.json")} ({time.perf_counter() - start:.1f} s)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
