@@ -4,6 +4,7 @@ Examples::
 
     python tools/demo.py                      # the README's first command runs this
     python tools/demo.py --epochs 2 --work-dir work_dirs/demo_short
+    python tools/demo.py --time-budget 900    # fit the epochs to 15 minutes
     python tools/demo.py --retrain            # train again even if a finished run exists
 
 Steps, each printed as it starts:
@@ -12,7 +13,12 @@ Steps, each printed as it starts:
    in ``--data-root``, unless it is there already;
 2. train ``configs/demo/ssd_cspdarknet_synthetic_cpu.py`` (the log shows the
    progress and an ETA), unless ``--work-dir`` holds a finished run of the
-   same settings;
+   same settings. Without ``--epochs``, a short probe run times a few real
+   training steps first and the demo trains the most epochs, up to the
+   config's, that fit ``--time-budget`` (600 s from ``--started-at``, which
+   ``make demo`` sets to its own start), with the schedule scaled to them; it
+   prints ``time budget ... -> N epochs, expected finish at ...``. The weights
+   depend only on the epochs and the seed: ``--epochs N`` gives the same run;
 3. evaluate the final checkpoint on the val split with pycocotools (COCO
    bbox mAP, printed and saved to ``WORK_DIR/demo_metrics.json``); after a
    training run this is the validation that training ran on its last epoch;
@@ -28,6 +34,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -38,12 +45,22 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.apis.inference import infer_images
+from ssd_plugin.apis.time_budget_plan import (
+    PROBE_STEPS,
+    TimeBudgetPlan,
+    mean_step_time,
+    plan_epochs,
+    read_step_times,
+    steps_per_epoch,
+)
 from ssd_plugin.datasets import generate_synthetic_coco
 from ssd_plugin.datasets.synthetic_coco import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
 DONE_FILE = 'demo_done.json'
+DEFAULT_TIME_BUDGET = 600  # seconds: `make demo`, creating .venv included, in 10 minutes
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -58,7 +75,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--num-val', type=int, default=DEFAULT_NUM_VAL, help='val images to generate'
     )
-    parser.add_argument('--epochs', type=int, default=None, help='override the config epochs')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help='train this many epochs (the schedule scaled to them); default: the most, up to '
+        "the config's, that fit --time-budget",
+    )
+    parser.add_argument(
+        '--time-budget',
+        type=float,
+        default=DEFAULT_TIME_BUDGET,
+        help='seconds from --started-at in which the demo should finish: the epochs are fitted '
+        'to it from a few timed training steps (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--started-at',
+        type=float,
+        default=None,
+        help='when the budget started, in seconds since the epoch (make demo passes its own '
+        "start, so that creating .venv counts); default: the demo's start",
+    )
     parser.add_argument('--num-draw', type=int, default=12, help='val images to draw')
     parser.add_argument('--retrain', action='store_true', help='train even if a run is done')
     parser.add_argument(
@@ -78,8 +115,9 @@ def _step(number: int, text: str) -> None:
     print(f'\n[demo {number}/4] {text}', flush=True)
 
 
-def build_config(args: argparse.Namespace) -> Config:
-    """The demo config with the command line applied."""
+def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Config:
+    """The demo config with the command line applied, trained ``epochs`` epochs (default: the
+    config's) with the schedule scaled to them."""
     cfg = Config.fromfile(args.config)
     options: Dict = {}
     data_root = args.data_root.rstrip('/') + '/'
@@ -89,31 +127,37 @@ def build_config(args: argparse.Namespace) -> Config:
     ann = osp.join(data_root, 'annotations', 'instances_val.json')
     options['val_evaluator.ann_file'] = ann
     options['test_evaluator.ann_file'] = ann
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise ValueError(f'--epochs must be at least 1, got {args.epochs}')
-        options['train_cfg.max_epochs'] = args.epochs
-        options['train_cfg.val_interval'] = args.epochs
-        options['default_hooks.checkpoint.interval'] = args.epochs
-        for i, scheduler in enumerate(cfg.param_scheduler):
-            if scheduler.get('by_epoch', True):
-                options[f'param_scheduler.{i}.end'] = args.epochs
-                if 'T_max' in scheduler:
-                    options[f'param_scheduler.{i}.T_max'] = args.epochs
     options.update(args.cfg_options or {})
     cfg.merge_from_dict(options)
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f'--epochs must be at least 1, got {epochs}')
+        options = {
+            'train_cfg.max_epochs': epochs,
+            'train_cfg.val_interval': epochs,
+            'default_hooks.checkpoint.interval': epochs,
+        }
+        for i, scheduler in enumerate(cfg.param_scheduler):
+            if scheduler.get('by_epoch', True):
+                options[f'param_scheduler.{i}.end'] = epochs
+                if 'T_max' in scheduler:
+                    options[f'param_scheduler.{i}.T_max'] = epochs
+        cfg.merge_from_dict(options)
     cfg.work_dir = args.work_dir
     return cfg
 
 
 def _fingerprint(cfg: Config, dataset: Dict, nproc: int) -> str:
-    """A hash of what decides the trained weights: config, dataset parameters, processes."""
+    """A hash of what decides the trained weights but the epochs: the config as given,
+    the dataset parameters, the processes."""
     text = cfg.pretty_text + json.dumps(dataset['params'], sort_keys=True) + f'nproc={nproc}'
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _finished_run(work_dir: str, fingerprint: str) -> Optional[str]:
-    """The checkpoint of a finished run with this fingerprint in ``work_dir``, if any."""
+def _finished_run(work_dir: str, fingerprint: str, epochs: Optional[int]) -> Optional[Dict]:
+    """The record (``checkpoint``, ``epochs``, ``budget``) of a finished run in ``work_dir``
+    with this fingerprint: of ``epochs`` epochs, or with ``epochs=None`` one whose epochs
+    a time budget chose."""
     path = osp.join(work_dir, DONE_FILE)
     if not osp.isfile(path):
         return None
@@ -122,7 +166,11 @@ def _finished_run(work_dir: str, fingerprint: str) -> Optional[str]:
     ckpt = done.get('checkpoint')
     if done.get('fingerprint') != fingerprint or not ckpt or not osp.isfile(ckpt):
         return None
-    return ckpt
+    if epochs is None and not done.get('budget'):
+        return None
+    if epochs is not None and done.get('epochs') != epochs:
+        return None
+    return done
 
 
 class _LastValMetrics(Hook):
@@ -170,6 +218,35 @@ def _last_val_metrics(work_dir: str, epoch: int) -> Optional[Dict[str, float]]:
     return metrics
 
 
+def _training_command(cfg: Config, nproc: int) -> Tuple[List[str], Dict[str, str]]:
+    """The command and environment that train ``cfg`` (dumped into its work_dir) with
+    ``tools/train.py``: in ``nproc`` single-threaded processes through torchrun (gloo), or in
+    one process with the default threads."""
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    dumped = osp.join(cfg.work_dir, 'demo_train_config.py')
+    cfg.dump(dumped)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, env.get('PYTHONPATH')) if p)
+    train_py = osp.join(ROOT, 'tools', 'train.py')
+    if nproc == 1:
+        return [sys.executable, train_py, dumped, '--work-dir', cfg.work_dir], env
+    env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // nproc))
+    cmd = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--standalone',  # a free local port, no MASTER_ADDR/PORT to set
+        f'--nproc_per_node={nproc}',
+        train_py,
+        dumped,
+        '--launcher',
+        'pytorch',
+        '--work-dir',
+        cfg.work_dir,
+    ]
+    return cmd, env
+
+
 def train_distributed(cfg: Config, nproc: int) -> Tuple[str, Optional[Dict[str, float]]]:
     """Train in ``nproc`` CPU processes, as ``tools/dist_train.sh`` does (torchrun, gloo).
 
@@ -180,31 +257,83 @@ def train_distributed(cfg: Config, nproc: int) -> Tuple[str, Optional[Dict[str, 
     Returns:
         As :func:`train`.
     """
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    dumped = osp.join(cfg.work_dir, 'demo_train_config.py')
-    cfg.dump(dumped)
-    threads = max(1, (os.cpu_count() or 1) // nproc)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, env.get('PYTHONPATH')) if p)
-    cmd = [
-        sys.executable,
-        '-m',
-        'torch.distributed.run',
-        '--standalone',  # a free local port, no MASTER_ADDR/PORT to set
-        f'--nproc_per_node={nproc}',
-        osp.join(ROOT, 'tools', 'train.py'),
-        dumped,
-        '--launcher',
-        'pytorch',
-        '--work-dir',
-        cfg.work_dir,
-    ]
-    print(f'{nproc} processes x {threads} thread(s): {" ".join(cmd)}', flush=True)
+    cmd, env = _training_command(cfg, nproc)
+    print(f'{nproc} processes x {env["OMP_NUM_THREADS"]} thread(s): {" ".join(cmd)}', flush=True)
     status = subprocess.run(cmd, env=env).returncode
     if status != 0:
         raise RuntimeError(f'distributed training failed with status {status} (log above)')
     epochs = cfg.train_cfg.max_epochs
     return osp.join(cfg.work_dir, f'epoch_{epochs}.pth'), _last_val_metrics(cfg.work_dir, epochs)
+
+
+def probe_config(cfg: Config, num_images: int, nproc: int) -> Config:
+    """``cfg`` cut to a probe run: ``PROBE_STEPS`` training steps on the first images, every
+    step logged, no validation, no checkpoint, in ``WORK_DIR/time_probe``."""
+    cfg = cfg.copy()
+    batch = cfg.train_dataloader.batch_size
+    images = min(num_images, PROBE_STEPS * batch * nproc)
+    epochs = -(-PROBE_STEPS // steps_per_epoch(images, batch, nproc))
+    cfg.merge_from_dict(
+        {
+            'train_dataloader.dataset.indices': images,
+            'train_cfg.max_epochs': epochs,
+            'train_cfg.val_begin': epochs + 1,  # no validation
+            'default_hooks.checkpoint': None,
+            'default_hooks.logger.interval': 1,
+            'log_processor.window_size': 1,
+            'log_level': 'WARNING',
+        }
+    )
+    cfg.work_dir = osp.join(cfg.work_dir, 'time_probe')
+    return cfg
+
+
+def time_training(cfg: Config, num_images: int, nproc: int) -> Tuple[float, float]:
+    """Run the probe of ``cfg`` as the training will run.
+
+    Returns:
+        The mean seconds of a step after the warm-up, and the seconds to start and end the
+        processes (the probe's wall time less its steps).
+    """
+    probe = probe_config(cfg, num_images, nproc)
+    if osp.isdir(probe.work_dir):
+        shutil.rmtree(probe.work_dir)
+    cmd, env = _training_command(probe, nproc)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
+        raise RuntimeError(f'the timing run failed with status {proc.returncode} (log above)')
+    scalars = glob.glob(osp.join(probe.work_dir, '*', 'vis_data', 'scalars.json'))
+    if len(scalars) != 1:
+        raise RuntimeError(f'the timing run wrote {len(scalars)} scalars.json in {probe.work_dir}')
+    times = read_step_times(scalars[0])
+    return mean_step_time(times), wall - sum(times)
+
+
+def plan_training(
+    args: argparse.Namespace, cfg: Config, num_images: int, nproc: int, started_at: float
+) -> TimeBudgetPlan:
+    """Time the training, then plan its epochs to fit ``args.time_budget``; prints the plan."""
+    step_s, startup_s = time_training(cfg, num_images, nproc)
+    plan = plan_epochs(
+        budget_s=args.time_budget,
+        elapsed_s=time.time() - started_at,
+        step_s=step_s,
+        steps_per_epoch=steps_per_epoch(num_images, cfg.train_dataloader.batch_size, nproc),
+        startup_s=startup_s,
+        max_epochs=cfg.train_cfg.max_epochs,
+    )
+    print(plan.line(started_at), flush=True)
+    if plan.epochs < plan.max_epochs:
+        print(
+            f"(a slower machine than the recipe's: {plan.epochs} of {plan.max_epochs} epochs, "
+            f'a lower mAP; --epochs {plan.max_epochs} trains the recipe in full, '
+            f'--epochs {plan.epochs} reproduces this run)',
+            flush=True,
+        )
+    return plan
 
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
@@ -217,11 +346,8 @@ def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
     return runner.test()
 
 
-def draw(cfg_path: str, cfg: Config, checkpoint: str, num_draw: int, out_dir: str) -> str:
-    """Draw detections on the first val images through ``tools/infer.py``; returns the JSON path."""
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    import infer  # tools/infer.py
-
+def draw(cfg: Config, checkpoint: str, num_draw: int, out_dir: str) -> str:
+    """Draw detections on the first val images (as ``tools/infer.py``); returns the JSON path."""
     img_dir = osp.join(cfg.test_dataloader.dataset.data_root, 'val')
     images = sorted(os.listdir(img_dir))[:num_draw]
     pick = osp.join(out_dir, 'inputs')
@@ -232,16 +358,17 @@ def draw(cfg_path: str, cfg: Config, checkpoint: str, num_draw: int, out_dir: st
             os.symlink(osp.abspath(osp.join(img_dir, name)), link)
     dumped = osp.join(out_dir, 'demo_config.py')
     cfg.dump(dumped)
-    status = infer.main([pick, dumped, checkpoint, '--out-dir', out_dir, '--score-thr', '0.3'])
-    if status != 0:
-        raise RuntimeError(f'tools/infer.py failed with status {status}')
-    return osp.join(out_dir, 'detections.json')
+    return infer_images(pick, dumped, checkpoint, out_dir=out_dir, score_thr=0.3)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the demo; returns the exit status."""
     args = parse_args(argv)
     start = time.perf_counter()
+    started_at = args.started_at if args.started_at is not None else time.time()
+    if args.time_budget <= 0:
+        print(f'error: --time-budget must be positive, got {args.time_budget}', file=sys.stderr)
+        return 2
     _step(1, f'dataset in {args.data_root}')
     try:
         dataset = generate_synthetic_coco(
@@ -250,7 +377,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             num_val=args.num_val,
             workers=min(2, os.cpu_count() or 1),
         )
-        cfg = build_config(args)
+        base_cfg = build_config(args)  # the config's own epochs
+        cfg = base_cfg if args.epochs is None else build_config(args, args.epochs)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
@@ -258,17 +386,39 @@ def main(argv: Optional[List[str]] = None) -> int:
     if nproc < 1:
         print(f'error: --nproc must be at least 1, got {nproc}', file=sys.stderr)
         return 2
-    fingerprint = _fingerprint(cfg, dataset, nproc)
-    checkpoint = None if args.retrain else _finished_run(args.work_dir, fingerprint)
-    metrics = None
-    if checkpoint is not None:
-        _step(2, f'training: already done, reusing {checkpoint} (--retrain to train again)')
+    fingerprint = _fingerprint(base_cfg, dataset, nproc)
+    done = None if args.retrain else _finished_run(args.work_dir, fingerprint, args.epochs)
+    metrics, plan = None, None
+    if done is not None:
+        checkpoint = done['checkpoint']
+        _step(
+            2,
+            f'training: already done ({done["epochs"]} epochs), reusing {checkpoint} '
+            '(--retrain to train again)',
+        )
     else:
+        _step(2, f'training on CPU, logs in {args.work_dir}')
+        if args.epochs is None:
+            print(
+                f'timing {PROBE_STEPS} training steps to fit the epochs to the time budget '
+                f'({args.time_budget:.0f} s from '
+                f'{time.strftime("%H:%M:%S", time.localtime(started_at))}; --epochs to choose)',
+                flush=True,
+            )
+            num_images = dataset['splits']['train']['images']
+            plan = plan_training(args, base_cfg, num_images, nproc, started_at)
+            cfg = build_config(args, plan.epochs)
         epochs = cfg.train_cfg.max_epochs
-        _step(2, f'training {epochs} epochs on CPU, logs in {args.work_dir}')
+        print(f'training {epochs} epoch{"s" if epochs != 1 else ""}', flush=True)
         checkpoint, metrics = train(cfg) if nproc == 1 else train_distributed(cfg, nproc)
         with open(osp.join(args.work_dir, DONE_FILE), 'w') as f:
-            json.dump(dict(fingerprint=fingerprint, checkpoint=checkpoint), f)
+            record = dict(
+                fingerprint=fingerprint,
+                checkpoint=checkpoint,
+                epochs=epochs,
+                budget=args.epochs is None,
+            )
+            json.dump(record, f)
     train_end = time.perf_counter()
     if metrics is None:
         _step(3, f'evaluating {checkpoint} on the val split (pycocotools)')
@@ -284,7 +434,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         json.dump(dict(checkpoint=checkpoint, metrics=metrics), f, indent=1)
     _step(4, f'drawing detections on {args.num_draw} val images')
     infer_dir = osp.join(args.work_dir, 'infer')
-    det_json = draw(args.config, cfg, checkpoint, args.num_draw, infer_dir)
+    det_json = draw(cfg, checkpoint, args.num_draw, infer_dir)
     total = time.perf_counter() - start
     print(
         '\n'.join(
@@ -301,7 +451,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f'metrics:          {osp.abspath(metrics_path)}',
                 f'drawn detections: {osp.abspath(osp.join(infer_dir, "vis"))}',
                 f'detections JSON:  {osp.abspath(det_json)}',
-                f'time: {total:.0f} s in all, {train_end - start:.0f} s up to the end of training',
+                f'time: {total:.0f} s in all, {train_end - start:.0f} s up to the end of training; '
+                f'{time.time() - started_at:.0f} s of the {args.time_budget:.0f} s budget'
+                + (f' (expected {plan.expected_s:.0f} s)' if plan is not None else ''),
             ]
         ),
         flush=True,

@@ -19,15 +19,17 @@
 # 32 images a process take 6.9 ms an image against 10.5 ms for 8.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
+# The generator's class names, in its category order (one list for both).
+from ssd_plugin.datasets.synthetic_coco import SYNTHETIC_CLASSES as classes  # noqa: E402
+
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/synthetic/'  # written by tools/generate_dataset.py
-classes = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
 input_size = 128
 batch_size = 32  # per process (tools/demo.py trains in 2)
 num_workers = 0  # on 2 cores a loader process slows the step (it competes with the math)
 base_lr = 2e-3  # AdamW, for 2 x 32 images a step
 match_iou = 0.4  # positive from this IoU, negative below it (SSD's 0.5)
-max_epochs = 12
+max_epochs = 12  # tools/demo.py trains fewer where they do not fit its time budget
 val_interval = 12
 # --------------------------------------------------------------------------
 

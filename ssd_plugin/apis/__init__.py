@@ -1,7 +1,13 @@
-"""Tool layer: the computations behind ``tools/`` scripts.
+"""The tool layer: what ``tools/*`` scripts share (as mmdet's and mmyolo's ``apis``).
 
-Nothing here is imported by ``import ssd_plugin``; the tools import the
-submodules they need (e.g. :mod:`ssd_plugin.apis.default_boxes`).
+Nothing here is imported by ``import ssd_plugin``, and this ``__init__`` imports
+nothing either: each tool imports the submodules it needs, so that a tool pays
+only for its own imports.
+
+Submodules: ``default_boxes`` (coverage analysis and fitting of default boxes),
+``inference`` (``tools/infer.py`` and the demo's drawing), ``time_budget_plan``
+(the demo's epochs for a time budget) and ``mmdet_analysis_tool`` (mmdet's
+analysis tools on plugin configs).
 """
 
-__all__ = ['default_boxes']
+__all__ = ['default_boxes', 'inference', 'mmdet_analysis_tool', 'time_budget_plan']

@@ -1,4 +1,7 @@
-"""tools/demo.py end to end on a tiny scale: generate, train, evaluate, draw, then rerun."""
+"""tools/demo.py end to end on a tiny scale: generate, time, train, evaluate, draw, rerun.
+
+The epoch choice itself is tested on given timings in tests/test_apis/test_time_budget_plan.py.
+"""
 
 import json
 import os
@@ -9,7 +12,7 @@ import pytest
 from tools_test_utils import assert_ok, run_tool
 
 
-def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
+def test_demo_fits_its_epochs_to_the_budget_and_a_rerun_skips_training(tmp_path):
     work_dir, data_root = str(tmp_path / 'work'), str(tmp_path / 'data')
     args = [
         'demo.py',
@@ -21,11 +24,10 @@ def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
         '16',
         '--num-val',
         '4',
-        '--epochs',
-        '1',
         '--num-draw',
         '2',
         '--cfg-options',
+        'train_cfg.max_epochs=2',  # the recipe's epochs here: the most the budget trains
         'train_dataloader.batch_size=8',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
@@ -39,6 +41,15 @@ def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
     out = first.stdout + first.stderr
     for step in range(1, 5):
         assert f'[demo {step}/4]' in out
+    # A probe of 25 steps timed the training; 2 epochs of 1 step fit 600 s.
+    assert re.search(
+        r'time budget 600 s: measured \d+ ms/step -> 2 epochs, expected finish at '
+        r'\d\d:\d\d:\d\d \(\d+ s of 600; \d+ s spent, 1 steps an epoch',
+        out,
+    ), out
+    assert 'training 2 epochs' in out
+    assert 'Epoch(train) [2][1/1]' in out and 'Epoch(train) [3]' not in out
+    assert re.search(r'\d+ s of the 600 s budget', out)
     assert re.search(r'eta: \d', out), 'the training log shows an ETA'
     assert re.search(r'bbox mAP@\[\.5:\.95\] on val: \d\.\d{3}', out)
     # Step 3 reuses the validation that training ran on the final weights.
@@ -57,8 +68,8 @@ def test_demo_runs_end_to_end_and_a_rerun_skips_training(tmp_path):
     second = run_tool(args, timeout=300)
     assert_ok(second)
     out = second.stdout + second.stderr
-    assert 'training: already done' in out
-    assert 'Epoch(train)' not in out
+    assert 'training: already done (2 epochs)' in out
+    assert 'Epoch(train)' not in out and 'time budget' not in out
     # The rerun evaluates the checkpoint itself and gets what training's validation got.
     assert 'evaluating ' in out
     with open(osp.join(work_dir, 'demo_metrics.json')) as f:

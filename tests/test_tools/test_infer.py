@@ -7,7 +7,9 @@ import pickle
 
 import pytest
 import torch
-from tools_test_utils import assert_ok, load_tool, run_tool
+from tools_test_utils import assert_ok, run_tool
+
+from ssd_plugin.apis.inference import detections, list_images
 
 
 def test_infer_folder_writes_images_and_json_consistent_with_test(
@@ -55,13 +57,12 @@ def test_infer_folder_writes_images_and_json_consistent_with_test(
 
 
 def test_list_images_and_detection_filtering(tiny_data):
-    infer = load_tool('infer')
-    assert infer.list_images(tiny_data + 'val/000003.jpg') == [tiny_data + 'val/000003.jpg']
-    assert len(infer.list_images(tiny_data + 'val')) == 8
+    assert list_images(tiny_data + 'val/000003.jpg') == [tiny_data + 'val/000003.jpg']
+    assert len(list_images(tiny_data + 'val')) == 8
     pred = dict(
         bboxes=[[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 9, 9]], scores=[0.4, 0.9, 0.1], labels=[5, 0, 2]
     )
-    kept = infer.detections(pred, ['a', 'b', 'c', 'd', 'e', 'f'], 0.3)
+    kept = detections(pred, ['a', 'b', 'c', 'd', 'e', 'f'], 0.3)
     assert kept == dict(
         bboxes=[[5, 6, 7, 8], [1, 2, 3, 4]],
         scores=[0.9, 0.4],

@@ -1,0 +1,148 @@
+"""Detect objects in images with mmdet's ``DetInferencer``: the tool layer of
+``tools/infer.py`` and of the demo's drawing step (``tools/demo.py``).
+
+Writes ``OUT_DIR/vis/<image name>`` (boxes with a score of at least
+``score_thr`` drawn) and ``OUT_DIR/detections.json``: one entry per image
+with ``bboxes`` (x1, y1, x2, y2 in input-image pixels), ``scores``,
+``labels`` and ``class_names``, sorted by score. The inferencer runs in the
+config's default scope (``ssd_plugin``).
+"""
+
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+
+from ssd_plugin.engine import patch_mmdet_ssd_head
+from ssd_plugin.registry import SCOPE
+from ssd_plugin.utils.run_checks import RunCheckError, check_config_file, check_run
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def list_images(inputs: str) -> List[str]:
+    """The image files named by ``inputs`` (a file or a folder), sorted.
+
+    Raises:
+        RunCheckError: when there are none.
+    """
+    if osp.isdir(inputs):
+        images = sorted(
+            osp.join(inputs, name)
+            for name in os.listdir(inputs)
+            if name.lower().endswith(IMG_EXTENSIONS)
+        )
+        if not images:
+            raise RunCheckError(f'No images ({", ".join(IMG_EXTENSIONS)}) in folder {inputs}')
+        return images
+    if not osp.isfile(inputs):
+        raise RunCheckError(f'Input not found: {inputs} (resolved: {osp.abspath(inputs)})')
+    return [inputs]
+
+
+def load_inference_config(
+    config: str, checkpoint: str, cfg_options: Optional[Dict] = None
+) -> Config:
+    """The config file ``config``, with ``cfg_options`` merged, ready for ``DetInferencer``.
+
+    Raises:
+        RunCheckError: when the config or checkpoint is missing.
+    """
+    check_config_file(config)
+    cfg = Config.fromfile(config)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = SCOPE
+    check_run(cfg, config, 'infer', checkpoints=[('checkpoint', checkpoint)])
+    if cfg.get('visualizer') is None:
+        cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
+    # DetInferencer writes the drawn images itself; backends would want a save_dir.
+    cfg.visualizer['vis_backends'] = None
+    # DetInferencer looks for the loader under its plain name.
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        if transform['type'] == 'mmdet.LoadImageFromFile':
+            transform['type'] = 'LoadImageFromFile'
+    return cfg
+
+
+def detections(prediction: Dict, classes: List[str], score_thr: float) -> Dict:
+    """The kept detections of one image, highest score first."""
+    keep = [i for i, s in enumerate(prediction['scores']) if s >= score_thr]
+    keep.sort(key=lambda i: -prediction['scores'][i])
+    labels = [int(prediction['labels'][i]) for i in keep]
+    return dict(
+        bboxes=[[round(float(v), 2) for v in prediction['bboxes'][i]] for i in keep],
+        scores=[round(float(prediction['scores'][i]), 4) for i in keep],
+        labels=labels,
+        class_names=[classes[label] if label < len(classes) else str(label) for label in labels],
+    )
+
+
+def infer_images(
+    inputs: str,
+    config: str,
+    checkpoint: str,
+    out_dir: str = 'outputs/infer',
+    score_thr: float = 0.3,
+    device: str = 'cpu',
+    batch_size: int = 1,
+    cfg_options: Optional[Dict] = None,
+) -> str:
+    """Detect objects in ``inputs`` (an image or a folder), draw them and write their JSON.
+
+    Args:
+        inputs: An image file or a folder of images.
+        config: The model's config file.
+        checkpoint: The checkpoint file.
+        out_dir: Where ``vis/`` and ``detections.json`` go.
+        score_thr: Least score kept (drawn and written).
+        device: E.g. ``'cpu'`` or ``'cuda:0'``.
+        batch_size: Images per forward pass.
+        cfg_options: Settings merged into the config.
+
+    Returns:
+        The path of ``detections.json``.
+
+    Raises:
+        RunCheckError: when an input, the config or the checkpoint is missing.
+    """
+    images = list_images(inputs)
+    cfg = load_inference_config(config, checkpoint, cfg_options)
+    from mmdet.apis import DetInferencer
+
+    inferencer = DetInferencer(
+        model=cfg,
+        weights=checkpoint,
+        device=device,
+        scope=cfg.default_scope,
+        show_progress=False,
+    )
+    note = patch_mmdet_ssd_head(inferencer.model)  # a baseline config's mmdet SSDHead
+    if note:
+        print(note)
+    classes = list(inferencer.model.dataset_meta.get('classes', ()))
+    results = inferencer(
+        images,
+        batch_size=batch_size,
+        out_dir=out_dir,
+        pred_score_thr=score_thr,
+        no_save_pred=True,
+    )
+    records = []
+    for path, prediction in zip(images, results['predictions']):
+        record = dict(image=path, vis=osp.join(out_dir, 'vis', osp.basename(path)))
+        record.update(detections(prediction, classes, score_thr))
+        records.append(record)
+    os.makedirs(out_dir, exist_ok=True)
+    json_path = osp.join(out_dir, 'detections.json')
+    with open(json_path, 'w') as f:
+        json.dump(dict(score_thr=score_thr, classes=classes, images=records), f, indent=1)
+    total = sum(len(r['labels']) for r in records)
+    print(
+        f'{total} detections (score >= {score_thr}) in {len(records)} images; '
+        f'drawn images in {osp.join(out_dir, "vis")}, detections in {json_path}'
+    )
+    return json_path

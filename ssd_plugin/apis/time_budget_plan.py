@@ -1,0 +1,187 @@
+"""Fit a training run's number of epochs to a wall-clock budget (``tools/demo.py``).
+
+The demo promises to finish within a time budget (``make demo``: 10 minutes,
+set-up included) on machines that differ by 1.7x or more. It times a few real
+training steps first (a short *probe* run of the same config and processes),
+then trains the largest number of epochs that fits, at most the recipe's, with
+the schedule scaled to that length. The trained weights depend on that number
+and the seed only: ``--epochs N`` reproduces a run that the budget chose.
+
+The expected end of the demo, in seconds from the budget's start::
+
+    elapsed + startup + epochs * steps_per_epoch * step + tail_steps * step
+
+``elapsed``: spent before training (set-up, the dataset, the probe);
+``startup``: starting and ending the training processes (measured by the
+probe: its wall time less its steps); ``tail_steps * step``: what follows
+the last step (the final validation, the checkpoint, drawing the detections),
+counted in steps so that it scales with the machine.
+"""
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import List, Sequence
+
+__all__ = [
+    'PROBE_STEPS',
+    'PROBE_WARMUP_STEPS',
+    'TAIL_STEPS',
+    'TimeBudgetPlan',
+    'mean_step_time',
+    'plan_epochs',
+    'read_step_times',
+    'steps_per_epoch',
+]
+
+PROBE_WARMUP_STEPS = 5  # the first steps of a process are slower (allocations, kernels)
+PROBE_STEPS = 25  # steps of the probe run, warm-up included
+# What follows the last step, in steps: the final validation of 200 images, the
+# checkpoint and drawing 12 images. An allowance (about 13 s at the 0.21 s a step
+# of the fastest machine measured, where the demo spent about 6 s after training
+# and its validation); the demo's last line prints the expected and the real end.
+TAIL_STEPS = 60
+MARGIN = 0.05  # the share of the budget kept free for the error of the estimate
+
+
+@dataclass(frozen=True)
+class TimeBudgetPlan:
+    """The number of epochs that fits a time budget, and the expected end.
+
+    Attributes:
+        budget_s: The budget, seconds from its start.
+        elapsed_s: Spent before training, seconds from the budget's start.
+        step_s: Measured seconds of one training step.
+        steps_per_epoch: Training steps in one epoch.
+        startup_s: Measured seconds to start and end the training processes.
+        tail_s: Expected seconds after the last step.
+        max_epochs: The recipe's epochs, the most the plan trains.
+        epochs: The epochs planned (at least 1).
+        expected_s: Expected end of the demo, seconds from the budget's start.
+    """
+
+    budget_s: float
+    elapsed_s: float
+    step_s: float
+    steps_per_epoch: int
+    startup_s: float
+    tail_s: float
+    max_epochs: int
+    epochs: int
+    expected_s: float
+
+    @property
+    def fits(self) -> bool:
+        """Whether the expected end is within the budget."""
+        return self.expected_s <= self.budget_s
+
+    @property
+    def epoch_s(self) -> float:
+        """Expected seconds of one epoch."""
+        return self.steps_per_epoch * self.step_s
+
+    def line(self, start_time: float) -> str:
+        """The line printed before training.
+
+        Args:
+            start_time: ``time.time()`` at the budget's start, for the clock time of the end.
+        """
+        end = time.strftime('%H:%M:%S', time.localtime(start_time + self.expected_s))
+        epochs = f'{self.epochs} epoch{"s" if self.epochs != 1 else ""}'
+        text = (
+            f'time budget {self.budget_s:.0f} s: measured {self.step_s * 1000:.0f} ms/step '
+            f'-> {epochs}, expected finish at {end} ({self.expected_s:.0f} s of '
+            f'{self.budget_s:.0f}; {self.elapsed_s:.0f} s spent, {self.steps_per_epoch} '
+            f'steps an epoch, {self.epoch_s:.0f} s each)'
+        )
+        if self.epochs < self.max_epochs:
+            text += f"; the recipe's {self.max_epochs} epochs would not fit"
+        if not self.fits:
+            text += '; over budget even with 1 epoch'
+        return text
+
+
+def steps_per_epoch(num_images: int, batch_size: int, nproc: int = 1) -> int:
+    """Training steps of one epoch: each of ``nproc`` processes takes ``ceil(N / nproc)``
+    images (mmengine's ``DefaultSampler`` pads) in batches of ``batch_size``, the last
+    one partial."""
+    if num_images < 1 or batch_size < 1 or nproc < 1:
+        raise ValueError(
+            f'num_images, batch_size and nproc must be at least 1, got '
+            f'{num_images}, {batch_size}, {nproc}'
+        )
+    return math.ceil(math.ceil(num_images / nproc) / batch_size)
+
+
+def plan_epochs(
+    budget_s: float,
+    elapsed_s: float,
+    step_s: float,
+    steps_per_epoch: int,
+    startup_s: float,
+    max_epochs: int,
+    tail_steps: float = TAIL_STEPS,
+    margin: float = MARGIN,
+) -> TimeBudgetPlan:
+    """The most epochs, up to ``max_epochs``, whose expected end leaves ``margin`` of
+    ``budget_s`` free; 1 when none does (the plan then says it does not fit).
+
+    Args:
+        budget_s: The budget, seconds from its start.
+        elapsed_s: Spent so far, seconds from the budget's start.
+        step_s: Measured seconds of one training step.
+        steps_per_epoch: Training steps in one epoch.
+        startup_s: Measured seconds to start and end the training processes.
+        max_epochs: The recipe's epochs.
+        tail_steps: What follows the last step, in steps.
+        margin: The share of the budget kept free.
+    """
+    if budget_s <= 0 or step_s <= 0 or steps_per_epoch < 1 or max_epochs < 1:
+        raise ValueError(
+            f'budget_s and step_s must be positive, steps_per_epoch and max_epochs at least '
+            f'1; got {budget_s}, {step_s}, {steps_per_epoch}, {max_epochs}'
+        )
+    tail_s = tail_steps * step_s
+    epoch_s = steps_per_epoch * step_s
+    free_s = budget_s * (1 - margin) - elapsed_s - max(startup_s, 0.0) - tail_s
+    epochs = int(min(max_epochs, max(1, math.floor(free_s / epoch_s))))
+    expected = elapsed_s + max(startup_s, 0.0) + epochs * epoch_s + tail_s
+    return TimeBudgetPlan(
+        budget_s=budget_s,
+        elapsed_s=elapsed_s,
+        step_s=step_s,
+        steps_per_epoch=steps_per_epoch,
+        startup_s=max(startup_s, 0.0),
+        tail_s=tail_s,
+        max_epochs=max_epochs,
+        epochs=epochs,
+        expected_s=expected,
+    )
+
+
+def read_step_times(scalars_json: str) -> List[float]:
+    """The seconds of each logged training step in an mmengine ``scalars.json``, in order.
+
+    With ``LoggerHook(interval=1)`` and ``LogProcessor(window_size=1)`` every step is
+    one line whose ``time`` is that step's (``IterTimerHook``: from the end of the
+    previous step, data loading included).
+
+    Raises:
+        ValueError: when the file has no step times.
+    """
+    times = {}
+    with open(scalars_json) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'time' in record and 'loss' in record:
+                times[int(record['step'])] = float(record['time'])
+    if not times:
+        raise ValueError(f'{scalars_json}: no training step times (lines with "time")')
+    return [times[step] for step in sorted(times)]
+
+
+def mean_step_time(times: Sequence[float], warmup: int = PROBE_WARMUP_STEPS) -> float:
+    """Mean of ``times`` after the first ``warmup`` (all of them when there are too few)."""
+    kept = times[warmup:] if len(times) > warmup else times
+    return sum(kept) / len(kept)
