@@ -98,6 +98,7 @@ def test_wheel_ships_configs_tools_and_startup_hook(fresh):
         osp.relpath(osp.join(d, f), osp.join(mim, 'configs'))
         for d, _, fs in os.walk(osp.join(mim, 'configs'))
         for f in fs
+        if '__pycache__' not in d  # pip's bytecode of the installed files
     )
     assert shipped == ours  # the whole tree, _base_ included, nothing else
     assert osp.isfile(osp.join(fresh['site'], 'ssd_plugin_mim.pth'))
@@ -110,9 +111,11 @@ def test_pkg_prefix_resolves_outside_the_repo(fresh):
         import json, os, sys
         before = sorted(m for m in ('mmengine', 'torch', 'ssd_plugin') if m in sys.modules)
         from mmengine.config import Config
-        import ssd_plugin
+        # resolved by the start-up hook: ssd_plugin is imported only afterwards
+        # (by the config's custom_imports, after parsing)
         cfg = Config.fromfile('ssd_plugin::ssd300_coco.py')
         base = Config.fromfile('ssd_plugin::_base_/models/ssd300.py')
+        import ssd_plugin
         try:
             Config.fromfile('ssd_plugin::no_such_config.py')
             missing = ''
@@ -198,7 +201,9 @@ def test_shipped_train_and_test_tools_run(fresh):
             'none',
         ]
         test = [fresh['python'], osp.join(mim_root, 'tools', 'test.py'), cfg]
-    _run(train + ['--work-dir', work_dir] + options, fresh['work'], env=fresh['env'])
+    proc = _run(train + ['--work-dir', work_dir] + options, fresh['work'], env=fresh['env'])
+    if _has_mim(fresh):  # mim found the config by name and ran .mim/tools/train.py
+        assert 'Training command is' in proc.stdout and mim_root in proc.stdout, proc.stdout[-2000:]
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt)
     if _has_mim(fresh):
