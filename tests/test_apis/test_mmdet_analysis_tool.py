@@ -5,7 +5,12 @@ import sys
 
 import pytest
 
-from ssd_plugin.apis import MMDET_ANALYSIS_TOOLS, find_scalars_json, mmdet_tool_path, run_mmdet_tool
+from ssd_plugin.apis.mmdet_analysis_tool import (
+    MMDET_ANALYSIS_TOOLS,
+    find_scalars_json,
+    mmdet_tool_path,
+    run_mmdet_tool,
+)
 from ssd_plugin.apis import mmdet_analysis_tool as tool
 
 

@@ -15,7 +15,7 @@ WORK_DIR (a directory) stands for its newest ``*/vis_data/scalars.json``.
 
 import sys
 
-from ssd_plugin.apis import run_mmdet_tool
+from ssd_plugin.apis.mmdet_analysis_tool import run_mmdet_tool
 
 if __name__ == '__main__':
     sys.exit(run_mmdet_tool('analyze_logs'))

@@ -12,7 +12,7 @@ Example::
 
 import sys
 
-from ssd_plugin.apis import run_mmdet_tool
+from ssd_plugin.apis.mmdet_analysis_tool import run_mmdet_tool
 
 if __name__ == '__main__':
     sys.exit(run_mmdet_tool('confusion_matrix'))
