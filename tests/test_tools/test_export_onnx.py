@@ -126,7 +126,8 @@ def test_verify_accepts_near_tied_scores_and_catches_a_wrong_export(tiny_config,
     _save_checkpoint(cfg.model, ckpt, cfg.metainfo['classes'], tweak=tie)
     tool = load_tool('export_onnx')
     out = tmp_path / 'tied.onnx'
-    options = ['--cfg-options', 'model.test_cfg.score_thr=0.0', 'model.test_cfg.nms_pre=50']
+    options = ['--input-size', '128', '128', '--cfg-options', 'model.test_cfg.score_thr=0.0']
+    options.append('model.test_cfg.nms_pre=50')
     assert tool.main([tiny_config, str(ckpt), '--out', str(out)] + options) == 0
 
     # The ties are real: the two runtimes disagree on order or membership.
