@@ -3,86 +3,39 @@
 # s_min 0.2 (first level 10%-20% of the image, as in the published model).
 _base_ = [
     '_base_/models/ssd300.py',
-    'mmdet::_base_/datasets/voc0712.py',
-    'mmdet::_base_/schedules/schedule_2x.py',
-    'mmdet::_base_/default_runtime.py',
+    '_base_/datasets/voc0712.py',
+    '_base_/schedules/sgd_24e.py',
+    '_base_/default_runtime.py',
 ]
 
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/VOCdevkit/'  # holds VOC2007/ and VOC2012/
 num_classes = 20
-input_size = 300
 batch_size = 8  # per GPU; base_lr is for 8 GPUs x 8 images (auto_scale_lr)
 num_workers = 4
 base_lr = 2e-3
 max_epochs = 24  # x RepeatDataset(10) = mmdet's "240e"-style VOC schedule
 repeat_times = 10
-mean = [123.675, 116.28, 103.53]
 # --------------------------------------------------------------------------
 
-default_scope = 'ssd_plugin'
-custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
 model = dict(
     bbox_head=dict(num_classes=num_classes, anchor_generator=dict(basesize_ratio_range=(0.2, 0.9)))
-)
-
-train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Expand', mean=mean, to_rgb=True, ratio_range=(1, 4), lazy=True),
-    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
-    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='mmdet.RandomFlip', prob=0.5),
-    dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
-        contrast_range=(0.5, 1.5),
-        saturation_range=(0.5, 1.5),
-        hue_delta=18,
-    ),
-    dict(type='mmdet.PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='mmdet.PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
-    ),
-]
-voc_train = dict(
-    type='mmdet.VOCDataset',
-    data_root=data_root,
-    filter_cfg=dict(filter_empty_gt=True, min_size=32),
-    pipeline=train_pipeline,
 )
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,
     dataset=dict(
-        _delete_=True,
-        type='mmdet.RepeatDataset',
         times=repeat_times,
+        # The base's VOC2007 and VOC2012 trainval sets, under this data_root.
         dataset=dict(
-            type='mmdet.ConcatDataset',
-            ignore_keys=['dataset_type'],
             datasets=[
-                dict(
-                    voc_train,
-                    ann_file='VOC2007/ImageSets/Main/trainval.txt',
-                    data_prefix=dict(sub_data_root='VOC2007/'),
-                ),
-                dict(
-                    voc_train,
-                    ann_file='VOC2012/ImageSets/Main/trainval.txt',
-                    data_prefix=dict(sub_data_root='VOC2012/'),
-                ),
-            ],
+                dict(voc, data_root=data_root)
+                for voc in _base_.train_dataloader.dataset.dataset.datasets
+            ]
         ),
     ),
 )
-val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=max_epochs)
@@ -92,22 +45,4 @@ param_scheduler = [
         type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[16, 20], gamma=0.1
     ),
 ]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=base_lr, momentum=0.9, weight_decay=5e-4),
-    # Guards the first iterations against divergence (mmdet issues #2448, #9463).
-    clip_grad=dict(max_norm=35, norm_type=2),
-)
-custom_hooks = [
-    dict(type='mmdet.NumClassCheckHook'),
-    # Before training: num_classes vs the dataset (through RepeatDataset), and the
-    # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
-    dict(type='SSDConfigCheckHook'),
-    # Stops on a NaN/inf loss before a checkpoint is written from it.
-    dict(type='InvalidLossGuardHook', interval=1),
-    # Random generator states in checkpoints, restored on --resume.
-    dict(type='RNGStateHook'),
-]
-# Atomic checkpoint writes: a run killed mid-save leaves no truncated file.
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
-auto_scale_lr = dict(enable=False, base_batch_size=64)
+optim_wrapper = dict(optimizer=dict(lr=base_lr))

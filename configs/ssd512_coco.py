@@ -22,30 +22,14 @@ model = dict(
         ),
     ),
 )
+# SSD's pipelines (_base_/datasets/ssd_pipeline.py) at 512 px: only the Resize changes.
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Expand', mean={{_base_.mean}}, to_rgb=True, ratio_range=(1, 4), lazy=True),
-    dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), min_crop_size=0.3),
-    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='mmdet.RandomFlip', prob=0.5),
-    dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
-        contrast_range=(0.5, 1.5),
-        saturation_range=(0.5, 1.5),
-        hue_delta=18,
-    ),
-    dict(type='mmdet.PackDetInputs'),
+    dict(step, scale=(input_size, input_size)) if step.type == 'mmdet.Resize' else step
+    for step in _base_.train_pipeline
 ]
 test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
-    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='mmdet.PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
-    ),
+    dict(step, scale=(input_size, input_size)) if step.type == 'mmdet.Resize' else step
+    for step in _base_.test_pipeline
 ]
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -5,7 +5,8 @@
 #
 # Usage: tools/dist_train.sh CONFIG GPUS [train.py options...]
 # Environment: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500),
-#              PYTHON (python).
+#              PYTHON (the repo's .venv/bin/python
+#              when no environment is activated, else python).
 if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [train.py options...]" >&2
     exit 2
@@ -16,8 +17,16 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 TOOLS="$(cd "$(dirname "$0")" && pwd)"
+# Without PYTHON: the project's .venv (tools/setup_env.sh) unless an environment is
+# activated; a plain shell's `python` usually has no torch.
+if [ -z "${PYTHON:-}" ]; then
+    if [ -z "${VIRTUAL_ENV:-}" ] && [ -z "${CONDA_PREFIX:-}" ] && [ -x "$TOOLS/../.venv/bin/python" ]; then
+        PYTHON="$TOOLS/../.venv/bin/python"
+    else
+        PYTHON=python
+    fi
+fi
 
 PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \

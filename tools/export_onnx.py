@@ -10,23 +10,30 @@ The graph takes the preprocessed image, ``input`` ``(1, 3, H, W)`` float32
 they are written into the model's metadata), and returns ``dets`` ``(K, 5)``
 (``x1, y1, x2, y2, score`` in input pixels) and ``labels`` ``(K,)``, computed
 as ``model.predict`` computes them (see ``ssd_plugin.deploy.SSDOnnxWrapper``).
-By default the export is checked under onnxruntime against PyTorch on a
-random input.
+
+The checkpoint must fit the config's model exactly: missing, unexpected or
+reshaped weights end the run with their names (exit status 2), instead of an
+export of a partly random model. ``--input-size`` must be one the default
+boxes were made for (every level tiling the input), as ``model.predict``
+requires. By default the export is checked under onnxruntime against PyTorch
+on a random input; detections are compared as sets, so that near-tied scores,
+which may order or suppress differently, do not fail a correct export.
 """
 
 import argparse
 import json
+import re
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
-from ssd_plugin.deploy import SSDOnnxWrapper
+from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
 from ssd_plugin.registry import MODELS, SCOPE
 from ssd_plugin.utils.run_checks import RunCheckError, check_config_file, checkpoint_problems
 
@@ -51,21 +58,68 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_detector(cfg: Config, checkpoint: str) -> torch.nn.Module:
-    """The detector of ``cfg`` with the weights of ``checkpoint``, in eval mode, on CPU."""
+def _listing(keys: List[str], limit: int = 8) -> str:
+    shown = ', '.join(keys[:limit])
+    return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
+
+
+def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
+    """Load ``checkpoint`` into ``model`` strictly; returns the checkpoint.
+
+    Raises:
+        RunCheckError: naming the missing, unexpected and reshaped weights,
+            when the checkpoint is not of this config's model.
+    """
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise RunCheckError(f'Checkpoint {checkpoint} holds no state_dict')
+    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}  # saved from DDP
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [
+        f'{k} {tuple(state[k].shape)} (model: {tuple(own[k].shape)})'
+        for k in own
+        if k in state and tuple(getattr(state[k], 'shape', ())) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or reshaped:
+        lines = [
+            f'Checkpoint {checkpoint} does not fit the model of config {config} '
+            f'({len(own)} weights); it was saved from another model or config:'
+        ]
+        if missing:
+            lines.append(f'  {len(missing)} missing in the checkpoint: {_listing(missing)}')
+        if unexpected:
+            lines.append(f'  {len(unexpected)} unexpected: {_listing(unexpected)}')
+        if reshaped:
+            lines.append(f'  {len(reshaped)} of another shape: {_listing(reshaped, 4)}')
+        lines.append('Export with the config the checkpoint was trained with.')
+        raise RunCheckError('\n'.join(lines))
+    model.load_state_dict(state, strict=True)
+    return ckpt
+
+
+def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> torch.nn.Module:
+    """The detector of ``cfg`` with the weights of ``checkpoint``, in eval mode, on CPU.
+
+    Raises:
+        RunCheckError: when the checkpoint does not fit the model (see
+            :func:`load_weights`).
+    """
     cfg.model.backbone.init_cfg = None  # the checkpoint has the weights
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', SCOPE)):
         model = MODELS.build(cfg.model)
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    ckpt = load_weights(model, checkpoint, config)
     model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
     return model.eval()
 
 
-def export(model: torch.nn.Module, out: str, input_size, opset: int) -> SSDOnnxWrapper:
-    """Write the ONNX file with metadata (preprocessing, classes)."""
+def export(wrapper: SSDOnnxWrapper, out: str, opset: int) -> None:
+    """Write the ONNX file of ``wrapper`` with metadata (preprocessing, classes)."""
     import onnx
 
-    wrapper = SSDOnnxWrapper(model, input_size)
+    model = wrapper.detector
     torch.onnx.export(
         wrapper,
         (torch.zeros(1, 3, *wrapper.input_size),),
@@ -87,11 +141,21 @@ def export(model: torch.nn.Module, out: str, input_size, opset: int) -> SSDOnnxW
     for key, value in meta.items():
         onnx_model.metadata_props.add(key=key, value=json.dumps(value))
     onnx.save(onnx_model, out)
-    return wrapper
 
 
 def verify(wrapper: SSDOnnxWrapper, out: str) -> int:
-    """Compare onnxruntime and PyTorch on a random input; the number of detections."""
+    """Compare onnxruntime and PyTorch on a random input; the number of detections.
+
+    Detections are compared as sets (:func:`ssd_plugin.deploy.compare_detections`):
+    pairs must agree in label, box and score; a detection only one side has must
+    be one that a near-tie may rightly keep or drop (NMS between near-equal
+    scores, a score at ``score_thr``, a level's top-k boundary or
+    ``max_per_img``), and every onnxruntime box must be one of PyTorch's
+    candidates.
+
+    Raises:
+        RuntimeError: listing the differences no tie explains.
+    """
     import onnxruntime
 
     rng = np.random.default_rng(0)
@@ -99,14 +163,25 @@ def verify(wrapper: SSDOnnxWrapper, out: str) -> int:
     session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
     dets, labels = session.run(None, {'input': img})
     with torch.no_grad():
-        ref_dets, ref_labels = wrapper(torch.from_numpy(img))
-    if dets.shape != tuple(ref_dets.shape) or not np.array_equal(labels, ref_labels.numpy()):
+        tensor = torch.from_numpy(img)
+        ref_dets, ref_labels = wrapper(tensor)
+        boxes, scores, kth = wrapper.all_candidates(tensor)
+    problems = compare_detections(
+        dets,
+        labels,
+        ref_dets.numpy(),
+        ref_labels.numpy(),
+        iou_thr=wrapper.iou_thr,
+        max_per_img=wrapper.max_per_img,
+        cutoffs=[wrapper.score_thr] + kth,
+        candidates=(boxes.numpy(), scores.numpy()),
+    )
+    if problems:
         raise RuntimeError(
-            f'onnxruntime gives {len(dets)} detections, PyTorch {len(ref_dets)} (or other labels)'
+            f'onnxruntime ({len(dets)} detections) and PyTorch ({len(ref_dets)}) differ:\n  '
+            + '\n  '.join(problems[:10])
+            + (f'\n  ... ({len(problems) - 10} more)' if len(problems) > 10 else '')
         )
-    if not np.allclose(dets, ref_dets.numpy(), atol=1e-3):
-        diff = float(np.abs(dets - ref_dets.numpy()).max())
-        raise RuntimeError(f'onnxruntime and PyTorch boxes/scores differ by up to {diff}')
     return len(dets)
 
 
@@ -123,7 +198,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model = build_detector(cfg, args.checkpoint)
+    try:
+        model = build_detector(cfg, args.checkpoint, args.config)
+    except RunCheckError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     input_size = args.input_size
     if input_size is None:
         size = getattr(model.bbox_head.prior_generator, 'input_size', None)
@@ -131,7 +210,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('error: give --input-size H W', file=sys.stderr)
             return 2
         input_size = (size, size) if isinstance(size, int) else tuple(size)
-    wrapper = export(model, args.out, input_size, args.opset)
+    try:
+        wrapper = SSDOnnxWrapper(model, input_size)
+    except ValueError as err:  # an input the default boxes were not made for
+        print(
+            f'error: --input-size {input_size[0]} {input_size[1]} does not fit the default '
+            f'boxes of {args.config}: {err}',
+            file=sys.stderr,
+        )
+        return 2
+    export(wrapper, args.out, args.opset)
     print(f'Exported {args.out} (input 1x3x{input_size[0]}x{input_size[1]})')
     if not args.no_verify:
         count = verify(wrapper, args.out)

@@ -5,6 +5,9 @@ Examples::
     python tools/generate_dataset.py --out data/synthetic
     python tools/generate_dataset.py --out data/synthetic --num-train 2000 --num-val 200 \\
         --img-size 128 --seed 0
+    # stand-ins for the real datasets, in the layout and classes the configs expect:
+    python tools/generate_dataset.py --layout coco2017 --out data/coco --num-train 64
+    python tools/generate_dataset.py --layout voc0712 --out data/VOCdevkit --num-train 64
 
 Running it again with the same parameters leaves a complete dataset untouched.
 """
@@ -18,6 +21,7 @@ from typing import List, Optional
 from ssd_plugin.datasets.synthetic_coco import (
     DEFAULT_NUM_TRAIN,
     DEFAULT_NUM_VAL,
+    LAYOUTS,
     generate_synthetic_coco,
 )
 
@@ -57,6 +61,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--force', action='store_true', help='regenerate even if the dataset is already there'
     )
+    parser.add_argument(
+        '--layout',
+        choices=LAYOUTS,
+        default='synthetic',
+        help='synthetic: 6 shape classes in train/ and val/; coco2017: COCO 2017 files '
+        '(annotations/instances_train2017.json, train2017/, ...) and 80 classes, for '
+        '--out data/coco; voc0712: VOC2007 + VOC2012 (XML, ImageSets/Main) and 20 classes, '
+        'for --out data/VOCdevkit. --num-train images per training split.',
+    )
     return parser.parse_args(argv)
 
 
@@ -78,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             min_side=args.min_side,
             force=args.force,
             workers=args.workers,
+            layout=args.layout,
         )
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)

@@ -10,7 +10,9 @@ Writes ``OUT_DIR/vis/<image name>`` (boxes with a score of at least
 with ``bboxes`` (x1, y1, x2, y2 in input-image pixels), ``scores``,
 ``labels`` and ``class_names``, sorted by score. Wraps mmdet's
 ``DetInferencer`` in the config's default scope (``ssd_plugin``), through
-``ssd_plugin.apis.inference``.
+``ssd_plugin.apis.inference``; images are read by the config's own test loader
+(``SafeLoadImageFromFile`` in the plugin's configs: a corrupt or truncated file
+is named, not drawn grey).
 """
 
 import argparse
@@ -21,6 +23,7 @@ from mmengine.config import DictAction
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
+from ssd_plugin.datasets.transforms.safe_load_image_from_file import ImageLoadError
 from ssd_plugin.utils.run_checks import RunCheckError
 
 
@@ -41,7 +44,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the inference; returns the exit status (2 when an input is missing)."""
+    """Run the inference; returns the exit status (2 when an input is missing or bad)."""
     args = parse_args(argv)
     try:
         infer_images(
@@ -54,7 +57,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             batch_size=args.batch_size,
             cfg_options=args.cfg_options,
         )
-    except RunCheckError as err:
+    except (RunCheckError, ImageLoadError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     return 0

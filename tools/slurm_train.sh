@@ -4,7 +4,8 @@
 #
 # Usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options...]
 # Environment: GPUS (8), GPUS_PER_NODE (8; 0 requests no GPUs), CPUS_PER_TASK (5),
-#              SRUN_ARGS (""), PYTHON (python).
+#              SRUN_ARGS (""), PYTHON (the repo's .venv/bin/python
+#              when no environment is activated, else python).
 if [ $# -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py options...]" >&2
     exit 2
@@ -19,8 +20,16 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
 TOOLS="$(cd "$(dirname "$0")" && pwd)"
+# Without PYTHON: the project's .venv (tools/setup_env.sh) unless an environment is
+# activated; a plain shell's `python` usually has no torch.
+if [ -z "${PYTHON:-}" ]; then
+    if [ -z "${VIRTUAL_ENV:-}" ] && [ -z "${CONDA_PREFIX:-}" ] && [ -x "$TOOLS/../.venv/bin/python" ]; then
+        PYTHON="$TOOLS/../.venv/bin/python"
+    else
+        PYTHON=python
+    fi
+fi
 GRES=()
 TASKS_PER_NODE=()
 if [ "$GPUS_PER_NODE" -gt 0 ]; then

@@ -41,7 +41,21 @@ train_pipeline = [
     ),
     dict(type='mmdet.PackDetInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+test_pipeline = [
+    dict(type='mmdet.LoadImageFromFile'),
+    dict(
+        type='mmdet.Resize', scale=({{_base_.input_size}}, {{_base_.input_size}}), keep_ratio=False
+    ),
+    dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
+]
+# mmdet's CocoDataset (the demo's is the plugin's SSDCocoDataset): mmdet's data path throughout.
+train_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 # mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
 # which SSDHead never sets): the hook gives it loss_cls = None, nothing else.

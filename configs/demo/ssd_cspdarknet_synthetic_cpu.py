@@ -86,7 +86,7 @@ model = dict(
 )
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),  # names a corrupt or truncated file
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='mmdet.RandomFlip', prob=0.5),
     dict(
@@ -99,7 +99,7 @@ train_pipeline = [
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),  # names a corrupt or truncated file
     dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
@@ -107,7 +107,8 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
     ),
 ]
-dataset = dict(type='mmdet.CocoDataset', data_root=data_root, metainfo=dict(classes=classes))
+# mmdet's CocoDataset, plus: bad boxes counted and logged, unknown category ids named.
+dataset = dict(type='SSDCocoDataset', data_root=data_root, metainfo=dict(classes=classes))
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,

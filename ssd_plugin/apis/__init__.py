@@ -5,9 +5,16 @@ nothing either: each tool imports the submodules it needs, so that a tool pays
 only for its own imports.
 
 Submodules: ``default_boxes`` (coverage analysis and fitting of default boxes),
-``inference`` (``tools/infer.py`` and the demo's drawing), ``time_budget_plan``
-(the demo's epochs for a time budget) and ``mmdet_analysis_tool`` (mmdet's
-analysis tools on plugin configs).
+``inference`` (``tools/infer.py`` and the demo's drawing) over
+``safe_det_inferencer`` (mmdet's inferencer keeping the config's image loader),
+``time_budget_plan`` (the demo's epochs for a time budget) and
+``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
 """
 
-__all__ = ['default_boxes', 'inference', 'mmdet_analysis_tool', 'time_budget_plan']
+__all__ = [
+    'default_boxes',
+    'inference',
+    'mmdet_analysis_tool',
+    'safe_det_inferencer',
+    'time_budget_plan',
+]

@@ -5,7 +5,8 @@ Writes ``OUT_DIR/vis/<image name>`` (boxes with a score of at least
 ``score_thr`` drawn) and ``OUT_DIR/detections.json``: one entry per image
 with ``bboxes`` (x1, y1, x2, y2 in input-image pixels), ``scores``,
 ``labels`` and ``class_names``, sorted by score. The inferencer runs in the
-config's default scope (``ssd_plugin``).
+config's default scope (``ssd_plugin``) and reads images with the config's own
+loader (:class:`~ssd_plugin.apis.safe_det_inferencer.SafeDetInferencer`).
 """
 
 import json
@@ -61,10 +62,6 @@ def load_inference_config(
         cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
     # DetInferencer writes the drawn images itself; backends would want a save_dir.
     cfg.visualizer['vis_backends'] = None
-    # DetInferencer looks for the loader under its plain name.
-    for transform in cfg.test_dataloader.dataset.pipeline:
-        if transform['type'] == 'mmdet.LoadImageFromFile':
-            transform['type'] = 'LoadImageFromFile'
     return cfg
 
 
@@ -108,12 +105,14 @@ def infer_images(
 
     Raises:
         RunCheckError: when an input, the config or the checkpoint is missing.
+        ImageLoadError: when ``SafeLoadImageFromFile`` cannot read an image
+            (it names the file and why).
     """
     images = list_images(inputs)
     cfg = load_inference_config(config, checkpoint, cfg_options)
-    from mmdet.apis import DetInferencer
+    from .safe_det_inferencer import SafeDetInferencer
 
-    inferencer = DetInferencer(
+    inferencer = SafeDetInferencer(
         model=cfg,
         weights=checkpoint,
         device=device,

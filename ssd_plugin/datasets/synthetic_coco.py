@@ -21,7 +21,7 @@ parameters write byte-identical files (for a given OpenCV build). A
 ``manifest.json`` records the parameters; calling the generator again with the
 same parameters on a complete output directory does nothing.
 
-Layout of ``out_dir``::
+Layout of ``out_dir`` (``layout='synthetic'``, the default)::
 
     manifest.json
     annotations/instances_train.json
@@ -32,6 +32,27 @@ Layout of ``out_dir``::
 Use it in a config with ``type='CocoDataset'``, ``data_root=out_dir``,
 ``ann_file='annotations/instances_train.json'``,
 ``data_prefix=dict(img='train/')`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``.
+
+Two more layouts stand in for the real datasets, so that configs written for
+them run unchanged on generated data (``data_root=out_dir``). Objects are the
+same shapes, labelled with the real classes: class ``k`` of the list is drawn
+as shape ``k % 6``.
+
+* ``layout='coco2017'``: COCO 2017's files and its 80 classes with their
+  (non-contiguous) category ids, 1 to 90::
+
+      annotations/instances_train2017.json   train2017/000000.jpg ...
+      annotations/instances_val2017.json     val2017/000000.jpg ...
+
+* ``layout='voc0712'``: a ``VOCdevkit`` with Pascal VOC's 20 classes, XML
+  annotations (1-based inclusive pixel coordinates) and image lists;
+  ``num_train`` images in each of VOC2007 and VOC2012 ``trainval``,
+  ``num_val`` in VOC2007 ``test``::
+
+      VOC2007/Annotations/000000.xml ...      VOC2007/JPEGImages/000000.jpg ...
+      VOC2007/ImageSets/Main/trainval.txt     VOC2007/ImageSets/Main/test.txt
+      VOC2012/Annotations/2012_000000.xml ... VOC2012/JPEGImages/2012_000000.jpg ...
+      VOC2012/ImageSets/Main/trainval.txt
 """
 
 import json
@@ -40,15 +61,19 @@ import multiprocessing
 import os
 import os.path as osp
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from xml.etree import ElementTree
 
 import cv2
 import numpy as np
 
 __all__ = [
+    'COCO2017_CATEGORY_IDS',
     'DEFAULT_NUM_TRAIN',
     'DEFAULT_NUM_VAL',
+    'LAYOUTS',
     'SYNTHETIC_CLASSES',
+    'layout_categories',
     'generate_synthetic_coco',
     'read_manifest',
 ]
@@ -60,11 +85,80 @@ DEFAULT_NUM_VAL = 200
 # pixels, rotation optional (off by default)
 FORMAT_VERSION = 3
 MANIFEST = 'manifest.json'
-SPLITS = ('train', 'val')
 SMALL_MAX_SIDE = 32.0  # COCO: small if area < 32 ** 2
 MEDIUM_MAX_SIDE = 96.0  # COCO: medium if area < 96 ** 2, large above
 MIN_IMG_SIZE = 128
-_IMAGE_NAME = re.compile(r'^\d{6}\.jpg$')
+_IMAGE_NAME = re.compile(r'^(\d{4}_)?\d{6}\.jpg$')  # VOC2012-style names: 2012_000000.jpg
+_XML_NAME = re.compile(r'^(\d{4}_)?\d{6}\.xml$')
+LAYOUTS = ('synthetic', 'coco2017', 'voc0712')
+# COCO 2017's category ids of its 80 classes (mmdet's CocoDataset order): 1-90 with gaps.
+COCO2017_CATEGORY_IDS = (
+    *range(1, 12), *range(13, 26), 27, 28, *range(31, 45), *range(46, 66), 67, 70,
+    *range(72, 83), *range(84, 91),
+)  # fmt: skip
+
+
+def layout_categories(layout: str) -> List[Tuple[int, str]]:
+    """``(category id, name)`` of every class a layout is labelled with, in label order.
+
+    ``synthetic``: the six shapes, ids 1-6; ``coco2017``: mmdet's ``CocoDataset``
+    classes with COCO's ids; ``voc0712``: mmdet's ``VOCDataset`` classes, ids 1-20
+    (VOC's XML names classes, not ids).
+    """
+    if layout == 'synthetic':
+        names: Sequence[str] = SYNTHETIC_CLASSES
+        ids: Sequence[int] = range(1, len(names) + 1)
+    elif layout == 'coco2017':
+        from mmdet.datasets import CocoDataset
+
+        names, ids = CocoDataset.METAINFO['classes'], COCO2017_CATEGORY_IDS
+    elif layout == 'voc0712':
+        from mmdet.datasets import VOCDataset
+
+        names = VOCDataset.METAINFO['classes']
+        ids = range(1, len(names) + 1)
+    else:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if len(names) != len(ids):
+        raise ValueError(f'{layout}: {len(names)} class names but {len(ids)} category ids')
+    return list(zip(ids, names))
+
+
+class _Split(NamedTuple):
+    """One split of a layout and where its files go (paths relative to ``out_dir``)."""
+
+    name: str  # key in the manifest
+    stream: int  # second element of each image's seed: (seed, stream, index)
+    train: bool  # num_train images, else num_val
+    img_dir: str
+    ann_file: str  # COCO JSON, or a VOC image list (ImageSets/Main/*.txt)
+    name_format: str  # file name stem of image ``first + index``
+    first: int = 0  # VOC2007 test images are numbered after trainval (same folder)
+
+    def stem(self, idx: int) -> str:
+        return self.name_format.format(self.first + idx)
+
+
+def _layout_splits(layout: str, num_train: int) -> List[_Split]:
+    if layout == 'synthetic':
+        return [
+            _Split('train', 0, True, 'train/', 'annotations/instances_train.json', '{:06d}'),
+            _Split('val', 1, False, 'val/', 'annotations/instances_val.json', '{:06d}'),
+        ]
+    if layout == 'coco2017':
+        ann = 'annotations/instances_{}2017.json'
+        return [
+            _Split('train2017', 0, True, 'train2017/', ann.format('train'), '{:06d}'),
+            _Split('val2017', 1, False, 'val2017/', ann.format('val'), '{:06d}'),
+        ]
+    img07, img12 = 'VOC2007/JPEGImages/', 'VOC2012/JPEGImages/'
+    main07, main12 = 'VOC2007/ImageSets/Main/', 'VOC2012/ImageSets/Main/'
+    return [
+        _Split('VOC2007_trainval', 0, True, img07, main07 + 'trainval.txt', '{:06d}'),
+        _Split('VOC2007_test', 1, False, img07, main07 + 'test.txt', '{:06d}', num_train),
+        _Split('VOC2012_trainval', 2, True, img12, main12 + 'trainval.txt', '2012_{:06d}'),
+    ]
+
 
 Polygon = np.ndarray  # (N, 2) float64, COCO pixel-edge coordinates
 Part = Tuple[Polygon, int]  # polygon and fill value (1: shape, 0: hole)
@@ -236,17 +330,24 @@ def _draw_image(
     size_mix: Sequence[float],
     rotate: bool,
     min_side: Optional[float] = None,
+    num_classes: int = len(SYNTHETIC_CLASSES),
 ) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
-    """One image and its ``(label, box xyxy)`` list, boxes of the visible pixels."""
+    """One image and its ``(label, box xyxy)`` list, boxes of the visible pixels.
+
+    Labels are drawn from ``range(num_classes)``; label ``k`` is drawn as shape
+    ``k % 6`` (with the default six classes, the shape itself).
+    """
     canvas = _background(rng, img_size)
     owner = np.full((img_size, img_size), -1, np.int16)
     areas: List[int] = []
     labels: List[int] = []
     for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
-        label = int(rng.integers(len(SYNTHETIC_CLASSES)))
+        label = int(rng.integers(num_classes))
         bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
         for _attempt in range(30):
-            parts = _place_shape(label, rng, img_size, bucket, rotate, min_side)
+            parts = _place_shape(
+                label % len(SYNTHETIC_CLASSES), rng, img_size, bucket, rotate, min_side
+            )
             if parts is None:
                 continue
             alpha = _render_alpha(parts, img_size)
@@ -273,15 +374,15 @@ def _draw_image(
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8), objects
 
 
-def _render_file(task: Tuple[Dict, str, int]) -> List[Tuple[int, np.ndarray]]:
-    """Draw image ``idx`` of ``split``, write it as JPEG, return its objects.
+def _render_file(task: Tuple[Dict, int, int, str]) -> List[Tuple[int, np.ndarray]]:
+    """Draw image ``idx`` of a split, write it as JPEG to ``path``, return its objects.
 
     Runs in a worker process when ``workers > 1``; the image's own random
-    generator, seeded from ``(seed, split, idx)``, makes the output the same
-    whichever process draws it.
+    generator, seeded from ``(seed, stream, idx)`` (``stream``: the split's
+    number), makes the output the same whichever process draws it.
     """
-    params, split, idx = task
-    rng = np.random.default_rng([params['seed'], SPLITS.index(split), idx])
+    params, stream, idx, path = task
+    rng = np.random.default_rng([params['seed'], stream, idx])
     img, objects = _draw_image(
         rng,
         params['img_size'],
@@ -290,12 +391,12 @@ def _render_file(task: Tuple[Dict, str, int]) -> List[Tuple[int, np.ndarray]]:
         params['size_mix'],
         params['rotate'],
         params.get('min_side'),
+        params['num_classes'],
     )
-    file_name = f'{idx:06d}.jpg'
     ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, params['jpeg_quality']])
     if not ok:
-        raise RuntimeError(f'OpenCV could not encode {split}/{file_name}')
-    with open(osp.join(params['out_dir'], split, file_name), 'wb') as f:
+        raise RuntimeError(f'OpenCV could not encode {path}')
+    with open(osp.join(params['out_dir'], path), 'wb') as f:
         f.write(buf.tobytes())
     return objects
 
@@ -304,22 +405,63 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one core per worker process
 
 
+def _remove_stale(folder: str, pattern: re.Pattern) -> None:
+    """Delete the files of an earlier generation (names matching ``pattern``) in ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if pattern.match(name):
+            os.remove(osp.join(folder, name))
+
+
+def _coco_json(split: _Split, images: List[Dict], annotations: List[Dict], categories) -> Dict:
+    return dict(
+        info=dict(description=f'ssd_plugin synthetic shapes, {split.name} split', version='1.0'),
+        licenses=[],
+        images=images,
+        annotations=annotations,
+        categories=[dict(id=i, name=name, supercategory='shape') for i, name in categories],
+    )
+
+
+def _voc_xml(split: _Split, file_name: str, size: int, objects, categories) -> bytes:
+    """Pascal VOC annotation of one image: 1-based, inclusive pixel coordinates."""
+    root = ElementTree.Element('annotation')
+    ElementTree.SubElement(root, 'folder').text = split.img_dir.split('/')[0]
+    ElementTree.SubElement(root, 'filename').text = file_name
+    size_el = ElementTree.SubElement(root, 'size')
+    for key, value in (('width', size), ('height', size), ('depth', 3)):
+        ElementTree.SubElement(size_el, key).text = str(value)
+    ElementTree.SubElement(root, 'segmented').text = '0'
+    for label, (x1, y1, x2, y2) in objects:
+        obj = ElementTree.SubElement(root, 'object')
+        ElementTree.SubElement(obj, 'name').text = categories[label][1]
+        ElementTree.SubElement(obj, 'pose').text = 'Unspecified'
+        ElementTree.SubElement(obj, 'truncated').text = '0'
+        ElementTree.SubElement(obj, 'difficult').text = '0'
+        box = ElementTree.SubElement(obj, 'bndbox')
+        # Pixel-edge [x1, x2) holds pixels x1 .. x2 - 1, i.e. VOC's x1 + 1 .. x2.
+        for key, value in (('xmin', x1 + 1), ('ymin', y1 + 1), ('xmax', x2), ('ymax', y2)):
+            ElementTree.SubElement(box, key).text = str(int(round(float(value))))
+    return ElementTree.tostring(root, encoding='utf-8')
+
+
 def _write_split(
     out_dir: str,
-    split: str,
+    layout: str,
+    split: _Split,
     num_images: int,
     params: Dict,
     workers: int,
     log: Callable[[str], None],
 ) -> Dict:
-    img_dir = osp.join(out_dir, split)
-    os.makedirs(img_dir, exist_ok=True)
-    for name in os.listdir(img_dir):  # stale images of an earlier generation
-        if _IMAGE_NAME.match(name):
-            os.remove(osp.join(img_dir, name))
     size = params['img_size']
-    job = dict(params, out_dir=out_dir)  # one dict shared by every task
-    tasks = [(job, split, idx) for idx in range(num_images)]
+    categories = layout_categories(layout)
+    # one dict shared by every task
+    job = dict(params, out_dir=out_dir, num_classes=len(categories))
+    tasks = [
+        (job, split.stream, idx, split.img_dir + split.stem(idx) + '.jpg')
+        for idx in range(num_images)
+    ]
     if workers > 1 and num_images > 1:
         # fork: the workers need only numpy and OpenCV, not a fresh interpreter
         # that would import the whole package again.
@@ -329,8 +471,10 @@ def _write_split(
         all_objects = [_render_file(task) for task in tasks]
     images, annotations = [], []
     area_counts = {'small': 0, 'medium': 0, 'large': 0}
+    voc_dir = osp.join(out_dir, osp.dirname(split.img_dir.rstrip('/')))
     for idx, objects in enumerate(all_objects):
-        images.append(dict(id=idx + 1, file_name=f'{idx:06d}.jpg', width=size, height=size))
+        file_name = split.stem(idx) + '.jpg'
+        images.append(dict(id=idx + 1, file_name=file_name, width=size, height=size))
         for label, (x1, y1, x2, y2) in objects:
             w, h = round(float(x2 - x1), 2), round(float(y2 - y1), 2)
             area = round(w * h, 2)
@@ -340,29 +484,27 @@ def _write_split(
                 dict(
                     id=len(annotations) + 1,
                     image_id=idx + 1,
-                    category_id=label + 1,
+                    category_id=categories[label][0],
                     bbox=[round(float(x1), 2), round(float(y1), 2), w, h],
                     area=area,
                     iscrowd=0,
                 )
             )
-    coco = dict(
-        info=dict(description=f'ssd_plugin synthetic shapes, {split} split', version='1.0'),
-        licenses=[],
-        images=images,
-        annotations=annotations,
-        categories=[
-            dict(id=i + 1, name=name, supercategory='shape')
-            for i, name in enumerate(SYNTHETIC_CLASSES)
-        ],
-    )
-    ann_file = f'annotations/instances_{split}.json'
-    with open(osp.join(out_dir, ann_file), 'w') as f:
-        json.dump(coco, f, separators=(',', ':'))
-    log(f'{split}: {num_images} images, {len(annotations)} objects {area_counts}')
+        if layout == 'voc0712':
+            xml = _voc_xml(split, file_name, size, objects, categories)
+            with open(osp.join(voc_dir, 'Annotations', split.stem(idx) + '.xml'), 'wb') as f:
+                f.write(xml)
+    ann_path = osp.join(out_dir, split.ann_file)
+    os.makedirs(osp.dirname(ann_path), exist_ok=True)
+    with open(ann_path, 'w') as f:
+        if layout == 'voc0712':
+            f.write(''.join(split.stem(idx) + '\n' for idx in range(num_images)))
+        else:
+            json.dump(_coco_json(split, images, annotations, categories), f, separators=(',', ':'))
+    log(f'{split.name}: {num_images} images, {len(annotations)} objects {area_counts}')
     return dict(
-        ann_file=ann_file,
-        img_dir=f'{split}/',
+        ann_file=split.ann_file,
+        img_dir=split.img_dir,
         images=num_images,
         annotations=len(annotations),
         area_counts=area_counts,
@@ -382,11 +524,14 @@ def read_manifest(out_dir: str) -> Optional[Dict]:
 
 
 def _is_complete(out_dir: str, manifest: Dict) -> bool:
+    expected: Dict[str, int] = {}  # image folder -> images (VOC2007's splits share one)
     for info in manifest.get('splits', {}).values():
-        img_dir = osp.join(out_dir, info['img_dir'])
-        if not osp.isfile(osp.join(out_dir, info['ann_file'])) or not osp.isdir(img_dir):
+        if not osp.isfile(osp.join(out_dir, info['ann_file'])):
             return False
-        if sum(1 for n in os.listdir(img_dir) if _IMAGE_NAME.match(n)) != info['images']:
+        expected[info['img_dir']] = expected.get(info['img_dir'], 0) + info['images']
+    for img_dir, count in expected.items():
+        path = osp.join(out_dir, img_dir)
+        if not osp.isdir(path) or sum(1 for n in os.listdir(path) if _IMAGE_NAME.match(n)) != count:
             return False
     return True
 
@@ -407,8 +552,9 @@ def generate_synthetic_coco(
     force: bool = False,
     workers: int = 1,
     log: Callable[[str], None] = print,
+    layout: str = 'synthetic',
 ) -> Dict:
-    """Write a COCO-format detection dataset of shapes to ``out_dir``.
+    """Write a COCO-format (or Pascal VOC) detection dataset of shapes to ``out_dir``.
 
     Args:
         out_dir: Output directory (created if needed). It must be empty, or
@@ -440,6 +586,11 @@ def generate_synthetic_coco(
         workers: Processes that draw the images (forked; the files are the
             same for any number).
         log: Called with one progress line per split.
+        layout: ``'synthetic'`` (six shape classes, ``train/``, ``val/``),
+            ``'coco2017'`` (COCO 2017's files and 80 classes) or ``'voc0712'``
+            (a ``VOCdevkit`` with VOC2007 and VOC2012, 20 classes); see the
+            module docstring. ``num_train`` images go to each training split
+            (VOC2007 and VOC2012 ``trainval``), ``num_val`` to the test split.
 
     Returns:
         The manifest: ``params``, ``classes`` and per split ``ann_file``,
@@ -463,6 +614,8 @@ def generate_synthetic_coco(
         raise ValueError(f'workers must be >= 1, got {workers}')
     if not 0.0 < min_visible <= 1.0:
         raise ValueError(f'min_visible must be in (0, 1], got {min_visible}')
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {", ".join(LAYOUTS)}, got {layout!r}')
     mix = [float(p) for p in size_mix]
     if len(mix) != 3 or min(mix) < 0 or not math.isclose(sum(mix), 1.0, abs_tol=1e-6):
         raise ValueError(
@@ -485,6 +638,8 @@ def generate_synthetic_coco(
     )
     if min_side is not None:  # absent by default: earlier manifests still match
         params['min_side'] = float(min_side)
+    if layout != 'synthetic':  # the default leaves earlier manifests valid
+        params['layout'] = layout
     old = read_manifest(out_dir)
     if (
         not force
@@ -500,19 +655,34 @@ def generate_synthetic_coco(
             f'{out_dir} is not empty and has no {MANIFEST} of this generator; choose an empty '
             'directory or pass force=True (--force) to write into it'
         )
-    os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
+    os.makedirs(out_dir, exist_ok=True)
     manifest_path = osp.join(out_dir, MANIFEST)
     if osp.exists(manifest_path):  # an interrupted run must not look complete
         os.remove(manifest_path)
-    counts = dict(train=num_train, val=num_val)
+    layout_splits = _layout_splits(layout, num_train)
+    for img_dir in dict.fromkeys(split.img_dir for split in layout_splits):
+        _remove_stale(osp.join(out_dir, img_dir), _IMAGE_NAME)  # images of an earlier run
+        if layout == 'voc0712':
+            _remove_stale(
+                osp.join(out_dir, osp.dirname(img_dir.rstrip('/')), 'Annotations'), _XML_NAME
+            )
     splits = {
-        split: _write_split(out_dir, split, counts[split], params, workers, log) for split in SPLITS
+        split.name: _write_split(
+            out_dir,
+            layout,
+            split,
+            num_train if split.train else num_val,
+            params,
+            workers,
+            log,
+        )
+        for split in layout_splits
     }
     manifest = dict(
         generator='ssd_plugin.datasets.synthetic_coco',
         format_version=FORMAT_VERSION,
         params=params,
-        classes=list(SYNTHETIC_CLASSES),
+        classes=[name for _, name in layout_categories(layout)],
         splits=splits,
     )
     tmp = manifest_path + '.tmp'

@@ -1,3 +1,4 @@
-from .ssd_onnx_wrapper import SSDOnnxWrapper
+from .compare_detections import compare_detections
+from .ssd_onnx_wrapper import SSDOnnxWrapper, check_input_size
 
-__all__ = ['SSDOnnxWrapper']
+__all__ = ['SSDOnnxWrapper', 'check_input_size', 'compare_detections']

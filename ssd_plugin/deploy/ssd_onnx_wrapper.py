@@ -1,5 +1,6 @@
 """An SSD detector with its post-processing as one exportable module (ONNX)."""
 
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -7,7 +8,7 @@ from mmcv.ops import nms
 from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor, nn
 
-__all__ = ['SSDOnnxWrapper']
+__all__ = ['SSDOnnxWrapper', 'check_input_size']
 
 
 class _NonMaxSuppression(torch.autograd.Function):
@@ -40,6 +41,39 @@ class _NonMaxSuppression(torch.autograd.Function):
         )
 
 
+def check_input_size(
+    prior_generator, featmap_sizes: Sequence[Tuple[int, int]], input_size: Tuple[int, int]
+) -> None:
+    """Refuse an input the default boxes were not made for, as ``model.predict`` does.
+
+    Every level must tile the input: ``ceil(input / stride) == feature map``
+    (the plugin's ``SSDAnchorGenerator.check_featmap_sizes``; the same rule
+    for other generators, e.g. mmdet's). Otherwise the default boxes of some
+    level are centred off their cells, some outside the image.
+
+    Raises:
+        ValueError: naming the level, its stride, its feature map and the input.
+    """
+    check = getattr(prior_generator, 'check_featmap_sizes', None)
+    if check is not None:
+        check(featmap_sizes, input_size)
+        return
+    strides = list(prior_generator.strides)
+    if len(strides) != len(featmap_sizes):
+        raise ValueError(
+            f'The backbone/neck produce {len(featmap_sizes)} feature maps but the anchor '
+            f'generator has {len(strides)} levels'
+        )
+    for level, ((fh, fw), stride) in enumerate(zip(featmap_sizes, strides)):
+        sw, sh = (stride, stride) if isinstance(stride, (int, float)) else stride
+        want = (math.ceil(input_size[0] / sh - 1e-6), math.ceil(input_size[1] / sw - 1e-6))
+        if (fh, fw) != want:
+            raise ValueError(
+                f'Level {level}: feature map {fh}x{fw} but stride {sh}x{sw} on a '
+                f'{input_size[0]}x{input_size[1]} input needs {want[0]}x{want[1]}'
+            )
+
+
 class SSDOnnxWrapper(nn.Module):
     """Backbone, neck, head and the head's ``predict_by_feat`` in one graph.
 
@@ -62,7 +96,8 @@ class SSDOnnxWrapper(nn.Module):
         detector: A single-stage detector with an SSD-style ``bbox_head``
             (``prior_generator``, ``bbox_coder``, ``cls_out_channels`` with
             the background last, ``test_cfg``).
-        input_size: ``(h, w)`` of the input.
+        input_size: ``(h, w)`` of the input; every level must tile it
+            (:func:`check_input_size`), else ``ValueError``.
         test_cfg: Post-processing settings; the head's ``test_cfg`` if None.
     """
 
@@ -86,6 +121,7 @@ class SSDOnnxWrapper(nn.Module):
         with torch.no_grad():
             feats = detector.extract_feat(param.new_zeros(1, 3, *self.input_size))
         featmap_sizes = [tuple(f.shape[-2:]) for f in feats]
+        check_input_size(self.head.prior_generator, featmap_sizes, self.input_size)
         priors = self.head.prior_generator.grid_priors(featmap_sizes, device=param.device)
         self.num_levels = len(priors)
         for level, level_priors in enumerate(priors):
@@ -122,6 +158,41 @@ class SSDOnnxWrapper(nn.Module):
             priors.index_select(0, prior_idx),
         )
 
+    @torch.no_grad()
+    def all_candidates(self, img: Tensor) -> Tuple[Tensor, Tensor, List[float]]:
+        """Every (default box, class) pair before the top-k and NMS, in PyTorch.
+
+        What an export's detections must be drawn from, for
+        :func:`ssd_plugin.deploy.compare_detections`.
+
+        Args:
+            img: ``(1, 3, H, W)``.
+
+        Returns:
+            ``boxes`` ``(P, 4)`` decoded and clipped, ``scores`` ``(P, C)``,
+            and per level the lowest score its top-k (``nms_pre``) keeps.
+        """
+        cls_scores, bbox_preds = self.head(self.detector.extract_feat(img))
+        all_boxes, all_scores, kth = [], [], []
+        for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
+            priors = getattr(self, f'priors_{level}')
+            top, _, _, _ = self._level_candidates(cls_score, bbox_pred, priors)
+            kth.append(float(top.min()))
+            channels = self.head.cls_out_channels
+            scores = cls_score.permute(0, 2, 3, 1).reshape(-1, channels).softmax(-1)[:, :-1]
+            deltas = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
+            all_boxes.append(
+                self._clip(get_box_tensor(self.head.bbox_coder.decode(priors, deltas)))
+            )
+            all_scores.append(scores)
+        return torch.cat(all_boxes), torch.cat(all_scores), kth
+
+    def _clip(self, boxes: Tensor) -> Tensor:
+        if getattr(self.head.bbox_coder, 'clip_border', True):
+            h, w = self.input_size
+            boxes = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([w, h, w, h]))
+        return boxes
+
     def forward(self, img: Tensor) -> Tuple[Tensor, Tensor]:
         """Detect on one preprocessed image.
 
@@ -137,10 +208,7 @@ class SSDOnnxWrapper(nn.Module):
             for i, (c, b) in enumerate(zip(cls_scores, bbox_preds))
         ]
         scores, labels, deltas, priors = (torch.cat(p) for p in zip(*parts))
-        boxes = get_box_tensor(self.head.bbox_coder.decode(priors, deltas))
-        if getattr(self.head.bbox_coder, 'clip_border', True):
-            h, w = self.input_size
-            boxes = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([w, h, w, h]))
+        boxes = self._clip(get_box_tensor(self.head.bbox_coder.decode(priors, deltas)))
         if self.min_bbox_size >= 0:
             wh = boxes[:, 2:] - boxes[:, :2]
             big = (wh > self.min_bbox_size).all(dim=1)

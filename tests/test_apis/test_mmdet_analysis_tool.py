@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
+from ssd_plugin.apis import mmdet_analysis_tool as tool
 from ssd_plugin.apis.mmdet_analysis_tool import (
     MMDET_ANALYSIS_TOOLS,
     find_scalars_json,
     mmdet_tool_path,
     run_mmdet_tool,
 )
-from ssd_plugin.apis import mmdet_analysis_tool as tool
 
 
 def test_every_supported_tool_is_in_the_installed_mmdet():

@@ -7,9 +7,10 @@ import pickle
 
 import pytest
 import torch
-from tools_test_utils import assert_ok, run_tool
+from tools_test_utils import assert_ok, load_tool, run_tool
 
-from ssd_plugin.apis.inference import detections, list_images
+from ssd_plugin.apis.inference import detections, list_images, load_inference_config
+from ssd_plugin.apis.safe_det_inferencer import SafeDetInferencer
 
 
 def test_infer_folder_writes_images_and_json_consistent_with_test(
@@ -89,3 +90,63 @@ def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_pa
     assert 'mmdet.models.dense_heads.ssd_head' in proc.stdout
     with open(osp.join(out_dir, 'detections.json')) as f:
         assert [osp.basename(r['image']) for r in json.load(f)['images']] == ['000000.jpg']
+
+
+def test_infer_reads_images_with_the_configs_safe_loader(tested, tiny_config, tiny_data, tmp_path):
+    """The plugin's configs load images with SafeLoadImageFromFile; mmdet's DetInferencer
+    only knows LoadImageFromFile and refused them (``ValueError: LoadImageFromFile is not
+    found in the test pipeline``). Paths go through the config's loader, arrays through
+    LoadImageFromNDArray."""
+    config = tmp_path / 'safe_loader.py'
+    config.write_text(
+        f'_base_ = {tiny_config!r}\n'
+        'test_pipeline = [\n'
+        "    dict(step, type='SafeLoadImageFromFile') if step.type == 'LoadImageFromFile' "
+        'else step\n'
+        '    for step in _base_.test_pipeline\n'
+        ']\n'
+        'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n'
+    )
+    infer = load_tool('infer')
+    image = tiny_data + 'val/000001.jpg'
+    args = [str(config), tested['checkpoint'], '--out-dir', str(tmp_path / 'out')]
+    assert infer.main([image] + args) == 0
+    with open(tmp_path / 'out' / 'detections.json') as f:
+        assert [r['image'] for r in json.load(f)['images']] == [image]
+
+    cfg = load_inference_config(str(config), tested['checkpoint'])
+    inferencer = SafeDetInferencer(
+        model=cfg, weights=tested['checkpoint'], device='cpu', scope='ssd_plugin'
+    )
+    loader = inferencer.pipeline.transforms[0]
+    assert type(loader.file_loader).__name__ == 'SafeLoadImageFromFile'
+    import cv2
+
+    array = cv2.imread(image)  # arrays (e.g. a camera frame) go through LoadImageFromNDArray
+    from_array = inferencer(array, return_datasamples=True)['predictions'][0]
+    from_file = inferencer(image, return_datasamples=True)['predictions'][0]
+    assert torch.equal(from_array.pred_instances.scores, from_file.pred_instances.scores)
+
+
+def test_truncated_image_error_names_the_file(tested, tiny_config, tmp_path, capsys):
+    """The safe loader stays in charge at inference: a truncated image is named (exit 2),
+    not drawn with a grey half."""
+    image = tmp_path / 'half.jpg'
+    from ssd_plugin.datasets.synthetic_coco import generate_synthetic_coco
+
+    data = str(tmp_path / 'data')
+    generate_synthetic_coco(data, num_train=0, num_val=1, log=lambda _: None)
+    with open(osp.join(data, 'val', '000000.jpg'), 'rb') as f:
+        image.write_bytes(f.read()[:1500])
+    config = tmp_path / 'safe_loader.py'
+    config.write_text(
+        f'_base_ = {tiny_config!r}\n'
+        "test_dataloader = dict(dataset=dict(pipeline=[dict(type='SafeLoadImageFromFile')] "
+        '+ _base_.test_pipeline[1:]))\n'
+    )
+    infer = load_tool('infer')
+    status = infer.main([str(image), str(config), tested['checkpoint'], '--out-dir', str(tmp_path)])
+    assert status == 2
+    assert (
+        f'Image file is truncated (1500 bytes, no end marker): {image}' in capsys.readouterr().err
+    )

@@ -229,3 +229,87 @@ def test_cli_generates_then_skips(tmp_path, capsys):
     assert 'not regenerating' in capsys.readouterr().out
     assert cli.main(argv[:-4] + ['--img-size', '64']) == 2
     assert 'at least 128' in capsys.readouterr().err
+
+
+def test_coco2017_layout_has_cocos_files_classes_and_ids(tmp_path):
+    from mmdet.datasets import CocoDataset
+
+    from ssd_plugin.datasets import SSDCocoDataset
+
+    out = str(tmp_path / 'coco')
+    manifest = generate_synthetic_coco(
+        out, num_train=6, num_val=3, seed=2, min_objects=3, layout='coco2017', log=_quiet
+    )
+    assert manifest['classes'] == list(CocoDataset.METAINFO['classes'])
+    assert sorted(os.listdir(out)) == ['annotations', 'manifest.json', 'train2017', 'val2017']
+    assert len(os.listdir(osp.join(out, 'val2017'))) == 3
+    gt = _load_coco(osp.join(out, 'annotations/instances_train2017.json'))
+    cats = gt.loadCats(gt.getCatIds())
+    assert [c['name'] for c in cats] == list(CocoDataset.METAINFO['classes'])
+    ids = [c['id'] for c in cats]
+    assert len(ids) == 80 and ids[:12] == [*range(1, 12), 13] and ids[-1] == 90  # COCO's gaps
+    used = {a['category_id'] for a in gt.loadAnns(gt.getAnnIds())}
+    assert used <= set(ids) and max(used) > 12  # labels beyond the shapes' six
+    # The plugin's dataset reads it with mmdet's COCO classes (it names any mismatch).
+    dataset = SSDCocoDataset(
+        data_root=out + '/',
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=[],
+    )
+    assert len(dataset) == 6
+    labels = {i['bbox_label'] for d in dataset for i in d['instances']}
+    assert labels == {ids.index(c) for c in used}
+    # Idempotent like the default layout, and an incomplete copy is written again.
+    assert generate_synthetic_coco(
+        out, num_train=6, num_val=3, seed=2, min_objects=3, layout='coco2017', log=_quiet
+    )['skipped']
+
+
+def test_voc0712_layout_round_trips_through_mmdets_voc_dataset(tmp_path):
+    from mmdet.datasets import VOCDataset
+
+    out = str(tmp_path / 'VOCdevkit')
+    params = dict(num_train=4, num_val=2, seed=5, min_objects=2, layout='voc0712')
+    manifest = generate_synthetic_coco(out, log=_quiet, **params)
+    assert manifest['classes'] == list(VOCDataset.METAINFO['classes'])
+    main = osp.join(out, 'VOC2007/ImageSets/Main')
+    with open(osp.join(main, 'trainval.txt')) as f:
+        trainval = f.read().split()
+    with open(osp.join(main, 'test.txt')) as f:
+        test = f.read().split()
+    assert trainval == ['000000', '000001', '000002', '000003'] and test == ['000004', '000005']
+    assert len(os.listdir(osp.join(out, 'VOC2007/JPEGImages'))) == 6
+    assert sorted(os.listdir(osp.join(out, 'VOC2012/Annotations')))[0] == '2012_000000.xml'
+    datasets = {
+        (year, split): VOCDataset(
+            data_root=out + '/',
+            ann_file=f'VOC{year}/ImageSets/Main/{split}.txt',
+            data_prefix=dict(sub_data_root=f'VOC{year}/'),
+            test_mode=split == 'test',
+            pipeline=[],
+        )
+        for year, split in (('2007', 'trainval'), ('2007', 'test'), ('2012', 'trainval'))
+    }
+    assert [len(d) for d in datasets.values()] == [4, 2, 4]
+    assert datasets['2007', 'test'].metainfo['dataset_type'] == 'VOC2007'
+    # Boxes as drawn: mmdet subtracts 1 from VOC's 1-based inclusive coordinates, so a
+    # pixel-edge box [x1, x2) reads back as [x1, x2 - 1].
+    for (year, split), stream in ((('2007', 'trainval'), 0), (('2012', 'trainval'), 2)):
+        for idx, info in enumerate(datasets[year, split]):
+            rng = np.random.default_rng([5, stream, idx])
+            _, objects = _draw_image(rng, 128, (2, 6), 0.6, (0.35, 0.45, 0.2), False, 20)
+            assert [i['bbox_label'] for i in info['instances']] == [o[0] for o in objects]
+            expected = [[x1, y1, x2 - 1, y2 - 1] for _, (x1, y1, x2, y2) in objects]
+            assert [i['bbox'] for i in info['instances']] == expected
+            assert cv2.imread(info['img_path']).shape == (128, 128, 3)
+
+
+def test_cli_layouts_and_bad_layout(tmp_path, capsys):
+    cli = load_tool('generate_dataset')
+    out = str(tmp_path / 'voc')
+    argv = ['--out', out, '--num-train', '1', '--num-val', '1', '--layout', 'voc0712']
+    assert cli.main(argv + ['--workers', '1']) == 0
+    assert osp.isfile(osp.join(out, 'VOC2012/ImageSets/Main/trainval.txt'))
+    with pytest.raises(ValueError, match='layout must be one of synthetic, coco2017, voc0712'):
+        generate_synthetic_coco(str(tmp_path / 'x'), layout='coco', log=_quiet)

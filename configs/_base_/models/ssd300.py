@@ -1,7 +1,7 @@
 # SSD300 (Liu et al., 2016) with the plugin's anchor generator, head, assigner
 # and sampler on mmdet's VGG16 backbone and SSD neck. The head, its parameter
 # names and the default boxes equal mmdet's, so mmdet SSD300 checkpoints load.
-input_size = 300
+# The input size (300) is that of the pipelines, _base_/datasets/ssd_pipeline.py.
 model = dict(
     type='mmdet.SingleStageDetector',
     data_preprocessor=dict(
@@ -35,7 +35,7 @@ model = dict(
         anchor_generator=dict(
             type='SSDAnchorGenerator',
             scale_major=False,
-            input_size=input_size,
+            input_size=300,
             basesize_ratio_range=(0.15, 0.9),
             strides=[8, 16, 32, 64, 100, 300],
             ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
