@@ -18,10 +18,13 @@ custom_hooks = [
     # Before training: num_classes vs the dataset (through RepeatDataset), and the
     # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
     dict(type='SSDConfigCheckHook'),
-    # Stops on a NaN/inf loss before a checkpoint is written from it.
+    # Skips updates with non-finite gradients, loss or BN statistics; stops after 3 in
+    # a row naming the last checkpoint with finite weights (docs/robustness.md).
     dict(type='InvalidLossGuardHook', interval=1),
     # Random generator states in checkpoints, restored on --resume.
     dict(type='RNGStateHook'),
+    # --resume from inside an epoch continues it at the next unseen batch.
+    dict(type='MidEpochResumeHook'),
 ]
 
 env_cfg = dict(

@@ -182,8 +182,9 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='ChannelsLastHook'),  # NHWC weights and inputs (oneDNN's faster layout)
     dict(type='SSDConfigCheckHook'),  # num_classes and anchors vs data and features
-    dict(type='InvalidLossGuardHook', interval=1),  # stop on NaN/inf loss
+    dict(type='InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
     dict(type='RNGStateHook'),  # exact --resume
+    dict(type='MidEpochResumeHook'),  # --resume inside an epoch continues it
     # Evaluate and save an exponential moving average of the weights (YOLOX's).
     dict(
         type='mmdet.EMAHook',
