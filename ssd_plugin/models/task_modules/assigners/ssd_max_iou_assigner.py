@@ -3,7 +3,7 @@
 from typing import NamedTuple, Optional, Union
 
 import torch
-from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner, BboxOverlaps2D
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -183,9 +183,15 @@ class SSDMaxIoUAssigner(BaseAssigner):
         argmax_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
         forced_gt = torch.zeros(num_imgs, num_priors, dtype=torch.long, device=device)
         budget = self.max_chunk_elements or (2**24 if priors.is_cuda else 2**18)
-        for b0, b1, g0, g1 in self._chunks(num_imgs, num_gts, num_priors, budget):
+        if priors.is_cuda:
+            chunks = self._chunks(num_imgs, num_gts, num_priors, budget)
+        else:
+            # CPU (reading counts on the host is free): one image at a time,
+            # without its trailing padding, which can never be matched.
+            chunks = self._image_chunks(_gt_counts(gt_valid), num_priors, budget)
+        for b0, b1, g0, g1 in chunks:
             # (Bc, Gc, A) IoU; padded ground truths are zero boxes, so IoU 0.
-            iou = self.iou_calculator(gt_bboxes[b0:b1, g0:g1], priors[None].expand(b1 - b0, -1, -1))
+            iou = self._iou(gt_bboxes[b0:b1, g0:g1], priors)
             if any_ignored:
                 iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
             # Step 1-2 input: best ground truth of each prior; strict '>' keeps
@@ -244,6 +250,36 @@ class SSDMaxIoUAssigner(BaseAssigner):
         forced = torch.zeros(iou.size(0), iou.size(2), dtype=torch.long, device=iou.device)
         return forced.scatter_reduce(1, gt_argmax, gt_ids, reduce='amax')
 
+    def _iou(self, gt_bboxes: Tensor, priors: Tensor) -> Tensor:
+        """``(Bc, Gc, A)`` IoU of ``(Bc, Gc, 4)`` ground truths with ``(A, 4)`` priors.
+
+        mmdet's default ``BboxOverlaps2D`` is evaluated in place on
+        ``(Bc, Gc, A)`` planes, with the same float operations as its
+        ``bbox_overlaps`` (bitwise the same values) but without its
+        ``(Bc, Gc, A, 2)`` corner tensors; any other calculator is called as is.
+        """
+        calc = self.iou_calculator
+        if not (type(calc) is BboxOverlaps2D and calc.dtype is None and gt_bboxes.size(-1) == 4):
+            return calc(gt_bboxes, priors[None].expand(gt_bboxes.size(0), -1, -1))
+        g = gt_bboxes[..., None, :]  # (Bc, Gc, 1, 4)
+        gx1, gy1, gx2, gy2 = g.unbind(-1)
+        px1, py1, px2, py2 = priors.t().contiguous()  # (A,) each
+        area_g = (gx2 - gx1) * (gy2 - gy1)  # (Bc, Gc, 1)
+        area_p = (px2 - px1) * (py2 - py1)  # (A,)
+        inter = torch.minimum(gx2, px2).sub_(torch.maximum(gx1, px1)).clamp_(min=0)
+        inter.mul_(torch.minimum(gy2, py2).sub_(torch.maximum(gy1, py1)).clamp_(min=0))
+        union = (area_g + area_p).sub_(inter).clamp_(min=1e-6)
+        return inter.div_(union)
+
+    @staticmethod
+    def _image_chunks(gt_counts, num_priors: int, budget: int):
+        """Yield ``(b, b + 1, g0, g1)`` blocks of one image's first ``gt_counts[b]``
+        ground truths, at most ``budget`` elements each; images without any are skipped."""
+        gts_per_chunk = max(1, budget // num_priors)
+        for b, count in enumerate(gt_counts):
+            for g0 in range(0, count, gts_per_chunk):
+                yield b, b + 1, g0, min(g0 + gts_per_chunk, count)
+
     @staticmethod
     def _chunks(num_imgs: int, num_gts: int, num_priors: int, budget: int):
         """Yield ``(b0, b1, g0, g1)`` blocks of at most ``budget`` elements."""
@@ -265,6 +301,12 @@ class SSDMaxIoUAssigner(BaseAssigner):
             f'ignore_iof_thr={self.ignore_iof_thr}, '
             f'max_chunk_elements={self.max_chunk_elements})'
         )
+
+
+def _gt_counts(gt_valid: Tensor) -> list:
+    """Per image, one past the last valid ground truth (0 if none): a host list."""
+    idx = torch.arange(1, gt_valid.size(1) + 1, device=gt_valid.device)
+    return (gt_valid * idx).amax(dim=1).tolist() if gt_valid.size(1) else [0] * len(gt_valid)
 
 
 def _tensor(boxes) -> Tensor:
