@@ -196,13 +196,14 @@ class SSDMaxIoUAssigner(BaseAssigner):
                 iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
             # Step 1-2 input: best ground truth of each prior; strict '>' keeps
             # the lower ground-truth index on ties across chunks.
-            chunk_max, chunk_arg = iou.max(dim=1)
+            chunk_max, chunk_arg = iou.max(dim=1) if iou.is_cuda else _max_first(iou)
             if g0 == 0:
-                better = torch.ones_like(chunk_max, dtype=torch.bool)
+                max_overlaps[b0:b1] = chunk_max
+                argmax_gt[b0:b1] = chunk_arg
             else:
                 better = chunk_max > max_overlaps[b0:b1]
-            max_overlaps[b0:b1] = torch.where(better, chunk_max, max_overlaps[b0:b1])
-            argmax_gt[b0:b1] = torch.where(better, chunk_arg + g0, argmax_gt[b0:b1])
+                max_overlaps[b0:b1] = torch.where(better, chunk_max, max_overlaps[b0:b1])
+                argmax_gt[b0:b1] = torch.where(better, chunk_arg + g0, argmax_gt[b0:b1])
             if self.match_low_quality:
                 forced_gt[b0:b1] = torch.maximum(
                     forced_gt[b0:b1], self._forced_matches(iou, gt_valid[b0:b1, g0:g1], g0)
@@ -301,6 +302,20 @@ class SSDMaxIoUAssigner(BaseAssigner):
             f'ignore_iof_thr={self.ignore_iof_thr}, '
             f'max_chunk_elements={self.max_chunk_elements})'
         )
+
+
+def _max_first(iou: Tensor):
+    """``iou.max(dim=1)`` of ``(Bc, Gc, A)``: values and the first index of the max.
+
+    On CPU, ``max`` with indices over a middle dimension is not vectorised;
+    ``amax``, a comparison and an ``amax`` of ``Gc - g`` where equal are,
+    and give the same values and the same (lowest) index on ties.
+    """
+    values = iou.amax(dim=1)  # (Bc, A)
+    count = iou.size(1)
+    rev = torch.arange(count, 0, -1, dtype=torch.int32, device=iou.device)[:, None]
+    first = ((iou == values[:, None]) * rev).amax(dim=1)  # Gc - (first index)
+    return values, (count - first).long()
 
 
 def _gt_counts(gt_valid: Tensor) -> list:
