@@ -488,7 +488,7 @@ def _background_loss(maps: List[Tensor], channels: int) -> Tensor:
 
 
 # Elements per block of the CPU log-sum-exp: exp and sum stay in cache.
-_LSE_BLOCK = 1 << 18
+_LSE_BLOCK = 1 << 21
 # Below this, sum(exp(x)) may have lost precision (float32 subnormals are < 2**-126).
 _LSE_TINY = 2.0**-100
 
