@@ -2,7 +2,14 @@
 against mmdet's SSDHead on the same inputs.
 
 Both heads get the same weights, the same head outputs and the same ground
-truth (COCO-like: 1-15 objects per image, 80 classes). mmdet's head is built in
+truth, 80 classes, drawn from one of two distributions (``--objects``):
+
+- ``coco``: COCO-like, 1-15 objects per image, sides of 4 to 0.4 * size + 4 px;
+- ``small``: few small objects, 1-7 per image, sides of 4-90 px (far fewer
+  positives, so the dense per-prior work dominates).
+
+``--profile`` also prints torch.profiler's top operators of each side.
+mmdet's head is built in
 mmdet's own scope with its own assigner and sampler (the framework baseline);
 it is given ``loss_cls = None`` only because mmdet 3.3.0's SSDHead lacks that
 attribute, which its loss path does not read anyway.
@@ -89,8 +96,23 @@ def build_heads(size: int, num_classes: int = 80):
     return ours, theirs
 
 
-def make_batch(head, size: int, batch: int, device: str, seed: int = 0):
-    """Head outputs (leaf tensors) plus COCO-like ground truth for ``batch`` images."""
+OBJECTS = {
+    # name: (max objects per image, side range in px as (lo, hi) or None for COCO-like)
+    'coco': (15, None),
+    'small': (7, (4.0, 90.0)),
+}
+
+
+def make_batch(head, size: int, batch: int, device: str, seed: int = 0, objects: str = 'coco'):
+    """Head outputs (leaf tensors) plus ground truth for ``batch`` images.
+
+    Args:
+        objects: ``coco`` (1-15 boxes, sides 4 to ``0.4 * size + 4`` px) or
+            ``small`` (1-7 boxes, sides 4-90 px, inside the image).
+    """
+    if objects not in OBJECTS:
+        raise ValueError(f'objects must be one of {sorted(OBJECTS)}, got {objects!r}')
+    max_objects, sides = OBJECTS[objects]
     g = torch.Generator().manual_seed(seed)
     cls_scores, bbox_preds = [], []
     for fs, n in zip(INPUTS[size]['feats'], head.num_base_priors):
@@ -100,9 +122,14 @@ def make_batch(head, size: int, batch: int, device: str, seed: int = 0):
     bbox_preds = [b.to(device).requires_grad_() for b in bbox_preds]
     gts = []
     for _ in range(batch):
-        n = int(torch.randint(1, 16, (1,), generator=g))
-        xy = torch.rand(n, 2, generator=g) * size * 0.8
-        wh = torch.rand(n, 2, generator=g) * size * 0.4 + 4
+        n = int(torch.randint(1, max_objects + 1, (1,), generator=g))
+        if sides is None:
+            xy = torch.rand(n, 2, generator=g) * size * 0.8
+            wh = torch.rand(n, 2, generator=g) * size * 0.4 + 4
+        else:
+            lo, hi = sides
+            wh = torch.rand(n, 2, generator=g) * (hi - lo) + lo
+            xy = torch.rand(n, 2, generator=g) * (size - wh)
         gts.append(
             InstanceData(
                 bboxes=torch.cat([xy, xy + wh], 1).to(device),
@@ -125,7 +152,27 @@ def step(head, cls_scores, bbox_preds, gts, metas) -> float:
     return float(total.detach())
 
 
-def run(sizes: List[int], batches: List[int], device: str, repeat: int) -> List[Dict]:
+def profile(name: str, fn, repeat: int, row_limit: int = 12) -> None:
+    """Print torch.profiler's operators of ``fn`` by self CPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    fn()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeat):
+            fn()
+    print(f'\nprofile of {name} ({repeat} steps), by self CPU time\n')
+    print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=row_limit))
+
+
+def run(
+    sizes: List[int],
+    batches: List[int],
+    device: str,
+    repeat: int,
+    objects: str = 'coco',
+    profile_steps: int = 0,
+) -> List[Dict]:
     rows = []
     cuda = device.startswith('cuda')
     for size in sizes:
@@ -133,7 +180,7 @@ def run(sizes: List[int], batches: List[int], device: str, repeat: int) -> List[
         ours.to(device)
         theirs.to(device)
         for batch in batches:
-            inputs = make_batch(ours, size, batch, device)
+            inputs = make_batch(ours, size, batch, device, objects=objects)
             loss_ours, loss_theirs = step(ours, *inputs), step(theirs, *inputs)
             t_ours, t_theirs = time_pair(
                 partial(step, ours, *inputs),
@@ -145,13 +192,19 @@ def run(sizes: List[int], batches: List[int], device: str, repeat: int) -> List[
                 dict(
                     input=size,
                     batch=batch,
+                    objects=objects,
                     device=device,
+                    threads=torch.get_num_threads(),
                     mmdet_ms=t_theirs * 1e3,
                     ours_ms=t_ours * 1e3,
                     speedup=t_theirs / t_ours,
                     loss_diff=abs(loss_ours - loss_theirs),
                 )
             )
+            if profile_steps:
+                tag = f'SSD{size} batch {batch}, {objects}'
+                profile(f'ours, {tag}', partial(step, ours, *inputs), profile_steps)
+                profile(f'mmdet, {tag}', partial(step, theirs, *inputs), profile_steps)
     return rows
 
 
@@ -162,11 +215,22 @@ def main(args: argparse.Namespace) -> dict:
     register_all_modules(init_default_scope=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = run(args.sizes, args.batches, args.device, args.repeat)
+    rows = run(args.sizes, args.batches, args.device, args.repeat, args.objects, args.profile)
     print('\ntargets + loss, forward and backward (median of', args.repeat, 'runs)\n')
     print(
         markdown_table(
-            rows, ['input', 'batch', 'device', 'mmdet_ms', 'ours_ms', 'speedup', 'loss_diff']
+            rows,
+            [
+                'input',
+                'batch',
+                'objects',
+                'device',
+                'threads',
+                'mmdet_ms',
+                'ours_ms',
+                'speedup',
+                'loss_diff',
+            ],
         )
     )
     return dict(benchmark='loss', machine=machine_info(), rows=rows)
@@ -179,4 +243,17 @@ def add_parser(subparsers) -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument(
+        '--objects',
+        default='coco',
+        choices=sorted(OBJECTS),
+        help='ground truth: coco (1-15 boxes per image) or small (1-7 boxes of 4-90 px)',
+    )
+    parser.add_argument(
+        '--profile',
+        type=int,
+        default=0,
+        metavar='STEPS',
+        help='also print a torch.profiler table of each side over STEPS steps',
+    )
     parser.set_defaults(func=main)

@@ -520,14 +520,48 @@ def _background_loss(maps: List[Tensor], channels: int) -> Tensor:
     out = []
     for m in maps:
         b, kc, h, w = m.shape
-        v = m.detach().view(b, kc // channels, channels, h, w).float()
-        # On CPU, blocks of ~1M values stay in cache (several times faster).
-        step = b if v.is_cuda else max(1, (1 << 20) // v[0].numel())
-        conf = torch.cat(
-            [torch.logsumexp(x, dim=2) - x[:, :, -1] for x in v.split(step)]
-        )  # (B, k_l, H, W)
-        out.append(conf.permute(0, 2, 3, 1).reshape(b, -1))
+        # (B * k_l, C + 1, H * W): a prior's classes are H * W apart, so the
+        # class reduction adds whole rows (vectorised) instead of strided values.
+        v = m.detach().reshape(b * (kc // channels), channels, h * w).float()
+        lse = torch.logsumexp(v, dim=1) if v.is_cuda else _cpu_logsumexp(v)
+        conf = (lse - v[:, -1]).view(b, kc // channels, h * w)
+        out.append(conf.transpose(1, 2).reshape(b, -1))
     return torch.cat(out, 1)
+
+
+# Elements per block of the CPU log-sum-exp: exp and sum stay in cache.
+_LSE_BLOCK = 1 << 21
+# Below this, sum(exp(x)) may have lost precision (float32 subnormals are < 2**-126).
+_LSE_TINY = 2.0**-100
+
+
+def _cpu_logsumexp(v: Tensor) -> Tensor:
+    """``logsumexp(v, dim=1)`` of a ``(N, C, L)`` float32 tensor, on CPU.
+
+    ``torch.logsumexp`` reads the input four times (max, subtract, exp, sum).
+    Without the max shift, ``exp`` and ``sum`` are the only passes, on blocks
+    that stay in cache, through one reused buffer. That is exact whenever no
+    ``exp`` overflows or every class underflows; the rows where either
+    happens (never with sane logits, |x| < 80) are redone with the shift.
+    Reading the check on the host is free on CPU.
+
+    Returns:
+        ``(N, L)`` float32.
+    """
+    n, c, length = v.shape
+    step = max(1, _LSE_BLOCK // (c * length))
+    buf = v.new_empty(min(n, step) * c * length)
+    sums = v.new_empty(n, length)
+    for start in range(0, n, step):
+        block = v[start : start + step]
+        e = torch.exp(block, out=buf[: block.numel()].view(block.shape))
+        torch.sum(e, dim=1, out=sums[start : start + step])
+    bad = ~((sums >= _LSE_TINY) & (sums < float('inf')))
+    lse = sums.log_()
+    if bad.any():
+        rows = bad.any(dim=1).nonzero(as_tuple=True)[0]
+        lse[rows] = torch.logsumexp(v[rows], dim=1)
+    return lse
 
 
 def _gather_rows(maps: List[Tensor], channels: int, mask: Tensor) -> Tuple[Tensor, tuple]:

@@ -325,3 +325,41 @@ def test_head_after_registered_backbones(name):
     with torch.no_grad():
         results = model(**model.data_preprocessor(packed, False), mode='predict')
     assert len(results) == 2 and results[0].pred_instances.bboxes.shape[-1] == 4
+
+
+def test_cpu_logsumexp_matches_torch_and_redoes_overflowing_rows():
+    from ssd_plugin.models.dense_heads.ssd_head import _cpu_logsumexp
+
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(7, 21, 30, generator=g) * 3
+    v[2, :, 4] += 200.0  # exp overflows: inf without the redo
+    v[5, :, 9] -= 200.0  # every exp underflows to 0: -inf without the redo
+    torch.testing.assert_close(_cpu_logsumexp(v), torch.logsumexp(v, dim=1), rtol=0, atol=2e-6)
+
+
+def test_small_objects_loss_matches_mmdet_with_an_empty_image():
+    # Few small objects (the benchmark's --objects small) in a batch of 4 with
+    # an image without ground truth: the CPU assigner groups images into blocks.
+    ours, theirs = build_heads()
+    feats, _, metas = random_inputs(ours, batch=4, counts=())
+    g = torch.Generator().manual_seed(7)
+    gts = []
+    for n in (1, 0, 7, 4):
+        wh = torch.rand(n, 2, generator=g) * 86 + 4
+        xy = torch.rand(n, 2, generator=g) * (300 - wh)
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1),
+                labels=torch.randint(0, NUM_CLASSES, (n,), generator=g),
+            )
+        )
+    cls_scores, bbox_preds = ([x.detach().requires_grad_() for x in out] for out in ours(feats))
+    outputs = cls_scores + bbox_preds
+    a = ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    b = theirs.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    for key in ('loss_cls', 'loss_bbox'):
+        assert a[key].item() == pytest.approx(sum(b[key]).item(), abs=1e-5, rel=1e-5), key
+    ours_grads = torch.autograd.grad(a['loss_cls'] + a['loss_bbox'], outputs)
+    theirs_grads = torch.autograd.grad(sum(b['loss_cls']) + sum(b['loss_bbox']), outputs)
+    for g_ours, g_theirs in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(g_ours, g_theirs, rtol=1e-5, atol=1e-7)

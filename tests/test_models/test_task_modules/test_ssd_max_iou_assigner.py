@@ -208,3 +208,53 @@ def test_gt_max_assign_all_default_is_the_papers_single_best_prior():
     assert _assign(SSDMaxIoUAssigner(), priors, gts, [1]).gt_inds.tolist() == [1, 0, 0]
     both = _assign(SSDMaxIoUAssigner(gt_max_assign_all=True), priors, gts, [1])
     assert both.gt_inds.tolist() == [1, 1, 0]
+
+
+def test_in_place_iou_is_bitwise_mmdets_bbox_overlaps():
+    from mmdet.models.task_modules.assigners import BboxOverlaps2D
+
+    g = torch.Generator().manual_seed(3)
+    priors = _random_boxes(500, generator=g)
+    gts = _random_boxes(12, generator=g).view(2, 6, 4)
+    gts[1, 4:] = 0  # padding: zero boxes
+    ours = SSDMaxIoUAssigner()._iou(gts, priors)
+    theirs = BboxOverlaps2D()(gts, priors[None].expand(2, -1, -1))
+    assert torch.equal(ours, theirs)
+
+
+def test_best_gt_per_prior_keeps_the_lowest_index_on_ties():
+    from ssd_plugin.models.task_modules.assigners.ssd_max_iou_assigner import _max_first
+
+    iou = torch.tensor([[[0.5, 0.0, 0.2, -1.0], [0.5, 0.3, 0.2, -1.0], [0.1, 0.3, 0.7, -1.0]]])
+    values, index = _max_first(iou)
+    assert values[0].tolist() == pytest.approx([0.5, 0.3, 0.7, -1.0])
+    assert index.tolist() == [[0, 1, 2, 0]]
+    ref = iou.max(dim=1)
+    assert torch.equal(values, ref.values) and torch.equal(index, ref.indices)
+
+
+@pytest.mark.parametrize('budget', [None, 300 * 4, 300 * 9, 300])
+def test_cpu_image_blocks_match_mmdet_per_image(budget):
+    # Images grouped into blocks cut to their largest count, with an empty
+    # image, duplicated ground truths (ties) and a count above the block size.
+    g = torch.Generator().manual_seed(1)
+    priors = _random_boxes(300, generator=g)
+    counts = [5, 0, 2, 7, 1, 0]
+    gts = torch.zeros(len(counts), 7, 4)
+    valid = torch.zeros(len(counts), 7, dtype=torch.bool)
+    labels = torch.randint(0, 5, (len(counts), 7), generator=g)
+    for i, n in enumerate(counts):
+        gts[i, :n] = _random_boxes(n, generator=g)
+        valid[i, :n] = True
+    gts[3, 6] = gts[3, 2]  # exact duplicate: equal IoU everywhere
+    ours = SSDMaxIoUAssigner(max_chunk_elements=budget).batch_assign(priors, gts, labels, valid)
+    mmdet = MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0)
+    for i, n in enumerate(counts):
+        if n == 0:
+            assert (ours.gt_inds[i] == 0).all()
+            continue
+        ref = mmdet.assign(
+            InstanceData(priors=priors), InstanceData(bboxes=gts[i, :n], labels=labels[i, :n])
+        )
+        assert torch.equal(ours.gt_inds[i], ref.gt_inds), (budget, i)
+        assert torch.equal(ours.max_overlaps[i], ref.max_overlaps), (budget, i)
