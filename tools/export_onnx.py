@@ -24,7 +24,7 @@ import argparse
 import json
 import re
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -48,7 +48,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         nargs=2,
         metavar=('H', 'W'),
-        help="input height and width (default: the anchor generator's input_size)",
+        help="input height and width (default: the test pipeline's fixed Resize, else the "
+        "anchor generator's input_size)",
     )
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset version (>= 11)')
     parser.add_argument(
@@ -185,6 +186,22 @@ def verify(wrapper: SSDOnnxWrapper, out: str) -> int:
     return len(dets)
 
 
+def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` the model is run at: the test pipeline's fixed ``Resize`` (what
+    ``tools/test.py`` feeds it), else the anchor generator's ``input_size``."""
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        scale = step.get('scale')
+        if str(step.get('type', '')).endswith('Resize') and not step.get('keep_ratio', False):
+            if isinstance(scale, int):
+                return scale, scale
+            if isinstance(scale, (tuple, list)) and len(scale) == 2:
+                return int(scale[1]), int(scale[0])  # mmdet's scale is (w, h)
+    size = getattr(model.bbox_head.prior_generator, 'input_size', None)
+    if size is None:
+        return None
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
@@ -203,13 +220,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    input_size = args.input_size
+    input_size = args.input_size or default_input_size(cfg, model)
     if input_size is None:
-        size = getattr(model.bbox_head.prior_generator, 'input_size', None)
-        if size is None:
-            print('error: give --input-size H W', file=sys.stderr)
-            return 2
-        input_size = (size, size) if isinstance(size, int) else tuple(size)
+        print(
+            f'error: {args.config} has no fixed-size Resize in its test pipeline and its '
+            'anchor generator no input_size: give --input-size H W',
+            file=sys.stderr,
+        )
+        return 2
     try:
         wrapper = SSDOnnxWrapper(model, input_size)
     except ValueError as err:  # an input the default boxes were not made for
