@@ -1,8 +1,8 @@
 """A user config that inherits mmdet's SSD300, SSD512 or SSDLite config and swaps in
 only the plugin's head and anchor generator gives mmdet's loss on the same batch (the
-migration path of docs/mmdet_compatibility.md). That it trains, tests, infers and exports through the
-real tools is covered by tests/test_tools/test_e2e_configs.py, which runs
-configs/migration/ like every config."""
+migration path of docs/mmdet_compatibility.md). That it trains, tests, infers and
+exports through the real tools is covered by tests/test_tools/test_e2e_configs.py,
+which runs configs/migration/ like every config."""
 
 import copy
 import os.path as osp
