@@ -298,7 +298,9 @@ def test_voc0712_layout_round_trips_through_mmdets_voc_dataset(tmp_path):
     for (year, split), stream in ((('2007', 'trainval'), 0), (('2012', 'trainval'), 2)):
         for idx, info in enumerate(datasets[year, split]):
             rng = np.random.default_rng([5, stream, idx])
-            _, objects = _draw_image(rng, 128, (2, 6), 0.6, (0.35, 0.45, 0.2), False, num_classes=20)
+            _, objects = _draw_image(
+                rng, 128, (2, 6), 0.6, (0.35, 0.45, 0.2), False, num_classes=20
+            )
             assert [i['bbox_label'] for i in info['instances']] == [o[0] for o in objects]
             expected = [[x1, y1, x2 - 1, y2 - 1] for _, (x1, y1, x2, y2) in objects]
             assert [i['bbox'] for i in info['instances']] == expected
