@@ -6,13 +6,19 @@ teaches mmengine the ``ssd_plugin::`` config prefix (``_ssd_plugin_mim``; an
 installed wheel does that at interpreter start, an editable install here).
 """
 
-import _ssd_plugin_mim
-
+# The version guard first: nothing above it imports torch, mmengine, mmcv or mmdet.
 from .utils.version_guard import check_dependencies
 from .version import __version__
 
 check_dependencies()
+
+import _ssd_plugin_mim  # noqa: E402
+
 _ssd_plugin_mim.install()
+
+from .utils import checkpoint_compat  # noqa: E402
+
+checkpoint_compat.apply()
 
 from . import datasets, engine, fileio, models  # noqa: E402  (registers components)
 from .utils import register_all_modules  # noqa: E402

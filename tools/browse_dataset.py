@@ -20,16 +20,13 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import DATASETS, init_default_scope
 
-from ssd_plugin.utils.run_checks import (
-    RunCheckError,
-    check_config_file,
-    check_run,
-    invalid_json_error,
-    is_json_error,
-)
+from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_config import load_tool_config
+from ssd_plugin.apis.tool_runner import EXIT_MISSING, json_errors_named
 
 GAP = 4  # pixels between cells
 
@@ -113,23 +110,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
             how to fix it, as ``tools/train.py``'s).
     """
     args = parse_args(argv)
-    check_config_file(args.config)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
     check_run(cfg, args.config, 'browse')
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
-    try:
+    with json_errors_named(cfg, args.config, 'browse'):
         dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    except ValueError as err:
-        error = invalid_json_error(cfg, args.config, 'browse') if is_json_error(err) else None
-        if error is None:
-            raise
-        raise error from err
     classes = list(dataset.metainfo.get('classes', ()))
     cells = []
     for index in range(min(args.num, len(dataset))):
@@ -161,4 +150,4 @@ if __name__ == '__main__':
         main(sys.argv[1:])
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_MISSING)

@@ -33,9 +33,10 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
+from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
+from ssd_plugin.apis.weight_checks import checkpoint_problems
 from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
 from ssd_plugin.registry import MODELS, SCOPE
-from ssd_plugin.utils.run_checks import RunCheckError, check_config_file, checkpoint_problems
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

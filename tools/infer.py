@@ -23,8 +23,8 @@ from mmengine.config import DictAction
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
+from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.datasets.transforms.safe_load_image_from_file import ImageLoadError
-from ssd_plugin.utils.run_checks import RunCheckError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

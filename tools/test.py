@@ -13,24 +13,20 @@ with a message that says how to get them (exit status 2).
 """
 
 import argparse
-import os
+import functools
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
-from ssd_plugin.utils import register_all_modules
-from ssd_plugin.utils.run_checks import (
-    RunCheckError,
-    check_run,
-    init_cpu_distributed,
-    invalid_json_error,
-    is_json_error,
-)
-from ssd_plugin.utils.tool_config import build_runner, load_tool_config
+from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
+from ssd_plugin.apis.tool_config import build_runner, load_tool_config
+from ssd_plugin.apis.tool_runner import run_tool
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,29 +43,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'WORK_DIR/TIMESTAMP/',
     )
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs, e.g. '
-        'test_dataloader.dataset.data_root=/data/coco/',
-    )
-    parser.add_argument(
-        '--channels-last',
-        action='store_true',
-        help='run the model in the channels_last memory format (adds ChannelsLastHook)',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser, 'test_dataloader.dataset.data_root=/data/coco/')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def _enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
@@ -113,38 +88,22 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Test; returns the exit status (2 when something needed is missing)."""
-    args = parse_args(argv)
-    register_all_modules(init_default_scope=False)
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
+def _test(cfg: Config, args: argparse.Namespace) -> None:
+    runner = build_runner(cfg)
+    if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
 
-    setup_cache_size_limit_of_dynamo()
-    try:
-        cfg = build_config(args)
-        note = init_cpu_distributed(cfg, args.launcher)
-    except RunCheckError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    if note:
-        print_log(note, logger='current')
-    try:
-        runner = build_runner(cfg)
-        if args.out is not None:
-            from mmdet.evaluation import DumpDetResults
-
-            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-        runner.test()
-    except ValueError as err:  # json.JSONDecodeError names no file: find it
-        error = invalid_json_error(cfg, args.config, 'test') if is_json_error(err) else None
-        if error is None:
-            raise
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
     if args.show_dir:
         out_dir = osp.join(runner.work_dir, runner.timestamp, args.show_dir)
         print_log(f'drawn detections saved in {out_dir}', logger='current')
-    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Test; returns the exit status (2 when something needed is missing)."""
+    args = parse_args(argv)
+    return run_tool(args, 'test', build_config, functools.partial(_test, args=args))
 
 
 if __name__ == '__main__':

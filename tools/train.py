@@ -17,26 +17,21 @@ checkpoint writes left in the work directory are removed at start.
 
 import argparse
 import logging
-import os
 import sys
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
+from ssd_plugin.apis.amp import enable_amp
+from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.resume_checks import find_resume_checkpoint
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
+from ssd_plugin.apis.tool_config import build_runner, load_tool_config
+from ssd_plugin.apis.tool_runner import run_tool
 from ssd_plugin.fileio import remove_stale_temp_files
-from ssd_plugin.utils import register_all_modules
-from ssd_plugin.utils.run_checks import (
-    RunCheckError,
-    check_run,
-    enable_amp,
-    find_resume_checkpoint,
-    init_cpu_distributed,
-    invalid_json_error,
-    is_json_error,
-)
-from ssd_plugin.utils.tool_config import build_runner, load_tool_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,31 +56,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='resume from this checkpoint; without a path, resume from the latest checkpoint '
         'in the work directory',
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs, e.g. '
-        'train_dataloader.batch_size=4 or model.backbone.init_cfg=None; a list value is '
-        'key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes needed, no spaces)',
-    )
-    parser.add_argument(
-        '--channels-last',
-        action='store_true',
-        help='run the model in the channels_last memory format (adds ChannelsLastHook)',
-    )
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher',
-    )
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser, 'train_dataloader.batch_size=4 or model.backbone.init_cfg=None')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -125,34 +97,16 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Train; returns the exit status (2 when something needed is missing)."""
-    args = parse_args(argv)
-    register_all_modules(init_default_scope=False)
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-
-    setup_cache_size_limit_of_dynamo()
-    try:
-        cfg = build_config(args)
-        note = init_cpu_distributed(cfg, args.launcher)
-    except RunCheckError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    if note:
-        print_log(note, logger='current')
+def _train(cfg: Config) -> None:
     # Temporary files of checkpoint writes killed earlier (never one being written).
     for path in remove_stale_temp_files(cfg.work_dir):
         print_log(f'removed {path}, left by an interrupted checkpoint write', logger='current')
-    try:
-        runner = build_runner(cfg)
-        runner.train()
-    except ValueError as err:  # json.JSONDecodeError names no file: find it
-        error = invalid_json_error(cfg, args.config, 'train') if is_json_error(err) else None
-        if error is None:
-            raise
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    return 0
+    build_runner(cfg).train()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Train; returns the exit status (2 when something needed is missing)."""
+    return run_tool(parse_args(argv), 'train', build_config, _train)
 
 
 if __name__ == '__main__':

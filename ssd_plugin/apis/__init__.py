@@ -2,19 +2,35 @@
 
 Nothing here is imported by ``import ssd_plugin``, and this ``__init__`` imports
 nothing either: each tool imports the submodules it needs, so that a tool pays
-only for its own imports.
+only for its own imports. One concern a module:
 
-Submodules: ``default_boxes`` (coverage analysis and fitting of default boxes),
-``inference`` (``tools/infer.py`` and the demo's drawing) over
-``safe_det_inferencer`` (mmdet's inferencer keeping the config's image loader),
-``time_budget_plan`` (the demo's epochs for a time budget) and
-``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
+* running a tool: ``tool_args`` (the shared arguments), ``tool_config`` (the one
+  config loader), ``tool_runner`` (errors to exit status 2);
+* checks before a run: ``check_run`` over ``dataset_checks``, ``weight_checks``
+  and ``resume_checks`` (``run_check_error`` holds their error);
+* the machine: ``device`` (CPU-only adjustments), ``distributed`` (CPU process
+  groups), ``amp`` (``--amp``);
+* inference: ``inference`` over ``safe_det_inferencer``;
+* analysis: ``default_boxes`` (coverage and fitting of default boxes),
+  ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
+* the demo: ``time_budget_plan`` (epochs for a time budget).
 """
 
 __all__ = [
+    'amp',
+    'check_run',
+    'dataset_checks',
     'default_boxes',
+    'device',
+    'distributed',
     'inference',
     'mmdet_analysis_tool',
+    'resume_checks',
+    'run_check_error',
     'safe_det_inferencer',
     'time_budget_plan',
+    'tool_args',
+    'tool_config',
+    'tool_runner',
+    'weight_checks',
 ]

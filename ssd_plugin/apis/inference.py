@@ -16,9 +16,10 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
+from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
 from ssd_plugin.engine import patch_mmdet_ssd_head
 from ssd_plugin.registry import SCOPE
-from ssd_plugin.utils.run_checks import RunCheckError, check_config_file, check_run
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 

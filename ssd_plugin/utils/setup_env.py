@@ -3,10 +3,6 @@
 import datetime
 import warnings
 
-from mmengine import DefaultScope
-
-from ..registry import SCOPE
-
 
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import the plugin's and mmdet's modules so every registry is filled.
@@ -20,11 +16,13 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             reachable as ``mmdet.X``.
     """
     import mmdet.utils
+    from mmengine import DefaultScope
 
     import ssd_plugin.datasets  # noqa: F401
     import ssd_plugin.engine  # noqa: F401
     import ssd_plugin.fileio  # noqa: F401
     import ssd_plugin.models  # noqa: F401
+    from ssd_plugin.registry import SCOPE
 
     mmdet.utils.register_all_modules(init_default_scope=False)
     if not init_default_scope:

@@ -1,4 +1,8 @@
-"""Import-time checks of the OpenMMLab versions this plugin supports."""
+"""Import-time checks of the torch and OpenMMLab versions this plugin supports.
+
+It reads the installed distributions' metadata only: this module imports
+nothing that may be missing, so its message is what a user sees first.
+"""
 
 from importlib import metadata
 from typing import Dict, Tuple
@@ -7,6 +11,7 @@ from packaging.version import Version
 
 # name -> (minimum inclusive, maximum exclusive, what to install)
 SUPPORTED: Dict[str, Tuple[str, str, str]] = {
+    'torch': ('1.8.0', '3.0.0', 'pip install torch  (CPU: run tools/setup_env.sh; tested: 2.13.0)'),
     'mmengine': ('0.7.1', '1.0.0', 'pip install "mmengine>=0.7.1,<1.0"  (tested: 0.10.7)'),
     'mmcv': (
         '2.0.0rc4',

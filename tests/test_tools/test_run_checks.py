@@ -1,4 +1,4 @@
-"""ssd_plugin.utils.run_checks: the messages the tools give for missing things."""
+"""The run checks of ``ssd_plugin.apis``: the messages the tools give for missing things."""
 
 import copy
 import os
@@ -9,17 +9,19 @@ import pytest
 from mmengine.config import Config
 from tools_test_utils import load_tool
 
-from ssd_plugin.utils import run_checks
-from ssd_plugin.utils.run_checks import (
-    RunCheckError,
-    adapt_to_device,
-    check_run,
+from ssd_plugin.apis.amp import enable_amp
+from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.dataset_checks import (
     dataset_problems,
-    enable_amp,
-    init_cpu_distributed,
-    locate_weight,
-    weight_problems,
+    invalid_json_error,
+    is_json_error,
+    json_problem,
 )
+from ssd_plugin.apis.device import adapt_to_device
+from ssd_plugin.apis.distributed import init_cpu_distributed
+from ssd_plugin.apis.resume_checks import find_resume_checkpoint, is_complete_checkpoint
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.weight_checks import ALLOW_DOWNLOAD_ENV, locate_weight, weight_problems
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 
@@ -64,7 +66,7 @@ def empty_cache(tmp_path, monkeypatch):
     """No downloaded weights: torch hub and mmengine caches point to empty dirs."""
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     monkeypatch.setenv('MMENGINE_HOME', str(tmp_path / 'mmengine_home'))
-    monkeypatch.delenv(run_checks.ALLOW_DOWNLOAD_ENV, raising=False)
+    monkeypatch.delenv(ALLOW_DOWNLOAD_ENV, raising=False)
     return tmp_path / 'torch_home' / 'hub' / 'checkpoints'
 
 
@@ -166,7 +168,7 @@ def test_weight_schemes_local_paths_and_download_opt_in(tmp_path, empty_cache, m
     local.write_bytes(b'w')
     assert len(weight_problems(cfg)) == 1
     assert weight_problems(cfg, include_load_from=False) == []
-    monkeypatch.setenv(run_checks.ALLOW_DOWNLOAD_ENV, '1')
+    monkeypatch.setenv(ALLOW_DOWNLOAD_ENV, '1')
     assert weight_problems(cfg) == []
 
 
@@ -262,19 +264,19 @@ def test_resume_skips_a_truncated_checkpoint(tmp_path):
     torch.save({'meta': {'iter': 3}}, str(good))
     torch.save({'meta': {'iter': 6}, 'pad': torch.zeros(1000)}, str(cut))
     cut.write_bytes(cut.read_bytes()[:-300])  # killed mid-save
-    assert run_checks.is_complete_checkpoint(str(good))
-    assert not run_checks.is_complete_checkpoint(str(cut))
+    assert is_complete_checkpoint(str(good))
+    assert not is_complete_checkpoint(str(cut))
     record = tmp_path / 'last_checkpoint'
     record.write_text(str(cut))
-    path, note = run_checks.find_resume_checkpoint(str(tmp_path))
+    path, note = find_resume_checkpoint(str(tmp_path))
     assert path == str(good) and 'iter_6.pth, which is missing or truncated' in note
     record.write_text(str(good))
-    assert run_checks.find_resume_checkpoint(str(good.parent)) == (str(good), None)
+    assert find_resume_checkpoint(str(good.parent)) == (str(good), None)
     good.unlink()
     record.write_text(str(cut))
-    path, note = run_checks.find_resume_checkpoint(str(tmp_path))
+    path, note = find_resume_checkpoint(str(tmp_path))
     assert path is None and 'no complete checkpoint' in note
-    assert run_checks.find_resume_checkpoint(str(tmp_path / 'none')) == (None, None)
+    assert find_resume_checkpoint(str(tmp_path / 'none')) == (None, None)
 
     cfg = Config(dict(resume=True, load_from=str(cut)))
     with pytest.raises(RunCheckError, match=r'iter_6.pth is truncated'):
@@ -286,14 +288,14 @@ def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path, t
 
     broken = tmp_path / 'broken.json'
     broken.write_text('{"images": [], "annotations": [,]}')
-    assert run_checks.json_problem(str(broken)) == (
+    assert json_problem(str(broken)) == (
         f'{broken} is not valid JSON: Expecting value at line 1 column 32 (char 31 of 34)'
     )
     cfg = dict(test_dataloader=dict(dataset=dict(data_root=str(tmp_path), ann_file='broken.json')))
-    error = run_checks.invalid_json_error(cfg, 'cfg.py', 'test')
+    error = invalid_json_error(cfg, 'cfg.py', 'test')
     assert 'test_dataloader.dataset.ann_file' in str(error) and 'line 1 column 32' in str(error)
-    assert run_checks.invalid_json_error(dict(test_dataloader={}), 'cfg.py', 'test') is None
-    assert run_checks.is_json_error(ValueError('x')) is False
+    assert invalid_json_error(dict(test_dataloader={}), 'cfg.py', 'test') is None
+    assert is_json_error(ValueError('x')) is False
 
     # The real tool, with mmdet's CocoDataset (whose error names no file): exit 2, the file named.
     proc = run_tool(

@@ -30,8 +30,8 @@ from mmengine.config import Config, DictAction
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from ssd_plugin.apis.default_boxes import DefaultBoxesError
 from ssd_plugin.apis.default_boxes.runner import run_analysis
+from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
 from ssd_plugin.utils import register_all_modules
-from ssd_plugin.utils.run_checks import RunCheckError, check_config_file
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -46,9 +46,9 @@ def check_train_data(cfg: Any, config_path: str) -> None:
 
     Raises:
         DefaultBoxesError: naming each missing annotation file or root and
-            how to get the data (``ssd_plugin.utils.run_checks.dataset_problems``).
+            how to get the data (``ssd_plugin.apis.dataset_checks.dataset_problems``).
     """
-    from ssd_plugin.utils.run_checks import dataset_problems
+    from ssd_plugin.apis.dataset_checks import dataset_problems
 
     probe = dict(train_dataloader=copy.deepcopy(cfg.get('train_dataloader')))
     if probe['train_dataloader'] is not None:

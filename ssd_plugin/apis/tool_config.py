@@ -1,4 +1,4 @@
-"""Shared by tools/train.py and tools/test.py: loading the config, building the Runner."""
+"""Loading a config the way every tool does, and building its Runner."""
 
 import os.path as osp
 from typing import Dict, Optional
@@ -8,7 +8,9 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ssd_plugin.registry import RUNNERS, SCOPE
-from ssd_plugin.utils.run_checks import adapt_to_device, check_config_file
+
+from .device import adapt_to_device
+from .run_check_error import check_config_file
 
 __all__ = ['build_runner', 'load_tool_config']
 

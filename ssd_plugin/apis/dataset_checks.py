@@ -1,0 +1,180 @@
+"""Dataset checks: missing ``data_root``/``ann_file``/``data_prefix`` paths of
+every dataset a run uses (through wrappers such as ``RepeatDataset``) and of
+COCO-style evaluators, with how to get the data; and annotation files that are
+not valid JSON, named with the parse position.
+"""
+
+import json
+import os.path as osp
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ._config_walk import (
+    cfg_get,
+    evaluator_ann_files,
+    is_remote,
+    join_root,
+    leaf_datasets,
+    used_dataloaders,
+)
+from .run_check_error import RunCheckError
+
+__all__ = [
+    'COCO_HOWTO',
+    'VOC_HOWTO',
+    'SYNTHETIC_HOWTO',
+    'dataset_problems',
+    'annotation_files',
+    'json_problem',
+    'is_json_error',
+    'invalid_json_error',
+]
+
+COCO_HOWTO = (
+    'COCO 2017: download train2017.zip, val2017.zip and annotations_trainval2017.zip from '
+    'https://cocodataset.org/#download and unpack them into data/coco/, so that it holds '
+    'annotations/instances_train2017.json, annotations/instances_val2017.json, train2017/ '
+    'and val2017/.'
+)
+VOC_HOWTO = (
+    'Pascal VOC: download VOCtrainval_06-Nov-2007.tar, VOCtest_06-Nov-2007.tar and '
+    'VOCtrainval_11-May-2012.tar from http://host.robots.ox.ac.uk/pascal/VOC/ and unpack them '
+    'into data/, so that it holds data/VOCdevkit/VOC2007/ and data/VOCdevkit/VOC2012/ (each '
+    'with Annotations/, ImageSets/ and JPEGImages/).'
+)
+SYNTHETIC_HOWTO = (
+    'Synthetic shapes (offline): python tools/generate_dataset.py --out {root} writes the '
+    'dataset in seconds.'
+)
+
+
+def _dataset_howto(ds_type: str, data_root: str) -> str:
+    if 'synthetic' in data_root:
+        return SYNTHETIC_HOWTO.format(root=data_root.rstrip('/') or 'data/synthetic')
+    if 'voc' in ds_type.lower():
+        return VOC_HOWTO
+    if 'coco' in ds_type.lower():
+        return COCO_HOWTO
+    return f'Place the {ds_type or "dataset"} files at the paths above.'
+
+
+def dataset_problems(cfg: Any, dataloaders: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Missing dataset files of the given dataloaders and their evaluators.
+
+    Args:
+        cfg: The full config.
+        dataloaders: Names such as ``'train_dataloader'``.
+
+    Returns:
+        ``(problems, hints)``: one line per missing path, and the lines that
+        say how to get the data and how to point the config elsewhere.
+    """
+    problems: List[str] = []
+    howtos: List[str] = []
+    root_keys: List[str] = []
+    for name in dataloaders:
+        loader = cfg_get(cfg, name)
+        if loader is None:
+            problems.append(f"{name} is not set in the config; add one (see mmdet's configs)")
+            continue
+        for key, ds in leaf_datasets(cfg_get(loader, 'dataset'), f'{name}.dataset'):
+            backend = cfg_get(cfg_get(ds, 'backend_args') or {}, 'backend', 'local')
+            data_root = cfg_get(ds, 'data_root') or ''
+            if backend != 'local' or is_remote(data_root):
+                continue
+            ds_type = str(cfg_get(ds, 'type', ''))
+            found = []
+            if data_root and not osp.isdir(data_root):
+                found.append(f'data_root {data_root!r} does not exist')
+            else:
+                ann_file = cfg_get(ds, 'ann_file')
+                if ann_file and not osp.isfile(join_root(data_root, ann_file)):
+                    found.append(f'ann_file {join_root(data_root, ann_file)!r} does not exist')
+                for prefix_key, prefix in (cfg_get(ds, 'data_prefix') or {}).items():
+                    path = join_root(data_root, prefix) if isinstance(prefix, str) else ''
+                    if prefix and path and not osp.exists(path):
+                        found.append(f'data_prefix.{prefix_key} {path!r} does not exist')
+            for text in found:
+                problems.append(f'{key} ({ds_type}): {text}')
+            if found:
+                root_keys.append(f'{key}.data_root=/path/to/data/')
+                howto = _dataset_howto(ds_type, data_root)
+                if howto not in howtos:
+                    howtos.append(howto)
+        eval_name = name.replace('_dataloader', '_evaluator')
+        for key, ann_file in evaluator_ann_files(cfg_get(cfg, eval_name), eval_name):
+            if not is_remote(ann_file) and not osp.isfile(ann_file):
+                problems.append(f'{key}: {ann_file!r} does not exist')
+                root_keys.append(f'{key}=/path/to/data/annotations/....json')
+    hints = []
+    if root_keys:
+        hints.append('How to get the data:')
+        hints += [f'  {h}' for h in howtos or ['Place the files at the paths above.']]
+        hints.append(
+            'How to use data elsewhere: edit `data_root = ...` at the top of the config (the '
+            'simplest: it also moves the evaluator ann_file), or override the paths with'
+        )
+        hints.append('  --cfg-options ' + ' '.join(dict.fromkeys(root_keys)))
+    return problems, hints
+
+
+def annotation_files(cfg: Any, mode: str) -> List[Tuple[str, str]]:
+    """``(config key, path)`` of the annotation files a run reads (datasets, evaluators)."""
+    files: List[Tuple[str, str]] = []
+    for name in used_dataloaders(cfg, mode):
+        loader = cfg_get(cfg, name)
+        for key, ds in leaf_datasets(cfg_get(loader, 'dataset'), f'{name}.dataset'):
+            ann_file = cfg_get(ds, 'ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                files.append(
+                    (f'{key}.ann_file', join_root(cfg_get(ds, 'data_root') or '', ann_file))
+                )
+        eval_name = name.replace('_dataloader', '_evaluator')
+        files += list(evaluator_ann_files(cfg_get(cfg, eval_name), eval_name))
+    return [(k, p) for k, p in files if not is_remote(p)]
+
+
+def json_problem(path: str) -> Optional[str]:
+    """Why ``path`` is not valid JSON (with the parse position), or None."""
+    try:
+        with open(path, 'rb') as f:
+            json.loads(f.read().decode('utf-8'))
+    except UnicodeDecodeError as err:
+        return f'{path} is not valid JSON: not UTF-8 text (byte {err.start})'
+    except json.JSONDecodeError as err:
+        return (
+            f'{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno} '
+            f'(char {err.pos} of {len(err.doc)})'
+        )
+    except OSError:
+        return None  # missing files are the dataset check's
+    return None
+
+
+def is_json_error(err: BaseException) -> bool:
+    """Whether ``err`` is, or was raised from, a ``json.JSONDecodeError``."""
+    while err is not None:
+        if isinstance(err, json.JSONDecodeError):
+            return True
+        err = err.__cause__
+    return False
+
+
+def invalid_json_error(cfg: Any, config_path: str, mode: str) -> Optional[RunCheckError]:
+    """The error naming each ``.json`` annotation file of the run that does not parse.
+
+    Parsing a COCO annotation file costs as much as loading it, so the tools
+    call this only after a ``json.JSONDecodeError`` (which names no file).
+    """
+    problems = []
+    for key, path in annotation_files(cfg, mode):
+        if path.endswith('.json') and osp.isfile(path):
+            problem = json_problem(path)
+            if problem and problem not in problems:
+                problems.append(f'{key}: {problem}')
+    if not problems:
+        return None
+    return RunCheckError(
+        f'Cannot run config {config_path}: an annotation file is not valid JSON:\n'
+        + '\n'.join(f'  - {p}' for p in problems)
+        + '\n  Fix or regenerate the file (a truncated download or copy is the usual cause).'
+    )

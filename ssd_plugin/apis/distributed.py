@@ -1,0 +1,58 @@
+"""Joining the process group of a CPU-only ``torchrun`` launch (mmengine's
+``init_dist`` needs CUDA)."""
+
+from typing import Any, Optional
+
+from .run_check_error import RunCheckError
+
+__all__ = ['init_cpu_distributed']
+
+
+def init_cpu_distributed(cfg: Any, launcher: str, cuda: Optional[bool] = None) -> Optional[str]:
+    """Join the process group of a CPU-only ``pytorch``-launched run.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` first,
+    which a CPU-only torch build does not have. Where CUDA is absent this
+    joins the group from torchrun's environment (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) with the config's backend; the Runner
+    sees an initialised group, skips its own ``init_dist`` and does the rest
+    (DDP wrapping, distributed samplers, rank-0 checkpoints) as usual.
+
+    Args:
+        cfg: The config (after :func:`adapt_to_device`).
+        launcher: ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        cuda: Whether CUDA is usable; detected when None.
+
+    Returns:
+        A log line if the group was joined here, else None.
+
+    Raises:
+        RunCheckError: for the ``slurm``/``mpi`` launchers without CUDA.
+    """
+    import torch
+
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    if cuda or launcher == 'none':
+        return None
+    if launcher != 'pytorch':
+        raise RunCheckError(
+            f"--launcher {launcher} needs CUDA: mmengine's {launcher} launcher calls "
+            'torch.cuda.set_device. On CPU-only machines start tools/dist_train.sh on each node '
+            '(NNODES, NODE_RANK, MASTER_ADDR and PORT set), which uses --launcher pytorch.'
+        )
+    import datetime
+
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return None
+    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
+    backend = dist_cfg.pop('backend', 'gloo')
+    if isinstance(dist_cfg.get('timeout'), (int, float)):
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    dist.init_process_group(backend=backend, **dist_cfg)
+    return (
+        f'CUDA is not available: joined the {backend!r} process group as rank '
+        f'{dist.get_rank()} of {dist.get_world_size()}'
+    )

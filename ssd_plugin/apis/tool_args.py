@@ -1,0 +1,45 @@
+"""The command-line arguments every Runner tool (``train.py``, ``test.py``) shares."""
+
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+__all__ = ['add_runner_args', 'export_local_rank']
+
+
+def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
+    """Add ``--cfg-options``, ``--channels-last``, ``--launcher`` and ``--local-rank``.
+
+    Args:
+        parser: The tool's parser, changed in place.
+        cfg_options_example: The ``key=value`` examples the help text shows.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override settings of the config, as key=value pairs, e.g. {cfg_options_example}; '
+        'a list value is key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes '
+        'needed, no spaces)',
+    )
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='run the model in the channels_last memory format (adds ChannelsLastHook)',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace) -> argparse.Namespace:
+    """Set ``LOCAL_RANK`` from ``--local-rank`` unless the launcher set it; returns ``args``."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
