@@ -20,11 +20,11 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.registry import DATASETS, init_default_scope
 
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.tool_runner import EXIT_MISSING, json_errors_named
 
@@ -37,12 +37,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--output-dir', default='work_dirs/browse_dataset', help='PNG folder')
     parser.add_argument('--num', type=int, default=16, help='number of samples to show')
     parser.add_argument('--seed', type=int, default=0, help='seed of the augmentations')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_dataloader.dataset.pipeline.4.scale="(512,512)"',
-    )
+    add_cfg_options_arg(parser, 'train_dataloader.dataset.pipeline.4.scale="(512,512)"')
     return parser.parse_args(argv)
 
 

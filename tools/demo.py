@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
@@ -54,6 +54,7 @@ from ssd_plugin.apis.time_budget_plan import (
     read_step_times,
     steps_per_epoch,
 )
+from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.datasets import generate_synthetic_coco
 from ssd_plugin.datasets.synthetic_coco import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
 
@@ -105,9 +106,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='training processes (torchrun, gloo; the CPU threads are split between them); '
         'default: 2 where there are 2+ cores, else 1 (in this process)',
     )
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='override settings of the config'
-    )
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 

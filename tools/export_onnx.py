@@ -28,12 +28,14 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
 from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
+from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import checkpoint_problems
 from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
 from ssd_plugin.registry import MODELS, SCOPE
@@ -56,7 +58,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--no-verify', action='store_true', help='skip the onnxruntime vs PyTorch check'
     )
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings')
+    add_cfg_options_arg(parser, 'model.test_cfg.max_per_img=50')
     return parser.parse_args(argv)
 
 
@@ -213,9 +215,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
     try:
         model = build_detector(cfg, args.checkpoint, args.config)
     except RunCheckError as err:

@@ -19,11 +19,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.datasets.transforms.safe_load_image_from_file import ImageLoadError
 
 
@@ -37,9 +36,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--score-thr', type=float, default=0.3, help='least score kept')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='override settings of the config'
-    )
+    add_cfg_options_arg(parser, 'model.test_cfg.score_thr=0.3')
     return parser.parse_args(argv)
 
 

@@ -20,16 +20,7 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-TOOLS="$(cd "$(dirname "$0")" && pwd)"
-# Without PYTHON: the project's .venv (tools/setup_env.sh) unless an environment is
-# activated; a plain shell's `python` usually has no torch.
-if [ -z "${PYTHON:-}" ]; then
-    if [ -z "${VIRTUAL_ENV:-}" ] && [ -z "${CONDA_PREFIX:-}" ] && [ -x "$TOOLS/../.venv/bin/python" ]; then
-        PYTHON="$TOOLS/../.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
+source "$(dirname "$0")/_python.sh"
 GRES=()
 TASKS_PER_NODE=()
 if [ "$GPUS_PER_NODE" -gt 0 ]; then
@@ -39,7 +30,6 @@ fi
 
 # SRUN_ARGS is split on purpose: it holds several srun options.
 # shellcheck disable=SC2086
-PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
     "${GRES[@]}" \

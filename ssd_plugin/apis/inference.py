@@ -17,9 +17,9 @@ from typing import Dict, List, Optional
 from mmengine.config import Config
 
 from ssd_plugin.apis.check_run import check_run
-from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.engine import patch_mmdet_ssd_head
-from ssd_plugin.registry import SCOPE
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -52,12 +52,7 @@ def load_inference_config(
     Raises:
         RunCheckError: when the config or checkpoint is missing.
     """
-    check_config_file(config)
-    cfg = Config.fromfile(config)
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get('default_scope') is None:
-        cfg.default_scope = SCOPE
+    cfg = load_tool_config(config, cfg_options=cfg_options)
     check_run(cfg, config, 'infer', checkpoints=[('checkpoint', checkpoint)])
     if cfg.get('visualizer') is None:
         cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')

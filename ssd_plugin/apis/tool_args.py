@@ -5,7 +5,26 @@ import os
 
 from mmengine.config import DictAction
 
-__all__ = ['add_runner_args', 'export_local_rank']
+__all__ = ['add_cfg_options_arg', 'add_runner_args', 'export_local_rank']
+
+
+def add_cfg_options_arg(
+    parser: argparse.ArgumentParser, example: str = 'train_dataloader.batch_size=4'
+) -> None:
+    """Add ``--cfg-options`` (mmengine's ``DictAction``), as every config tool takes it.
+
+    Args:
+        parser: The tool's parser, changed in place.
+        example: The ``key=value`` examples the help text shows.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override settings of the config, as key=value pairs, e.g. {example}; a list '
+        'value is key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes needed, '
+        'no spaces)',
+    )
 
 
 def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
@@ -15,14 +34,7 @@ def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -
         parser: The tool's parser, changed in place.
         cfg_options_example: The ``key=value`` examples the help text shows.
     """
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help=f'override settings of the config, as key=value pairs, e.g. {cfg_options_example}; '
-        'a list value is key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes '
-        'needed, no spaces)',
-    )
+    add_cfg_options_arg(parser, cfg_options_example)
     parser.add_argument(
         '--channels-last',
         action='store_true',

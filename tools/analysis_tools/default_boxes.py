@@ -25,12 +25,12 @@ import sys
 import time
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
-
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from ssd_plugin.apis.default_boxes import DefaultBoxesError
 from ssd_plugin.apis.default_boxes.runner import run_analysis
-from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
+from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.utils import register_all_modules
 
 
@@ -53,12 +53,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--seed', type=int, default=0, help='seed of the search subset')
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG pictures')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs',
-    )
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -67,10 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
-        check_config_file(args.config)
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
         register_all_modules(init_default_scope=False)
         out_dir = args.out_dir or osp.join(
             'work_dirs', 'default_boxes', osp.splitext(osp.basename(args.config))[0]
