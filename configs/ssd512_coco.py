@@ -23,14 +23,10 @@ model = dict(
     ),
 )
 # SSD's pipelines (_base_/datasets/ssd_pipeline.py) at 512 px: only the Resize changes.
-train_pipeline = [
-    dict(step, scale=(input_size, input_size)) if step.type == 'mmdet.Resize' else step
-    for step in _base_.train_pipeline
-]
-test_pipeline = [
-    dict(step, scale=(input_size, input_size)) if step.type == 'mmdet.Resize' else step
-    for step in _base_.test_pipeline
-]
+from ssd_plugin.datasets.pipeline_edit import resized  # noqa: E402
+
+train_pipeline = resized(_base_.train_pipeline, input_size)
+test_pipeline = resized(_base_.test_pipeline, input_size)
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -28,30 +28,18 @@ model = dict(
     ),
 )
 
-train_pipeline = [
-    dict(type='mmdet.LoadImageFromFile'),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(type='mmdet.RandomFlip', prob=0.5),
-    dict(
-        type='mmdet.PhotoMetricDistortion',
-        brightness_delta=16,
-        contrast_range=(0.8, 1.2),
-        saturation_range=(0.8, 1.2),
-        hue_delta=8,
-    ),
-    dict(type='mmdet.PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='mmdet.LoadImageFromFile'),
-    dict(
-        type='mmdet.Resize', scale=({{_base_.input_size}}, {{_base_.input_size}}), keep_ratio=False
-    ),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(
-        type='mmdet.PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
-    ),
-]
+# The demo's pipelines on mmdet's transforms.
+from ssd_plugin.datasets.pipeline_edit import retyped  # noqa: E402
+
+MMDET_TRANSFORMS = {
+    'SafeLoadImageFromFile': 'mmdet.LoadImageFromFile',
+    'LoadAnnotations': 'mmdet.LoadAnnotations',
+}
+train_pipeline = retyped(
+    _base_.train_pipeline,
+    dict(MMDET_TRANSFORMS, PhotoMetricDistortion='mmdet.PhotoMetricDistortion'),
+)
+test_pipeline = retyped(_base_.test_pipeline, MMDET_TRANSFORMS)
 # mmdet's CocoDataset (the demo's is the plugin's SSDCocoDataset): mmdet's data path throughout.
 train_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=test_pipeline))
