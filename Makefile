@@ -2,7 +2,7 @@
 # (tools/setup_env.sh is idempotent: a second run returns at once).
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint format
+.PHONY: setup demo test test-all lint format
 
 setup:
 	@bash tools/setup_env.sh
@@ -13,7 +13,13 @@ DEMO_ARGS ?=
 demo:
 	started=$$(date +%s); bash tools/setup_env.sh && $(PY) tools/demo.py --started-at $$started $(DEMO_ARGS)
 
+# The quick suite while developing (under 5 minutes warm): everything but the tests
+# marked slow (the end-to-end run of every config, and tool runs of more than ~5 s).
 test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# The whole suite, as CI runs it (.ci/run).
+test-all: setup
 	$(PY) -m pytest -q
 
 lint: setup

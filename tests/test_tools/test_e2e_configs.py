@@ -30,6 +30,9 @@ from tools_test_utils import ROOT, assert_ok, run_tool, tool_env
 
 from ssd_plugin.datasets.synthetic_coco import generate_synthetic_coco
 
+# Minutes of VGG16 at 300/512 px on CPU: `make test-all` (CI) runs these, `make test` not.
+pytestmark = pytest.mark.slow
+
 CONFIG_DIR = osp.join(ROOT, 'configs')
 CONFIGS = sorted(
     osp.relpath(osp.join(d, name), CONFIG_DIR)
