@@ -48,15 +48,7 @@ test_dataloader = val_dataloader
 # mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
 # which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
 # The demo's other training hooks (layout, EMA) are kept for a like comparison.
-custom_hooks = [
-    dict(type='MMDetSSDHeadCompatHook'),
-    dict(type='ChannelsLastHook'),
-    dict(type='InvalidLossGuardHook', interval=1),
-    dict(
-        type='mmdet.EMAHook',
-        ema_type='mmdet.ExpMomentumEMA',
-        momentum=0.0002,
-        update_buffers=True,
-        priority=49,
-    ),
+KEPT_HOOKS = ('ChannelsLastHook', 'InvalidLossGuardHook', 'mmdet.EMAHook')
+custom_hooks = [dict(type='MMDetSSDHeadCompatHook')] + [
+    hook for hook in _base_.custom_hooks if hook['type'] in KEPT_HOOKS
 ]
