@@ -55,6 +55,7 @@ from ssd_plugin.apis.time_budget_plan import (
     steps_per_epoch,
 )
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.datasets import generate_synthetic_coco
 from ssd_plugin.datasets.synthetic_coco import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
 
@@ -117,7 +118,6 @@ def _step(number: int, text: str) -> None:
 def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Config:
     """The demo config with the command line applied, trained ``epochs`` epochs (default: the
     config's) with the schedule scaled to them."""
-    cfg = Config.fromfile(args.config)
     options: Dict = {}
     data_root = args.data_root.rstrip('/') + '/'
     options['train_dataloader.dataset.data_root'] = data_root
@@ -127,7 +127,7 @@ def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Conf
     options['val_evaluator.ann_file'] = ann
     options['test_evaluator.ann_file'] = ann
     options.update(args.cfg_options or {})
-    cfg.merge_from_dict(options)
+    cfg = load_tool_config(args.config, cfg_options=options, work_dir=args.work_dir)
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f'--epochs must be at least 1, got {epochs}')

@@ -38,15 +38,14 @@ PAIRS = {
 
 def build(config: str, device: str, state_dict=None):
     """Model of ``config`` with random init (no pretrained download)."""
-    from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
 
     import ssd_plugin  # noqa: F401
+    from ssd_plugin.apis.tool_config import load_tool_config
     from ssd_plugin.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
+    cfg = load_tool_config(config, cfg_options={'model.backbone.init_cfg': None})
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
