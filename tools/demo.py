@@ -451,8 +451,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f'drawn detections: {osp.abspath(osp.join(infer_dir, "vis"))}',
                 f'detections JSON:  {osp.abspath(det_json)}',
                 f'time: {total:.0f} s in all, {train_end - start:.0f} s up to the end of training; '
-                f'{time.time() - started_at:.0f} s of the {args.time_budget:.0f} s budget'
-                + (f' (expected {plan.expected_s:.0f} s)' if plan is not None else ''),
+                + (
+                    f'{time.time() - started_at:.0f} s of the {args.time_budget:.0f} s budget '
+                    f'(expected {plan.expected_s:.0f} s)'
+                    if plan is not None
+                    else 'the epochs were not fitted to a budget (given, or the training reused)'
+                ),
             ]
         ),
         flush=True,

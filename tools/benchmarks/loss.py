@@ -78,6 +78,7 @@ MMDET_TRAIN = dict(
 
 def build_heads(size: int, num_classes: int = 80):
     """The plugin's head and mmdet's, with identical weights."""
+    from ssd_plugin.engine import patch_mmdet_ssd_head
     from ssd_plugin.registry import MODELS
 
     spec = INPUTS[size]
@@ -91,7 +92,7 @@ def build_heads(size: int, num_classes: int = 80):
     theirs = MODELS.build(
         ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=MMDET_TRAIN, **copy.deepcopy(common))
     )
-    theirs.loss_cls = None  # mmdet 3.3.0 bug: SSDHead never sets it
+    patch_mmdet_ssd_head(theirs)  # mmdet 3.3.0's SSDHead never sets loss_cls
     theirs.load_state_dict(ours.state_dict())
     return ours, theirs
 

@@ -18,14 +18,14 @@ def patch_mmdet_ssd_head(model: nn.Module) -> Optional[str]:
     ``SSDHead``.
 
     Args:
-        model: The detector, or a model wrapper around it.
+        model: The detector, a model wrapper around it, or the head itself.
 
     Returns:
         A line saying what was changed, or None when nothing was.
     """
     model = model.module if is_model_wrapper(model) else model
-    head = getattr(model, 'bbox_head', None)
-    if head is None or hasattr(head, 'loss_cls'):
+    head = getattr(model, 'bbox_head', model)
+    if not hasattr(head, 'prior_generator') or hasattr(head, 'loss_cls'):
         return None
     head.loss_cls = None
     return (
