@@ -3,6 +3,7 @@
 from typing import Optional
 
 import torch.nn as nn
+from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -24,8 +25,10 @@ def patch_mmdet_ssd_head(model: nn.Module) -> Optional[str]:
         A line saying what was changed, or None when nothing was.
     """
     model = model.module if is_model_wrapper(model) else model
-    head = getattr(model, 'bbox_head', model)
-    if not hasattr(head, 'prior_generator') or hasattr(head, 'loss_cls'):
+    head = getattr(model, 'bbox_head', None)
+    if head is None and isinstance(model, BaseDenseHead):
+        head = model
+    if head is None or hasattr(head, 'loss_cls'):
         return None
     head.loss_cls = None
     return (
