@@ -173,6 +173,7 @@ def _has_mim(fresh) -> bool:
     return proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_shipped_train_and_test_tools_run(fresh):
     """``mim train/test ssd_plugin NAME`` (or, without openmim, the commands mim runs)."""
     data = osp.join(str(fresh['tmp']), 'data') + '/'

@@ -83,6 +83,7 @@ def preprocess(model, img):
     return data['inputs'], data['data_samples']
 
 
+@pytest.mark.slow
 def test_onnxruntime_detections_equal_pytorch_predict(model, tmp_path):
     wrapper = SSDOnnxWrapper(model, (SIZE, SIZE))
     path = str(tmp_path / 'ssd.onnx')

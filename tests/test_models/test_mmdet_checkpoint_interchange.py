@@ -3,6 +3,7 @@ unchanged and gives the same detections."""
 
 from pathlib import Path
 
+import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
@@ -23,6 +24,7 @@ def build(name):
     return model.eval()
 
 
+@pytest.mark.slow
 def test_mmdet_ssd300_checkpoint_predicts_identically(tmp_path):
     torch.manual_seed(0)
     theirs = build('baselines/mmdet_ssd300_coco.py')

@@ -16,6 +16,7 @@ def _is_png(path: str) -> bool:
         return f.read(8) == PNG and os.path.getsize(path) > 1000
 
 
+@pytest.mark.slow
 def test_analyze_logs_plots_loss_and_map_from_a_work_dir(trained, tmp_path):
     out = str(tmp_path / 'curves.png')
     proc = run_tool(['analysis_tools/analyze_logs.py', 'plot_curve', trained,
@@ -50,6 +51,7 @@ def test_benchmark_inference_fps(tiny_config, trained):
     assert 'Overall fps' in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_dataloader_fps_and_cpu_inference_refused(tiny_config, trained):
     proc = run_tool(['analysis_tools/benchmark.py', tiny_config, '--task', 'dataloader',
                      '--max-iter', '4', '--num-warmup', '1', '--log-interval', '1'])  # fmt: skip
@@ -61,6 +63,7 @@ def test_benchmark_dataloader_fps_and_cpu_inference_refused(tiny_config, trained
         assert proc.returncode != 0 and 'CUDA GPU only' in proc.stderr, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_confusion_matrix(tiny_config, tested, tmp_path):
     proc = run_tool(['analysis_tools/confusion_matrix.py', tiny_config, tested['out'],
                      str(tmp_path), '--score-thr', '0.05'])  # fmt: skip
@@ -68,6 +71,7 @@ def test_confusion_matrix(tiny_config, tested, tmp_path):
     assert _is_png(str(tmp_path / 'confusion_matrix.png'))
 
 
+@pytest.mark.slow
 def test_analyze_results(tiny_config, tested, tmp_path):
     proc = run_tool(['analysis_tools/analyze_results.py', tiny_config, tested['out'],
                      str(tmp_path), '--topk', '2'])  # fmt: skip

@@ -12,6 +12,7 @@ import pytest
 from tools_test_utils import assert_ok, run_tool
 
 
+@pytest.mark.slow
 def test_demo_fits_its_epochs_to_the_budget_and_a_rerun_skips_training(tmp_path):
     work_dir, data_root = str(tmp_path / 'work'), str(tmp_path / 'data')
     args = [

@@ -4,6 +4,7 @@ import os.path as osp
 import socket
 import subprocess
 
+import pytest
 import torch
 from tools_test_utils import ROOT, tool_env
 
@@ -14,6 +15,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_path):
     import sys
 

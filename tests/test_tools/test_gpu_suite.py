@@ -44,6 +44,7 @@ def dry_run(tmp_path_factory):
     return json.loads((out / 'gpu_suite.json').read_text()), out
 
 
+@pytest.mark.slow
 def test_dry_run_runs_every_step(dry_run):
     results, out = dry_run
     suite = load('gpu_suite')

@@ -13,6 +13,7 @@ from ssd_plugin.apis.inference import detections, list_images, load_inference_co
 from ssd_plugin.apis.safe_det_inferencer import SafeDetInferencer
 
 
+@pytest.mark.slow
 def test_infer_folder_writes_images_and_json_consistent_with_test(
     tested, tiny_config, tiny_data, tmp_path
 ):

@@ -21,6 +21,7 @@ def test_train_runs_saves_checkpoints_and_loss_decreases(trained):
     assert logged[5]['lr'] == pytest.approx(0.02) and logged[1]['lr'] == pytest.approx(0.004)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_losses(trained, tiny_config, tmp_path):
     work_dir = str(tmp_path / 'work')
     stop_cfg = tmp_path / 'tiny_stop.py'
@@ -52,6 +53,7 @@ def _derived(tmp_path, tiny_config, name, body):
     return str(path)
 
 
+@pytest.mark.slow
 def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_good(
     tiny_config, tmp_path
 ):
@@ -88,6 +90,7 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     assert 'left by an interrupted checkpoint write' in resumed.stdout + resumed.stderr
 
 
+@pytest.mark.slow
 def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tmp_path):
     # Epoch-based, no replay: without RNGStateHook epoch 2 would redraw epoch 1's flips.
     body = (
@@ -113,6 +116,7 @@ def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tm
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_path):
     body = (
         'model = dict(bbox_head=dict(num_classes=5))\n'
@@ -126,6 +130,7 @@ def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_
     assert 'Iter(train) [1/' not in out
 
 
+@pytest.mark.slow
 def test_resume_inside_an_epoch_continues_it_as_the_uninterrupted_run(tiny_config, tmp_path):
     # 2 epochs of 4 batches, a checkpoint every 3 iterations: iter_3.pth is inside epoch 1.
     body = (
@@ -157,6 +162,7 @@ def test_resume_inside_an_epoch_continues_it_as_the_uninterrupted_run(tiny_confi
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_diverging_run_skips_nan_steps_and_names_a_finite_checkpoint(tiny_config, tmp_path):
     # The issue's case: lr 1e6. Bad iterations (NaN gradients skipped, BatchNorm statistics
     # overflowed) are undone, the run stops after 2 in a row, and the checkpoint it names (and

@@ -117,6 +117,7 @@ def test_ssd300_coco_without_coco_says_what_is_missing(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_inputs(make_config, tmp_path):
     images, _ = small_elongated_boxes(2)
     empty = make_config(images, [])

@@ -262,6 +262,7 @@ def crop_statistics(t, boxes, h, w, n, seed):
     return whole / n, np.array(scale), np.array(aspect), np.array(min_iou)
 
 
+@pytest.mark.slow
 def test_crop_statistics_match_mmdet():
     """2000 seeded draws of ours and 1000 of mmdet's (slow: ~5 ms a draw) on the
     same image and boxes (a large box and one inside it, so the 0.7/0.9 modes

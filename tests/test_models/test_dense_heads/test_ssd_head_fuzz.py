@@ -2,6 +2,7 @@
 outside the image, none at all) and labels over many seeded cases give a
 finite, non-negative loss with finite gradients."""
 
+import pytest
 import torch
 from mmengine.structures import InstanceData
 
@@ -49,6 +50,7 @@ def random_instances(gen, num_classes):
     return InstanceData(bboxes=boxes, labels=labels)
 
 
+@pytest.mark.slow
 def test_fuzz_ssd_head_loss():
     head = build_head()
     gen = torch.Generator().manual_seed(7)
