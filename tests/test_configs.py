@@ -46,7 +46,13 @@ def test_configs_are_found():
 
 
 # VGG16 at 300/512 px takes 10-40 s a config on 2 cores: those run in `make test-all`.
-VGG_CONFIGS = ('ssd300_coco.py', 'ssd512_coco.py', 'ssd300_voc0712.py', 'baselines/mmdet_ssd')
+VGG_CONFIGS = (
+    'ssd300_coco.py',
+    'ssd512_coco.py',
+    'ssd300_voc0712.py',
+    'baselines/mmdet_ssd',
+    'migration/',
+)
 
 
 @pytest.mark.parametrize(

@@ -138,6 +138,7 @@ def test_pkg_prefix_resolves_outside_the_repo(fresh):
     assert 'no_such_config.py' in res['missing'] and '.mim' in res['missing']
 
 
+@pytest.mark.slow
 def test_user_config_inheriting_pkg_config_builds(fresh):
     user_cfg = osp.join(fresh['work'], 'my_ssd.py')
     with open(user_cfg, 'w') as f:

@@ -90,6 +90,7 @@ def test_register_all_modules_like_mmdet():
     register_all_modules(init_default_scope=False)
 
 
+@pytest.mark.slow
 def test_config_with_custom_imports_from_plain_mmdet(tmp_path):
     cfg_file = tmp_path / 'cfg.py'
     cfg_file.write_text(

@@ -55,6 +55,7 @@ def _build(path: str):
     return cfg, model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'mmdet_config, size',
     [

@@ -35,6 +35,7 @@ def test_analyze_logs_names_a_work_dir_without_log(tmp_path):
     assert 'no training log' in proc.stderr and str(tmp_path) in proc.stderr
 
 
+@pytest.mark.slow
 def test_get_flops(tiny_config):
     proc = run_tool(['analysis_tools/get_flops.py', tiny_config, '--num-images', '1'])
     assert_ok(proc)

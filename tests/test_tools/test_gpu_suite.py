@@ -60,6 +60,7 @@ def test_dry_run_runs_every_step(dry_run):
     assert '[train]' in log and 'results written to' in log
 
 
+@pytest.mark.slow
 def test_dry_run_json_holds_every_measurement(dry_run):
     results, _ = dry_run
     steps = {name: step['result'] for name, step in results['steps'].items()}

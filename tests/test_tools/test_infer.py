@@ -73,6 +73,7 @@ def test_list_images_and_detection_filtering(tiny_data):
     )
 
 
+@pytest.mark.slow
 def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_path):
     """mmdet 3.3.0's SSDHead (a baseline config) predicts through infer.py: the tool gives
     it the ``loss_cls`` it lacks, as MMDetSSDHeadCompatHook does in a Runner; without that,
