@@ -20,11 +20,16 @@ def config_dir() -> str:
 
 def get_config(name: str) -> Config:
     """A shipped config, e.g. ``'ssd512_coco.py'``; mmdet's as ``'mmdet::ssd/ssd300_coco.py'``."""
-    if '::' in name:
-        return Config.fromfile(name)
-    path = osp.join(config_dir(), name)
+    if name.startswith('mmdet::'):  # Config.fromfile opens names as files
+        import mmdet
+
+        root = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
+        name = name[len('mmdet::') :]
+    else:
+        root = config_dir()
+    path = osp.join(root, name)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: no such config under {config_dir()}')
+        raise FileNotFoundError(f'{path}: no such config under {root}')
     return Config.fromfile(path)
 
 

@@ -4,6 +4,7 @@ for tests and benchmarks. The dicts are read from the shipped configs
 ``ssd/ssd300_coco.py``, so they cannot drift from them."""
 
 import copy
+import functools
 from typing import Dict, Tuple
 
 from mmengine.config import ConfigDict
@@ -23,6 +24,16 @@ SSD_FEAT_SIZES = {300: (38, 19, 10, 5, 3, 1), 512: (64, 32, 16, 8, 4, 2, 1)}
 _CONFIGS = {300: '_base_/models/ssd300.py', 512: 'ssd512_coco.py'}
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_model(name: str) -> Dict:
+    return get_model_cfg(name).to_dict()
+
+
+def _model(name: str) -> Dict:
+    """A fresh copy of a config's model dict (each config is parsed once a process)."""
+    return copy.deepcopy(_cached_model(name))
+
+
 def ssd_head_cfg(input_size: int = 300, num_classes: int = 80, with_test_cfg: bool = True) -> Dict:
     """The plugin's SSD300 or SSD512 ``SSDHead`` dict of the shipped configs.
 
@@ -36,7 +47,7 @@ def ssd_head_cfg(input_size: int = 300, num_classes: int = 80, with_test_cfg: bo
     """
     if input_size not in _CONFIGS:
         raise ValueError(f'input_size must be one of {sorted(_CONFIGS)}, got {input_size}')
-    model = get_model_cfg(_CONFIGS[input_size]).to_dict()
+    model = _model(_CONFIGS[input_size])
     head = dict(model['bbox_head'], num_classes=num_classes)
     if with_test_cfg:
         head['test_cfg'] = model['test_cfg']
@@ -45,12 +56,12 @@ def ssd_head_cfg(input_size: int = 300, num_classes: int = 80, with_test_cfg: bo
 
 def ssd_train_cfg() -> Dict:
     """The plugin's SSD ``train_cfg`` (SSDMaxIoUAssigner, SSDPseudoSampler 3:1)."""
-    return get_model_cfg(_CONFIGS[300]).to_dict()['train_cfg']
+    return _model(_CONFIGS[300])['train_cfg']
 
 
 def mmdet_ssd_train_cfg() -> Dict:
     """mmdet's SSD300 ``train_cfg`` (MaxIoUAssigner, PseudoSampler, neg_pos_ratio 3)."""
-    return get_model_cfg('mmdet::ssd/ssd300_coco.py').to_dict()['train_cfg']
+    return _model('mmdet::ssd/ssd300_coco.py')['train_cfg']
 
 
 def build_head_pair(head_cfg: Dict, train_cfg: Dict = None, mmdet_train_cfg: Dict = None) -> Tuple:
