@@ -5,9 +5,11 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from tools_test_utils import ROOT, load_tool
 
 
+@pytest.mark.slow  # two interpreter starts, about 9 s on the slow VM
 def test_cli_generates_then_skips(tmp_path, capsys):
     out = str(tmp_path / 'cli')
     argv = ['--out', out, '--num-train', '4', '--num-val', '2', '--img-size', '128', '--seed', '0']
