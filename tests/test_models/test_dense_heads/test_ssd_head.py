@@ -20,6 +20,7 @@ NUM_CLASSES = 20
 # configs/_base_/models/ssd300.py's head (and NMS test_cfg) with 20 classes.
 SSD300_HEAD = {k: v for k, v in ssd_head_cfg(300, NUM_CLASSES).items() if k != 'type'}
 TRAIN_CFG = ssd_train_cfg()
+_SSD300_MODEL = get_model_cfg('_base_/models/ssd300.py').to_dict()
 FEAT_SIZES = list(SSD_FEAT_SIZES[300])
 
 
@@ -174,64 +175,55 @@ def test_level_mismatch_errors_name_the_numbers():
         ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
 
 
+# The detector around the head: SSD300's preprocessor, train_cfg and NMS.
 DETECTOR = dict(
     type='mmdet.SingleStageDetector',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.4, 57.1, 57.4],
-        bgr_to_rgb=True,
-        pad_size_divisor=1,
-    ),
+    data_preprocessor=dict(_SSD300_MODEL['data_preprocessor'], std=[58.4, 57.1, 57.4]),
     train_cfg=TRAIN_CFG,
     test_cfg=SSD300_HEAD['test_cfg'],
 )
-_SSD300 = get_model_cfg('_base_/models/ssd300.py').to_dict()
+
+
+def _extra_levels_neck(in_channels, out_channels, **extra):
+    """mmdet's SSDNeck with four stride-2, padding-1 extra levels and no L2Norm."""
+    return dict(
+        type='mmdet.SSDNeck', in_channels=in_channels, out_channels=out_channels,
+        level_strides=(2,) * 4, level_paddings=(1,) * 4, l2_norm_scale=None, **extra,
+    )  # fmt: skip
+
+
+def _backbone_case(size, backbone, neck, strides):
+    return size, dict(
+        backbone=backbone, neck=neck, strides=strides, in_channels=neck['out_channels']
+    )
+
+
+# backbone name -> (input size, backbone, neck, default box strides, head in_channels)
 BACKBONES = {
     # SSD300's VGG16 and neck (configs/_base_/models/ssd300.py), no pretrained weights.
-    'vgg16': (
+    'vgg16': _backbone_case(
         300,
-        dict(
-            backbone={k: v for k, v in _SSD300['backbone'].items() if k != 'init_cfg'},
-            neck=_SSD300['neck'],
-            strides=SSD300_HEAD['anchor_generator']['strides'],
-            in_channels=SSD300_HEAD['in_channels'],
-        ),
+        {k: v for k, v in _SSD300_MODEL['backbone'].items() if k != 'init_cfg'},
+        _SSD300_MODEL['neck'],
+        SSD300_HEAD['anchor_generator']['strides'],
     ),
-    'resnet18': (
+    'resnet18': _backbone_case(
         300,
-        dict(
-            backbone=dict(type='mmdet.ResNet', depth=18, out_indices=(2, 3), norm_eval=False),
-            neck=dict(
-                type='mmdet.SSDNeck',
-                in_channels=(256, 512),
-                out_channels=(256, 512, 256, 256, 128, 128),
-                level_strides=(2, 2, 2, 2),
-                level_paddings=(1, 1, 1, 1),
-                l2_norm_scale=None,
-            ),
-            strides=[16, 32, 64, 100, 150, 300],
-            in_channels=(256, 512, 256, 256, 128, 128),
-        ),
+        dict(type='mmdet.ResNet', depth=18, out_indices=(2, 3), norm_eval=False),
+        _extra_levels_neck((256, 512), (256, 512, 256, 256, 128, 128)),
+        [16, 32, 64, 100, 150, 300],
     ),
-    'mobilenetv2': (
+    'mobilenetv2': _backbone_case(
         320,
-        dict(
-            backbone=dict(type='mmdet.MobileNetV2', out_indices=(4, 7), widen_factor=0.5),
-            neck=dict(
-                type='mmdet.SSDNeck',
-                in_channels=(48, 1280),
-                out_channels=(48, 1280, 256, 128, 128, 64),
-                level_strides=(2, 2, 2, 2),
-                level_paddings=(1, 1, 1, 1),
-                l2_norm_scale=None,
-                use_depthwise=True,
-                norm_cfg=dict(type='BN'),
-                act_cfg=dict(type='ReLU6'),
-            ),
-            strides=[16, 32, 64, 107, 160, 320],
-            in_channels=(48, 1280, 256, 128, 128, 64),
-        ),
+        dict(type='mmdet.MobileNetV2', out_indices=(4, 7), widen_factor=0.5),
+        _extra_levels_neck(
+            (48, 1280),
+            (48, 1280, 256, 128, 128, 64),
+            use_depthwise=True,
+            norm_cfg=dict(type='BN'),
+            act_cfg=dict(type='ReLU6'),
+        ),  # fmt: skip
+        [16, 32, 64, 107, 160, 320],
     ),
 }
 
