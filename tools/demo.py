@@ -56,8 +56,11 @@ from ssd_plugin.apis.time_budget_plan import (
 )
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.datasets import generate_synthetic_coco
-from ssd_plugin.datasets.synthetic_coco import DEFAULT_NUM_TRAIN, DEFAULT_NUM_VAL
+from ssd_plugin.testing.synthetic_coco import (
+    DEFAULT_NUM_TRAIN,
+    DEFAULT_NUM_VAL,
+    generate_synthetic_coco,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')

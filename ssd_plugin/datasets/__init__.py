@@ -1,5 +1,5 @@
 from .ssd_coco_dataset import SSDCocoDataset
-from .synthetic_coco import SYNTHETIC_CLASSES, generate_synthetic_coco
+from .synthetic_classes import SYNTHETIC_CLASSES
 from .transforms import (
     Expand,
     ImageLoadError,
@@ -16,5 +16,4 @@ __all__ = [
     'SafeLoadImageFromFile',
     'SSDCocoDataset',
     'SYNTHETIC_CLASSES',
-    'generate_synthetic_coco',
 ]

@@ -10,44 +10,21 @@ from mmengine.registry import DefaultScope
 
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
+from ssd_plugin.testing import tiny_detector_cfg
 
 ort = pytest.importorskip('onnxruntime')
 
 SIZE = 128
-TINY = dict(
-    type='mmdet.SingleStageDetector',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-    ),
-    backbone=dict(type='mmdet.MobileNetV2', widen_factor=0.25, out_indices=(2, 4, 6)),
-    neck=None,
-    bbox_head=dict(
-        type='SSDHead',
-        in_channels=(8, 24, 80),
-        num_classes=6,
-        anchor_generator=dict(
-            type='SSDAnchorGenerator',
-            input_size=SIZE,
-            strides=[8, 16, 32],
-            ratios=[[2], [2, 3], [2]],
-            min_sizes=[12, 32, 72],
-            max_sizes=[32, 72, 128],
-        ),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
-        ),
-    ),
+# The tiny SSD with a [2, 3] middle level (6 boxes a location) and a high score_thr.
+TINY = tiny_detector_cfg(
+    ratios=([2], [2, 3], [2]),
+    input_size=SIZE,
+    train_cfg=False,
     test_cfg=dict(
-        nms_pre=200,
-        nms=dict(type='nms', iou_threshold=0.45),
-        min_bbox_size=0,
-        score_thr=0.3,
+        nms_pre=200, nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0, score_thr=0.3,
         max_per_img=50,
     ),
-)
+)  # fmt: skip
 
 
 def sample_images():

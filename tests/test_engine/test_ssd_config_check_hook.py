@@ -10,25 +10,14 @@ from mmengine.dataset import BaseDataset, ConcatDataset, RepeatDataset
 from mmengine.registry import DefaultScope
 
 from ssd_plugin.registry import HOOKS, MODELS
+from ssd_plugin.testing import tiny_detector_cfg
 
-TINY = dict(
-    type='mmdet.SingleStageDetector',
-    data_preprocessor=dict(type='mmdet.DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]),
-    backbone=dict(type='mmdet.MobileNetV2', widen_factor=0.25, out_indices=(2, 4, 6)),
-    neck=None,
-    bbox_head=dict(
-        type='SSDHead',
-        in_channels=(8, 24, 80),
-        num_classes=3,
-        anchor_generator=dict(
-            type='SSDAnchorGenerator',
-            input_size=128,
-            strides=[8, 16, 32],
-            ratios=[[2], [2], [2]],
-            min_sizes=[12, 32, 72],
-            max_sizes=[32, 72, 128],
-        ),
-    ),
+TINY = tiny_detector_cfg(
+    num_classes=3,
+    input_size=128,
+    normalise=False,
+    bbox_coder=False,
+    train_cfg=False,
     test_cfg=dict(nms_pre=100, nms=dict(type='nms', iou_threshold=0.45), score_thr=0.02),
 )
 

@@ -134,7 +134,7 @@ def test_truncated_image_error_names_the_file(tested, tiny_config, tmp_path, cap
     """The safe loader stays in charge at inference: a truncated image is named (exit 2),
     not drawn with a grey half."""
     image = tmp_path / 'half.jpg'
-    from ssd_plugin.datasets.synthetic_coco import generate_synthetic_coco
+    from ssd_plugin.testing.synthetic_coco import generate_synthetic_coco
 
     data = str(tmp_path / 'data')
     generate_synthetic_coco(data, num_train=0, num_val=1, log=lambda _: None)

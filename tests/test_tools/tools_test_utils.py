@@ -13,40 +13,19 @@ import sys
 from types import ModuleType
 from typing import Dict, List, Optional
 
+from ssd_plugin.testing import tiny_detector_cfg
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HERE = osp.dirname(osp.abspath(__file__))
 
-TINY_CONFIG = """
+TINY_CONFIG_TEMPLATE = """
 default_scope = 'ssd_plugin'
 custom_imports = dict(imports=['tools_test_hooks'], allow_failed_imports=False)
 data_root = {data_root!r}
 metainfo = dict(classes={classes!r})
 img_size = 128
 
-model = dict(
-    type='SingleStageDetector',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True, pad_size_divisor=1),
-    backbone=dict(type='mmdet.MobileNetV2', widen_factor=0.25, out_indices=(2, 4, 6)),
-    neck=None,
-    bbox_head=dict(
-        type='SSDHead',
-        in_channels=(8, 24, 80),
-        num_classes=6,
-        anchor_generator=dict(
-            type='SSDAnchorGenerator', scale_major=False, strides=[8, 16, 32],
-            ratios=[[2], [2], [2]], min_sizes=[12, 32, 72], max_sizes=[32, 72, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[0.0, 0.0, 0.0, 0.0],
-            target_stds=[0.1, 0.1, 0.2, 0.2])),
-    train_cfg=dict(
-        assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
-        sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
-        smoothl1_beta=1.0, allowed_border=-1, pos_weight=-1, debug=False),
-    test_cfg=dict(
-        nms_pre=1000, nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0, score_thr=0.02,
-        max_per_img=100))
+model = {model}
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -110,6 +89,10 @@ find_unused_parameters = True  # MobileNetV2 computes its last conv, unused here
 load_from = None
 resume = False
 """
+# The model is ssd_plugin.testing's tiny SSD (6 classes, 128 px); the rest is this file's.
+TINY_CONFIG = TINY_CONFIG_TEMPLATE.replace(
+    '{model}', repr(tiny_detector_cfg()).replace('{', '{{').replace('}', '}}')
+)
 
 
 def load_tool(name: str) -> ModuleType:

@@ -9,92 +9,30 @@ truth, 80 classes, drawn from one of two distributions (``--objects``):
   positives, so the dense per-prior work dominates).
 
 ``--profile`` also prints torch.profiler's top operators of each side.
-mmdet's head is built in
-mmdet's own scope with its own assigner and sampler (the framework baseline);
-it is given ``loss_cls = None`` only because mmdet 3.3.0's SSDHead lacks that
-attribute, which its loss path does not read anyway.
+Both heads come from ``ssd_plugin.testing.build_head_pair`` over the shipped
+SSD300/SSD512 configs: mmdet's is built in mmdet's own scope with its own
+assigner and sampler (the framework baseline) and its train_cfg from mmdet's
+``ssd/ssd300_coco.py``; ``patch_mmdet_ssd_head`` gives it the missing
+``loss_cls``, which its loss path does not read anyway.
 """
 
 import argparse
-import copy
 from functools import partial
 from typing import Dict, List
 
 import torch
-from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
+
+from ssd_plugin.testing.ssd_head_factories import SSD_FEAT_SIZES
 
 from ._common import machine_info, markdown_table, time_pair
 
-INPUTS = {
-    300: dict(
-        feats=[38, 19, 10, 5, 3, 1],
-        in_channels=(512, 1024, 512, 256, 256, 256),
-        anchor_generator=dict(
-            type='SSDAnchorGenerator',
-            scale_major=False,
-            input_size=300,
-            basesize_ratio_range=(0.15, 0.9),
-            strides=[8, 16, 32, 64, 100, 300],
-            ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
-        ),
-    ),
-    512: dict(
-        feats=[64, 32, 16, 8, 4, 2, 1],
-        in_channels=(512, 1024, 512, 256, 256, 256, 256),
-        anchor_generator=dict(
-            type='SSDAnchorGenerator',
-            scale_major=False,
-            input_size=512,
-            basesize_ratio_range=(0.1, 0.9),
-            strides=[8, 16, 32, 64, 128, 256, 512],
-            ratios=[[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]],
-        ),
-    ),
-}
-CODER = dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2])
-OURS_TRAIN = dict(
-    assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
-    sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
-    smoothl1_beta=1.0,
-)
-MMDET_TRAIN = dict(
-    assigner=dict(
-        type='MaxIoUAssigner',
-        pos_iou_thr=0.5,
-        neg_iou_thr=0.5,
-        min_pos_iou=0.0,
-        ignore_iof_thr=-1,
-        gt_max_assign_all=False,
-    ),
-    sampler=dict(type='PseudoSampler'),
-    smoothl1_beta=1.0,
-    allowed_border=-1,
-    pos_weight=-1,
-    neg_pos_ratio=3,
-    debug=False,
-)
-
 
 def build_heads(size: int, num_classes: int = 80):
-    """The plugin's head and mmdet's, with identical weights."""
-    from ssd_plugin.engine import patch_mmdet_ssd_head
-    from ssd_plugin.registry import MODELS
+    """The plugin's head and mmdet's (its own scope), with identical weights."""
+    from ssd_plugin.testing import build_head_pair, ssd_head_cfg
 
-    spec = INPUTS[size]
-    common = dict(
-        num_classes=num_classes,
-        in_channels=spec['in_channels'],
-        anchor_generator=spec['anchor_generator'],
-        bbox_coder=CODER,
-    )
-    ours = MODELS.build(ConfigDict(type='SSDHead', train_cfg=OURS_TRAIN, **copy.deepcopy(common)))
-    theirs = MODELS.build(
-        ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=MMDET_TRAIN, **copy.deepcopy(common))
-    )
-    patch_mmdet_ssd_head(theirs)  # mmdet 3.3.0's SSDHead never sets loss_cls
-    theirs.load_state_dict(ours.state_dict())
-    return ours, theirs
+    return build_head_pair(ssd_head_cfg(size, num_classes, with_test_cfg=False))
 
 
 OBJECTS = {
@@ -116,7 +54,7 @@ def make_batch(head, size: int, batch: int, device: str, seed: int = 0, objects:
     max_objects, sides = OBJECTS[objects]
     g = torch.Generator().manual_seed(seed)
     cls_scores, bbox_preds = [], []
-    for fs, n in zip(INPUTS[size]['feats'], head.num_base_priors):
+    for fs, n in zip(SSD_FEAT_SIZES[size], head.num_base_priors):
         cls_scores.append(torch.randn(batch, n * head.cls_out_channels, fs, fs, generator=g))
         bbox_preds.append(torch.randn(batch, n * 4, fs, fs, generator=g) * 0.1)
     cls_scores = [c.to(device).requires_grad_() for c in cls_scores]

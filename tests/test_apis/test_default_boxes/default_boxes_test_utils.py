@@ -4,33 +4,14 @@ the tool reads annotations only) and a small SSD config over them."""
 import json
 from typing import Sequence
 
-CONFIG = """
+from ssd_plugin.testing import tiny_detector_cfg
+
+_CONFIG_TEMPLATE = """
 default_scope = 'ssd_plugin'
 custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
 data_root = {data_root!r}
 classes = ('a', 'b')
-model = dict(
-    type='mmdet.SingleStageDetector',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1], pad_size_divisor=1),
-    backbone=dict(type='mmdet.MobileNetV2', widen_factor=0.25, out_indices=(2, 4, 6)),
-    neck=None,
-    bbox_head=dict(
-        type='SSDHead',
-        in_channels=(8, 24, 80),
-        num_classes=2,
-        anchor_generator=dict(
-            type='SSDAnchorGenerator', scale_major=False, input_size=128, strides=[8, 16, 32],
-            ratios=[[2], [2], [2]], min_sizes=[64, 96, 112], max_sizes=[96, 112, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2])),
-    train_cfg=dict(
-        assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
-        sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
-        smoothl1_beta=1.0, allowed_border=-1, pos_weight=-1, debug=False),
-    test_cfg=dict(
-        nms_pre=100, nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0, score_thr=0.02,
-        max_per_img=10))
+model = {model}
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -49,6 +30,19 @@ train_dataloader = dict(
             ann_file='annotations/train.json', data_prefix=dict(img='train/'),
             filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)))
 """
+# ssd_plugin.testing's tiny SSD with large default boxes (64 px and up at 128 px).
+_MODEL = tiny_detector_cfg(
+    num_classes=2,
+    min_sizes=(64, 96, 112),
+    max_sizes=(96, 112, 128),
+    input_size=128,
+    normalise=False,
+    test_cfg=dict(
+        nms_pre=100, nms=dict(type='nms', iou_threshold=0.45), min_bbox_size=0, score_thr=0.02,
+        max_per_img=10,
+    ),
+)  # fmt: skip
+CONFIG = _CONFIG_TEMPLATE.replace('{model}', repr(_MODEL).replace('{', '{{').replace('}', '}}'))
 
 
 def write_coco(path: str, images: Sequence, boxes: Sequence) -> str:

@@ -8,6 +8,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.registry import DefaultScope
 
 from ssd_plugin.registry import TRANSFORMS
+from ssd_plugin.testing import get_config
 
 CASES = 300
 OUT = 64
@@ -71,22 +72,15 @@ def check_inside(results):
 
 
 def test_fuzz_ssd_training_transforms():
-    mean = [123.675, 116.28, 103.53]
-    expand = build(dict(type='Expand', mean=mean, to_rgb=True, ratio_range=(1, 4), lazy=True))
-    crop = build(dict(type='MinIoURandomCrop', min_ious=(0.1, 0.3, 0.5, 0.7, 0.9)))
-    rest = [
-        build(dict(type='mmdet.Resize', scale=(OUT, OUT), keep_ratio=False)),
-        build(dict(type='mmdet.RandomFlip', prob=0.5)),
-        build(
-            dict(
-                type='PhotoMetricDistortion',
-                brightness_delta=32,
-                contrast_range=(0.5, 1.5),
-                saturation_range=(0.5, 1.5),
-                hue_delta=18,
-            )
-        ),
+    # The shipped SSD augmentation (configs/_base_/datasets/ssd_pipeline.py) at OUT px.
+    fuzzed = ('Expand', 'MinIoURandomCrop', 'mmdet.Resize', 'mmdet.RandomFlip')
+    steps = [
+        dict(step, scale=(OUT, OUT)) if step['type'] == 'mmdet.Resize' else step
+        for step in get_config('_base_/datasets/ssd_pipeline.py').to_dict()['train_pipeline']
+        if step['type'] in fuzzed + ('PhotoMetricDistortion',)
     ]
+    assert [step['type'] for step in steps[:4]] == list(fuzzed), steps
+    expand, crop, *rest = [build(step) for step in steps]
     rng = np.random.default_rng(2024)
     kept = 0
     for case in range(CASES):

@@ -8,68 +8,26 @@ from mmengine.structures import InstanceData
 
 from ssd_plugin.models import SSDHead
 from ssd_plugin.registry import MODELS
+from ssd_plugin.testing import (
+    SSD_FEAT_SIZES,
+    build_head_pair,
+    get_model_cfg,
+    ssd_head_cfg,
+    ssd_train_cfg,
+)
 
 NUM_CLASSES = 20
-SSD300_HEAD = dict(
-    num_classes=NUM_CLASSES,
-    in_channels=(512, 1024, 512, 256, 256, 256),
-    anchor_generator=dict(
-        type='SSDAnchorGenerator',
-        scale_major=False,
-        input_size=300,
-        basesize_ratio_range=(0.15, 0.9),
-        strides=[8, 16, 32, 64, 100, 300],
-        ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]],
-    ),
-    bbox_coder=dict(
-        type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[0.1, 0.1, 0.2, 0.2]
-    ),
-    test_cfg=dict(
-        nms_pre=1000,
-        nms=dict(type='nms', iou_threshold=0.45),
-        min_bbox_size=0,
-        score_thr=0.02,
-        max_per_img=200,
-    ),
-)
-TRAIN_CFG = dict(
-    assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
-    sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
-    smoothl1_beta=1.0,
-    allowed_border=-1,
-    pos_weight=-1,
-    debug=False,
-)
-MMDET_TRAIN_CFG = dict(
-    assigner=dict(
-        type='MaxIoUAssigner',
-        pos_iou_thr=0.5,
-        neg_iou_thr=0.5,
-        min_pos_iou=0.0,
-        ignore_iof_thr=-1,
-        gt_max_assign_all=False,
-    ),
-    sampler=dict(type='PseudoSampler'),
-    smoothl1_beta=1.0,
-    allowed_border=-1,
-    pos_weight=-1,
-    neg_pos_ratio=3,
-    debug=False,
-)
-FEAT_SIZES = [38, 19, 10, 5, 3, 1]
+# configs/_base_/models/ssd300.py's head (and NMS test_cfg) with 20 classes.
+SSD300_HEAD = {k: v for k, v in ssd_head_cfg(300, NUM_CLASSES).items() if k != 'type'}
+TRAIN_CFG = ssd_train_cfg()
+_SSD300_MODEL = get_model_cfg('_base_/models/ssd300.py').to_dict()
+FEAT_SIZES = list(SSD_FEAT_SIZES[300])
 
 
 def build_heads(cfg=SSD300_HEAD):
-    ours = MODELS.build(dict(type='SSDHead', train_cfg=TRAIN_CFG, **copy.deepcopy(cfg)))
-    # The framework baseline, built entirely in mmdet's scope. mmdet 3.3.0's
-    # SSDHead never sets `loss_cls`, which BaseDenseHead.predict reads: give it
-    # the attribute (None) so the baseline can predict at all.
-    theirs = MODELS.build(
-        ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=MMDET_TRAIN_CFG, **copy.deepcopy(cfg))
-    )
-    theirs.loss_cls = None
+    # The framework baseline is built entirely in mmdet's scope.
+    ours, theirs = build_head_pair(cfg)
     assert type(theirs).__module__.startswith('mmdet.') and isinstance(ours, SSDHead)
-    theirs.load_state_dict(ours.state_dict())
     return ours, theirs
 
 
@@ -217,80 +175,60 @@ def test_level_mismatch_errors_name_the_numbers():
         ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
 
 
+# The detector around the head: SSD300's preprocessor, train_cfg and NMS.
 DETECTOR = dict(
     type='mmdet.SingleStageDetector',
-    data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.4, 57.1, 57.4],
-        bgr_to_rgb=True,
-        pad_size_divisor=1,
-    ),
+    data_preprocessor=dict(_SSD300_MODEL['data_preprocessor'], std=[58.4, 57.1, 57.4]),
     train_cfg=TRAIN_CFG,
     test_cfg=SSD300_HEAD['test_cfg'],
 )
+
+
+def _extra_levels_neck(in_channels, out_channels, **extra):
+    """mmdet's SSDNeck with four stride-2, padding-1 extra levels and no L2Norm."""
+    return dict(
+        type='mmdet.SSDNeck', in_channels=in_channels, out_channels=out_channels,
+        level_strides=(2,) * 4, level_paddings=(1,) * 4, l2_norm_scale=None, **extra,
+    )  # fmt: skip
+
+
+def _backbone_case(size, backbone, neck, strides):
+    return size, dict(
+        backbone=backbone, neck=neck, strides=strides, in_channels=neck['out_channels']
+    )
+
+
+# backbone name -> (input size, backbone, neck, default box strides, head in_channels)
 BACKBONES = {
-    'vgg16': (
+    # SSD300's VGG16 and neck (configs/_base_/models/ssd300.py), no pretrained weights.
+    'vgg16': _backbone_case(
         300,
-        dict(
-            backbone=dict(
-                type='mmdet.SSDVGG',
-                depth=16,
-                with_last_pool=False,
-                ceil_mode=True,
-                out_indices=(3, 4),
-                out_feature_indices=(22, 34),
-            ),
-            neck=dict(
-                type='mmdet.SSDNeck',
-                in_channels=(512, 1024),
-                out_channels=(512, 1024, 512, 256, 256, 256),
-                level_strides=(2, 2, 1, 1),
-                level_paddings=(1, 1, 0, 0),
-                l2_norm_scale=20,
-            ),
-            strides=[8, 16, 32, 64, 100, 300],
-            in_channels=(512, 1024, 512, 256, 256, 256),
-        ),
+        {k: v for k, v in _SSD300_MODEL['backbone'].items() if k != 'init_cfg'},
+        _SSD300_MODEL['neck'],
+        SSD300_HEAD['anchor_generator']['strides'],
     ),
-    'resnet18': (
+    'resnet18': _backbone_case(
         300,
-        dict(
-            backbone=dict(type='mmdet.ResNet', depth=18, out_indices=(2, 3), norm_eval=False),
-            neck=dict(
-                type='mmdet.SSDNeck',
-                in_channels=(256, 512),
-                out_channels=(256, 512, 256, 256, 128, 128),
-                level_strides=(2, 2, 2, 2),
-                level_paddings=(1, 1, 1, 1),
-                l2_norm_scale=None,
-            ),
-            strides=[16, 32, 64, 100, 150, 300],
-            in_channels=(256, 512, 256, 256, 128, 128),
-        ),
+        dict(type='mmdet.ResNet', depth=18, out_indices=(2, 3), norm_eval=False),
+        _extra_levels_neck((256, 512), (256, 512, 256, 256, 128, 128)),
+        [16, 32, 64, 100, 150, 300],
     ),
-    'mobilenetv2': (
+    'mobilenetv2': _backbone_case(
         320,
-        dict(
-            backbone=dict(type='mmdet.MobileNetV2', out_indices=(4, 7), widen_factor=0.5),
-            neck=dict(
-                type='mmdet.SSDNeck',
-                in_channels=(48, 1280),
-                out_channels=(48, 1280, 256, 128, 128, 64),
-                level_strides=(2, 2, 2, 2),
-                level_paddings=(1, 1, 1, 1),
-                l2_norm_scale=None,
-                use_depthwise=True,
-                norm_cfg=dict(type='BN'),
-                act_cfg=dict(type='ReLU6'),
-            ),
-            strides=[16, 32, 64, 107, 160, 320],
-            in_channels=(48, 1280, 256, 128, 128, 64),
-        ),
+        dict(type='mmdet.MobileNetV2', out_indices=(4, 7), widen_factor=0.5),
+        _extra_levels_neck(
+            (48, 1280),
+            (48, 1280, 256, 128, 128, 64),
+            use_depthwise=True,
+            norm_cfg=dict(type='BN'),
+            act_cfg=dict(type='ReLU6'),
+        ),  # fmt: skip
+        [16, 32, 64, 107, 160, 320],
     ),
 }
 
 
+@pytest.mark.slow  # about 9 s for VGG16 at 300 px on the slow VM
 @pytest.mark.parametrize('name', list(BACKBONES))
 def test_head_after_registered_backbones(name):
     size, parts = BACKBONES[name]

@@ -1,4 +1,4 @@
-"""The synthetic COCO generator and its CLI (tools/generate_dataset.py)."""
+"""The synthetic COCO generator (its CLI: tests/test_tools/test_generate_dataset.py)."""
 
 import contextlib
 import filecmp
@@ -6,24 +6,16 @@ import io
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from tools_test_utils import load_tool
 
-from ssd_plugin.datasets.synthetic_coco import (
-    SYNTHETIC_CLASSES,
-    _draw_image,
-    _visible_boxes,
-    generate_synthetic_coco,
-)
+from ssd_plugin.testing.synthetic_coco import SYNTHETIC_CLASSES, generate_synthetic_coco
+from ssd_plugin.testing.synthetic_shapes import draw_image, visible_boxes
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PARAMS = dict(num_train=40, num_val=12, img_size=160, seed=3)
 
 
@@ -117,19 +109,19 @@ def test_visible_boxes_hand_computed():
     owner[1:4, 2:7] = 0  # object 0: rows 1-3, cols 2-6
     owner[2:6, 5:8] = 1  # object 1 covers object 0's right part: rows 2-5, cols 5-7
     owner[0, 0] = 2  # a single pixel
-    boxes = _visible_boxes(owner, 3)
+    boxes = visible_boxes(owner, 3)
     # Pixel (row i, col j) spans [j, j + 1) x [i, i + 1): x2 = last col + 1.
     # Object 0 keeps cols 2-6 on row 1 (the cover starts at row 2), so its width stays 5.
     np.testing.assert_array_equal(boxes, [[2, 1, 7, 4], [5, 2, 8, 6], [0, 0, 1, 1]])
     owner[1, 5:7] = 1  # now object 1 hides cols 5-6 of object 0 on every row
-    assert _visible_boxes(owner, 2)[0].tolist() == [2, 1, 5, 4]
+    assert visible_boxes(owner, 2)[0].tolist() == [2, 1, 5, 4]
     with pytest.raises(ValueError, match='object 1 has no visible pixel'):
-        _visible_boxes(np.zeros((3, 3), np.int16), 2)
+        visible_boxes(np.zeros((3, 3), np.int16), 2)
 
 
 def test_rotation_is_a_parameter_and_boxes_are_pixel_edges():
-    straight = _draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), False)
-    turned = _draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), True)
+    straight = draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), False)
+    turned = draw_image(np.random.default_rng(5), 128, (4, 4), 0.6, (0.35, 0.45, 0.2), True)
     assert not np.array_equal(straight[0], turned[0])
     for _, objects in (straight, turned):
         assert 1 <= len(objects) <= 4
@@ -214,23 +206,6 @@ def test_size_mix_is_followed_and_checked(tmp_path):
             generate_synthetic_coco(str(tmp_path / 'bad'), size_mix=bad, log=_quiet)
 
 
-def test_cli_generates_then_skips(tmp_path, capsys):
-    out = str(tmp_path / 'cli')
-    argv = ['--out', out, '--num-train', '4', '--num-val', '2', '--img-size', '128', '--seed', '0']
-    script = osp.join(ROOT, 'tools', 'generate_dataset.py')
-    first = subprocess.run(
-        [sys.executable, script] + argv, capture_output=True, text=True, check=True
-    )
-    assert 'dataset written to' in first.stdout
-    with open(osp.join(out, 'manifest.json')) as f:
-        assert json.load(f)['params']['num_train'] == 4
-    cli = load_tool('generate_dataset')
-    assert cli.main(argv) == 0
-    assert 'not regenerating' in capsys.readouterr().out
-    assert cli.main(argv[:-4] + ['--img-size', '64']) == 2
-    assert 'at least 128' in capsys.readouterr().err
-
-
 def test_coco2017_layout_has_cocos_files_classes_and_ids(tmp_path):
     from mmdet.datasets import CocoDataset
 
@@ -298,20 +273,13 @@ def test_voc0712_layout_round_trips_through_mmdets_voc_dataset(tmp_path):
     for (year, split), stream in ((('2007', 'trainval'), 0), (('2012', 'trainval'), 2)):
         for idx, info in enumerate(datasets[year, split]):
             rng = np.random.default_rng([5, stream, idx])
-            _, objects = _draw_image(
-                rng, 128, (2, 6), 0.6, (0.35, 0.45, 0.2), False, num_classes=20
-            )
+            _, objects = draw_image(rng, 128, (2, 6), 0.6, (0.35, 0.45, 0.2), False, num_classes=20)
             assert [i['bbox_label'] for i in info['instances']] == [o[0] for o in objects]
             expected = [[x1, y1, x2 - 1, y2 - 1] for _, (x1, y1, x2, y2) in objects]
             assert [i['bbox'] for i in info['instances']] == expected
             assert cv2.imread(info['img_path']).shape == (128, 128, 3)
 
 
-def test_cli_layouts_and_bad_layout(tmp_path, capsys):
-    cli = load_tool('generate_dataset')
-    out = str(tmp_path / 'voc')
-    argv = ['--out', out, '--num-train', '1', '--num-val', '1', '--layout', 'voc0712']
-    assert cli.main(argv + ['--workers', '1']) == 0
-    assert osp.isfile(osp.join(out, 'VOC2012/ImageSets/Main/trainval.txt'))
+def test_bad_layout_is_refused(tmp_path):
     with pytest.raises(ValueError, match='layout must be one of synthetic, coco2017, voc0712'):
         generate_synthetic_coco(str(tmp_path / 'x'), layout='coco', log=_quiet)

@@ -1,0 +1,230 @@
+"""Drawing of the synthetic shapes: textured backgrounds, six shape classes,
+occlusion-aware placement and boxes of the visible pixels (see
+:mod:`ssd_plugin.testing.synthetic_coco`)."""
+
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ssd_plugin.datasets.synthetic_classes import SYNTHETIC_CLASSES
+
+__all__ = ['MEDIUM_MAX_SIDE', 'SMALL_MAX_SIDE', 'draw_image', 'visible_boxes']
+
+SMALL_MAX_SIDE = 32.0  # COCO: small if area < 32 ** 2
+MEDIUM_MAX_SIDE = 96.0  # COCO: medium if area < 96 ** 2, large above
+
+
+Polygon = np.ndarray  # (N, 2) float64, COCO pixel-edge coordinates
+Part = Tuple[Polygon, int]  # polygon and fill value (1: shape, 0: hole)
+
+
+def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
+    """Outline of a class, centred at 0 with radius about 1."""
+    name = SYNTHETIC_CLASSES[label]
+    theta = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    circle = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    if name == 'ellipse':
+        return [(circle, 1)]
+    if name == 'ring':
+        return [(circle, 1), (circle * rng.uniform(0.45, 0.62), 0)]
+    if name == 'rectangle':
+        return [(np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64), 1)]
+    if name == 'triangle':
+        apex = rng.uniform(-1.0, 1.0)
+        return [(np.array([[-1, 1], [1, 1], [apex, -1]], dtype=np.float64), 1)]
+    if name == 'star':
+        angles = -np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, 1.0, rng.uniform(0.38, 0.5))
+        return [(np.stack([np.cos(angles) * radii, np.sin(angles) * radii], axis=1), 1)]
+    # cross: a plus sign with arms of half-thickness t.
+    t = rng.uniform(0.25, 0.38)
+    flat = [-t, -1, t, -1, t, -t, 1, -t, 1, t, t, t, t, 1, -t, 1, -t, t, -1, t, -1, -t, -t, -t]
+    return [(np.array(flat, dtype=np.float64).reshape(-1, 2), 1)]
+
+
+def _sample_side(
+    rng: np.random.Generator, img_size: int, bucket: int, min_side: Optional[float] = None
+) -> float:
+    """Side (sqrt of bbox area) of a new object in COCO area range ``bucket``.
+
+    Args:
+        rng: The image's random generator.
+        img_size: Side of the image in pixels.
+        bucket: 0 small (side < 32), 1 medium (< 96), 2 large.
+        min_side: Smallest side of a small object; None: ``max(10, 0.06 * img_size)``.
+    """
+    min_side = max(10.0, 0.06 * img_size) if min_side is None else float(min_side)
+    max_side = 0.8 * img_size
+    low, high = (
+        (min_side, SMALL_MAX_SIDE - 1.0),
+        (SMALL_MAX_SIDE + 1.0, MEDIUM_MAX_SIDE - 1.0),
+        (MEDIUM_MAX_SIDE + 1.0, max_side),
+    )[bucket]
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _place_shape(
+    label: int,
+    rng: np.random.Generator,
+    img_size: int,
+    bucket: int,
+    rotate: bool,
+    min_side: Optional[float] = None,
+) -> Optional[List[Part]]:
+    """A shape of the class, stretched, scaled, optionally rotated, placed in the image.
+
+    Returns:
+        The polygons in image coordinates, or None when the drawn size does
+        not fit the image.
+    """
+    parts = _unit_shape(label, rng)
+    aspect = math.exp(rng.uniform(math.log(0.4), math.log(2.5)))
+    angle = rng.uniform(0, 2 * np.pi) if rotate else 0.0
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    stretch = np.array([math.sqrt(aspect), 1 / math.sqrt(aspect)])
+    parts = [((poly * stretch) @ rot.T, fill) for poly, fill in parts]
+    outer = parts[0][0]
+    extent = outer.max(axis=0) - outer.min(axis=0)
+    scale = _sample_side(rng, img_size, bucket, min_side) / math.sqrt(extent[0] * extent[1])
+    size = extent * scale
+    if size.max() > img_size - 4 or size.min() < 4:
+        return None
+    centre_off = (outer.max(axis=0) + outer.min(axis=0)) / 2 * scale
+    low = size / 2 + 1
+    centre = rng.uniform(low, img_size - low) - centre_off
+    return [(poly * scale + centre, fill) for poly, fill in parts]
+
+
+def _render_alpha(parts: Sequence[Part], img_size: int) -> np.ndarray:
+    """Anti-aliased coverage (float32 in [0, 1]) of a shape."""
+    mask = np.zeros((img_size, img_size), np.uint8)
+    for poly, fill in parts:
+        # cv2 fills pixel (i, j) around its centre; COCO's pixel i spans [i, i+1).
+        pts = np.round((poly - 0.5) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 255 * fill, lineType=cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def _random_colour(rng: np.random.Generator) -> np.ndarray:
+    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(90, 255), rng.uniform(90, 255)]]])
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+
+def _ramp(rng: np.random.Generator, img_size: int) -> np.ndarray:
+    """Projection of pixel positions on a random direction, in [0, 1]."""
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:img_size, 0:img_size].astype(np.float32)
+    proj = xx * math.cos(angle) + yy * math.sin(angle)
+    return (proj - proj.min()) / max(float(proj.max() - proj.min()), 1e-6)
+
+
+def _background(rng: np.random.Generator, img_size: int) -> np.ndarray:
+    """A textured background: smooth noise, a gradient or stripes."""
+    kind = rng.integers(3)
+    c0, c1 = _random_colour(rng), _random_colour(rng)
+    if kind == 0:
+        cells = int(rng.integers(2, 7))
+        low = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
+        img = cv2.resize(low, (img_size, img_size), interpolation=cv2.INTER_CUBIC)
+    else:
+        t = _ramp(rng, img_size)
+        if kind == 2:
+            period = rng.uniform(0.04, 0.18)
+            t = 0.5 + 0.5 * np.sin(2 * np.pi * t / period)
+        img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    if rng.random() < 0.4:  # clutter: thin lines that are not objects
+        for _ in range(int(rng.integers(2, 7))):
+            p0 = tuple(int(v) for v in rng.integers(0, img_size, 2))
+            p1 = tuple(int(v) for v in rng.integers(0, img_size, 2))
+            colour = tuple(float(v) for v in _random_colour(rng))
+            cv2.line(img, p0, p1, colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+    return img.astype(np.float32)
+
+
+def _pick_colour(rng: np.random.Generator, canvas: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """A random colour that stands out from what the shape will cover."""
+    under = canvas[hard].mean(axis=0)
+    best, best_dist = None, -1.0
+    for _ in range(12):
+        colour = _random_colour(rng)
+        dist = float(np.linalg.norm(colour - under))
+        if dist > best_dist:
+            best, best_dist = colour, dist
+        if dist >= 80:
+            break
+    return best
+
+
+def visible_boxes(owner: np.ndarray, num_objects: int) -> np.ndarray:
+    """Tight boxes of each object's visible pixels.
+
+    Args:
+        owner: ``(H, W)`` index of the object seen at each pixel, -1 for
+            background.
+        num_objects: Number of objects; each must own at least one pixel.
+
+    Returns:
+        ``(num_objects, 4)`` float64 ``[x1, y1, x2, y2]`` in COCO pixel-edge
+        coordinates: pixel ``(row i, col j)`` spans ``[j, j + 1) x [i, i + 1)``.
+    """
+    boxes = np.zeros((num_objects, 4), np.float64)
+    for j in range(num_objects):
+        rows, cols = np.nonzero(owner == j)
+        if rows.size == 0:
+            raise ValueError(f'object {j} has no visible pixel')
+        boxes[j] = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+    return boxes
+
+
+def draw_image(
+    rng: np.random.Generator,
+    img_size: int,
+    num_objects: Tuple[int, int],
+    min_visible: float,
+    size_mix: Sequence[float],
+    rotate: bool,
+    min_side: Optional[float] = None,
+    num_classes: int = len(SYNTHETIC_CLASSES),
+) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
+    """One image and its ``(label, box xyxy)`` list, boxes of the visible pixels.
+
+    Labels are drawn from ``range(num_classes)``; label ``k`` is drawn as shape
+    ``k % 6`` (with the default six classes, the shape itself).
+    """
+    canvas = _background(rng, img_size)
+    owner = np.full((img_size, img_size), -1, np.int16)
+    areas: List[int] = []
+    labels: List[int] = []
+    for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
+        label = int(rng.integers(num_classes))
+        bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
+        for _attempt in range(30):
+            parts = _place_shape(
+                label % len(SYNTHETIC_CLASSES), rng, img_size, bucket, rotate, min_side
+            )
+            if parts is None:
+                continue
+            alpha = _render_alpha(parts, img_size)
+            hard = alpha > 0.5
+            if not hard.any():
+                continue
+            shown = np.bincount(owner[(owner >= 0) & ~hard], minlength=len(areas))
+            if all(shown[j] >= min_visible * areas[j] for j in range(len(areas))):
+                break
+        else:
+            continue  # no placement keeps the earlier shapes visible: drop this one
+        colour = _pick_colour(rng, canvas, hard)
+        shade = 1 + rng.uniform(-0.25, 0.25) * (2 * _ramp(rng, img_size) - 1)
+        paint = np.clip(colour * shade[..., None], 0, 255)
+        canvas = canvas * (1 - alpha[..., None]) + paint * alpha[..., None]
+        owner[hard] = len(areas)
+        areas.append(int(hard.sum()))
+        labels.append(label)
+    canvas += rng.normal(0, rng.uniform(2, 7), canvas.shape).astype(np.float32)
+    if rng.random() < 0.3:
+        canvas = cv2.GaussianBlur(canvas, (3, 3), 0.6)
+    # Placements keep every object >= min_visible visible, so each owns pixels.
+    objects = list(zip(labels, visible_boxes(owner, len(labels))))
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8), objects
