@@ -6,8 +6,4 @@ _base_ = 'mmdet::ssd/ssd300_coco.py'
 custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
 # mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
 # which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
-custom_hooks = [
-    dict(type='NumClassCheckHook'),
-    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
-    dict(type='ssd_plugin.MMDetSSDHeadCompatHook'),
-]
+custom_hooks = [*_base_.custom_hooks, dict(type='ssd_plugin.MMDetSSDHeadCompatHook')]

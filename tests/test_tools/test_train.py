@@ -90,6 +90,28 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     assert 'left by an interrupted checkpoint write' in resumed.stdout + resumed.stderr
 
 
+def _train_then_resume(cfg: str, tmp_path, checkpoint: str):
+    """Train ``cfg`` uninterrupted into ``full``, then resume ``full/checkpoint`` into ``part``.
+
+    Returns ``(full, part, output of the resumed run)``.
+    """
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    assert_ok(run_tool(['train.py', cfg, '--work-dir', str(full)]))
+    resumed = run_tool(
+        ['train.py', cfg, '--work-dir', str(part), '--resume', str(full / checkpoint)]
+    )
+    assert_ok(resumed)
+    return full, part, resumed.stdout + resumed.stderr
+
+
+def _assert_same_final_state(full, part):
+    """The dump hook's parameters and buffers after training are bit-identical."""
+    a = torch.load(str(full / 'state_after_rank0.pth'), weights_only=False)['state']
+    b = torch.load(str(part / 'state_after_rank0.pth'), weights_only=False)['state']
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 @pytest.mark.slow
 def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tmp_path):
     # Epoch-based, no replay: without RNGStateHook epoch 2 would redraw epoch 1's flips.
@@ -101,19 +123,11 @@ def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tm
         "custom_hooks = [dict(type='RNGStateHook'), dict(type='ToolsTestDumpHook')]\n"
     )
     cfg = _derived(tmp_path, tiny_config, 'tiny_epochs.py', body)
-    full, part = tmp_path / 'full', tmp_path / 'part'
-    assert_ok(run_tool(['train.py', cfg, '--work-dir', str(full)]))
+    full, part, out = _train_then_resume(cfg, tmp_path, 'epoch_1.pth')
     ckpt = torch.load(str(full / 'epoch_1.pth'), map_location='cpu', weights_only=False)
     assert len(ckpt['rng_state']) == 1 and {'python', 'numpy', 'torch'} <= set(ckpt['rng_state'][0])
-    resumed = run_tool(
-        ['train.py', cfg, '--work-dir', str(part), '--resume', str(full / 'epoch_1.pth')]
-    )
-    assert_ok(resumed)
-    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
-    a = torch.load(str(full / 'state_after_rank0.pth'), weights_only=False)['state']
-    b = torch.load(str(part / 'state_after_rank0.pth'), weights_only=False)['state']
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert 'resumed epoch: 1' in out
+    _assert_same_final_state(full, part)
 
 
 @pytest.mark.slow
@@ -142,24 +156,15 @@ def test_resume_inside_an_epoch_continues_it_as_the_uninterrupted_run(tiny_confi
         "dict(type='ToolsTestDumpHook')]\n"
     )
     cfg = _derived(tmp_path, tiny_config, 'tiny_mid_epoch.py', body)
-    full, part = tmp_path / 'full', tmp_path / 'part'
-    assert_ok(run_tool(['train.py', cfg, '--work-dir', str(full)]))
+    full, part, out = _train_then_resume(cfg, tmp_path, 'iter_3.pth')
     assert sorted(scalars(str(full))) == list(range(1, 9))
-    resumed = run_tool(
-        ['train.py', cfg, '--work-dir', str(part), '--resume', str(full / 'iter_3.pth')]
-    )
-    assert_ok(resumed)
-    out = resumed.stdout + resumed.stderr
     assert 'resumed epoch: 0, iter: 3' in out and 'resuming epoch 1 at batch 4 of 4' in out
     reference, logged = scalars(str(full)), scalars(str(part))
     assert sorted(logged) == [4, 5, 6, 7, 8]  # not 4..11: batches 1-3 are not trained again
     for step in logged:
         for key in ('loss', 'loss_cls', 'loss_bbox', 'lr'):
             assert logged[step][key] == reference[step][key], (step, key)
-    a = torch.load(str(full / 'state_after_rank0.pth'), weights_only=False)['state']
-    b = torch.load(str(part / 'state_after_rank0.pth'), weights_only=False)['state']
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    _assert_same_final_state(full, part)
 
 
 @pytest.mark.slow

@@ -94,6 +94,20 @@ METHOD = dict(
 )
 
 
+def _data_plan(workers, num_images: int, size, length: int, batch: int) -> dict:
+    """The data-loading step: both pipelines over ``num_images`` generated images of
+    ``size`` (width, height), ``length`` samples a measurement, at each worker count."""
+    return dict(
+        workers=list(workers),
+        pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
+        num_images=num_images,
+        width=size[0],
+        height=size[1],
+        length=length,
+        batch=batch,
+    )
+
+
 def plan(dry_run: bool) -> Dict[str, Dict]:
     """Settings of every step: the GPU sizes, or tiny ones for the CPU dry run."""
     if dry_run:
@@ -107,15 +121,7 @@ def plan(dry_run: bool) -> Dict[str, Dict]:
                 iters=1, rows=[dict(model='ssdlite', batch=2, amp=False, channels_last=True)]
             ),
             infer=dict(iters=1, rows=[dict(model='ssdlite', batch=2, amp=False)]),
-            data=dict(
-                workers=[1, 2],
-                pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
-                num_images=4,
-                width=96,
-                height=64,
-                length=12,
-                batch=2,
-            ),
+            data=_data_plan(workers=[1, 2], num_images=4, size=(96, 64), length=12, batch=2),
             loss=dict(sizes=[300], batches=[2], repeat=1),
         )
     train_rows = [
@@ -134,15 +140,7 @@ def plan(dry_run: bool) -> Dict[str, Dict]:
         sync=dict(model='ssd300', batch=32),
         train=dict(iters=6, rows=train_rows),
         infer=dict(iters=10, rows=infer_rows),
-        data=dict(
-            workers=[8, 16],
-            pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
-            num_images=256,
-            width=640,
-            height=480,
-            length=2560,
-            batch=32,
-        ),
+        data=_data_plan(workers=[8, 16], num_images=256, size=(640, 480), length=2560, batch=32),
         loss=dict(sizes=[300, 512], batches=[8, 32], repeat=10),
     )
 
