@@ -7,7 +7,9 @@ only for its own imports.
 Submodules: ``default_boxes`` (coverage analysis and fitting of default boxes),
 ``inference`` (``tools/infer.py`` and the demo's drawing) over
 ``safe_det_inferencer`` (mmdet's inferencer keeping the config's image loader),
-``time_budget_plan`` (the demo's epochs for a time budget) and
+``onnx_export`` (ONNX export and its check, ``tools/export_onnx.py``),
+``onnxruntime_detector`` (an exported model as an mmengine model, ``--backend
+onnxruntime``), ``time_budget_plan`` (the demo's epochs for a time budget) and
 ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
 """
 
@@ -15,6 +17,8 @@ __all__ = [
     'default_boxes',
     'inference',
     'mmdet_analysis_tool',
+    'onnx_export',
+    'onnxruntime_detector',
     'safe_det_inferencer',
     'time_budget_plan',
 ]
