@@ -55,3 +55,18 @@ def test_onnxruntime_backend_refuses_a_missing_or_mismatched_file(tiny_data, tmp
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'demo96.onnx was exported for 96x96 inputs' in proc.stderr
     assert 'resizes to 128x128' in proc.stderr
+
+
+@pytest.mark.slow
+def test_infer_onnxruntime_backend_writes_detections_with_the_exported_classes(tiny_data, tmp_path):
+    import json
+
+    onnx_file = _demo_onnx(str(tmp_path / 'demo.onnx'), 128)
+    out_dir = str(tmp_path / 'infer')
+    args = ['infer.py', f'{tiny_data}val', DEMO, '--backend', 'onnxruntime', '--onnx', onnx_file]
+    proc = run_tool(args + ['--out-dir', out_dir, '--score-thr', '0.0'])
+    assert_ok(proc)
+    with open(f'{out_dir}/detections.json') as f:
+        result = json.load(f)
+    assert result['classes'] == list(Config.fromfile(f'{ROOT}/{DEMO}').classes)
+    assert len(result['images']) == 8 and sum(len(r['labels']) for r in result['images']) > 0
