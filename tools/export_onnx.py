@@ -5,11 +5,14 @@ Examples::
     python tools/export_onnx.py configs/ssd300_coco.py ssd300.pth --out ssd300.onnx
     python tools/export_onnx.py CONFIG CKPT --out m.onnx --input-size 300 300 --opset 17
 
-The graph takes the preprocessed image, ``input`` ``(1, 3, H, W)`` float32
-(colour order and normalisation of the config's data preprocessor applied;
-they are written into the model's metadata), and returns ``dets`` ``(K, 5)``
-(``x1, y1, x2, y2, score`` in input pixels) and ``labels`` ``(K,)``, computed
-as ``model.predict`` computes them (see ``ssd_plugin.deploy.SSDOnnxWrapper``).
+The graph takes preprocessed images, ``input`` ``(B, 3, H, W)`` float32 with
+a dynamic batch ``B`` (``--static-batch``: 1) (colour order and normalisation
+of the config's data preprocessor applied; they are written into the model's
+metadata), and returns ``dets`` ``(K, 5)`` (``x1, y1, x2, y2, score`` in input
+pixels), ``labels`` ``(K,)`` and ``batch_inds`` ``(K,)`` (the image of each),
+computed as ``model.predict`` computes them (see
+``ssd_plugin.deploy.SSDOnnxWrapper``). ``tools/test.py --backend onnxruntime
+--onnx FILE`` evaluates the file on the config's test set.
 
 The checkpoint must fit the config's model exactly: missing, unexpected or
 reshaped weights end the run with their names (exit status 2), instead of an
@@ -21,23 +24,22 @@ which may order or suppress differently, do not fail a correct export.
 """
 
 import argparse
-import json
 import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
+from ssd_plugin.apis.onnx_export import export_onnx, verify_onnx
 from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import checkpoint_problems
-from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
+from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS, SCOPE
 
 
@@ -55,6 +57,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "anchor generator's input_size)",
     )
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset version (>= 11)')
+    parser.add_argument(
+        '--static-batch',
+        action='store_true',
+        help='fix the batch axis to 1 (default: dynamic, any batch size)',
+    )
     parser.add_argument(
         '--no-verify', action='store_true', help='skip the onnxruntime vs PyTorch check'
     )
@@ -119,76 +126,6 @@ def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> 
     return model.eval()
 
 
-def export(wrapper: SSDOnnxWrapper, out: str, opset: int) -> None:
-    """Write the ONNX file of ``wrapper`` with metadata (preprocessing, classes)."""
-    import onnx
-
-    model = wrapper.detector
-    torch.onnx.export(
-        wrapper,
-        (torch.zeros(1, 3, *wrapper.input_size),),
-        out,
-        input_names=['input'],
-        output_names=['dets', 'labels'],
-        opset_version=opset,
-        dynamo=False,
-    )
-    preprocessor = model.data_preprocessor
-    meta = dict(
-        input_size=list(wrapper.input_size),
-        mean=preprocessor.mean.flatten().tolist() if preprocessor._enable_normalize else None,
-        std=preprocessor.std.flatten().tolist() if preprocessor._enable_normalize else None,
-        bgr_to_rgb=bool(preprocessor._channel_conversion),
-        classes=list(model.dataset_meta.get('classes', [])),
-    )
-    onnx_model = onnx.load(out)
-    for key, value in meta.items():
-        onnx_model.metadata_props.add(key=key, value=json.dumps(value))
-    onnx.save(onnx_model, out)
-
-
-def verify(wrapper: SSDOnnxWrapper, out: str) -> int:
-    """Compare onnxruntime and PyTorch on a random input; the number of detections.
-
-    Detections are compared as sets (:func:`ssd_plugin.deploy.compare_detections`):
-    pairs must agree in label, box and score; a detection only one side has must
-    be one that a near-tie may rightly keep or drop (NMS between near-equal
-    scores, a score at ``score_thr``, a level's top-k boundary or
-    ``max_per_img``), and every onnxruntime box must be one of PyTorch's
-    candidates.
-
-    Raises:
-        RuntimeError: listing the differences no tie explains.
-    """
-    import onnxruntime
-
-    rng = np.random.default_rng(0)
-    img = rng.standard_normal((1, 3, *wrapper.input_size)).astype(np.float32)
-    session = onnxruntime.InferenceSession(out, providers=['CPUExecutionProvider'])
-    dets, labels = session.run(None, {'input': img})
-    with torch.no_grad():
-        tensor = torch.from_numpy(img)
-        ref_dets, ref_labels = wrapper(tensor)
-        boxes, scores, kth = wrapper.all_candidates(tensor)
-    problems = compare_detections(
-        dets,
-        labels,
-        ref_dets.numpy(),
-        ref_labels.numpy(),
-        iou_thr=wrapper.iou_thr,
-        max_per_img=wrapper.max_per_img,
-        cutoffs=[wrapper.score_thr] + kth,
-        candidates=(boxes.numpy(), scores.numpy()),
-    )
-    if problems:
-        raise RuntimeError(
-            f'onnxruntime ({len(dets)} detections) and PyTorch ({len(ref_dets)}) differ:\n  '
-            + '\n  '.join(problems[:10])
-            + (f'\n  ... ({len(problems) - 10} more)' if len(problems) > 10 else '')
-        )
-    return len(dets)
-
-
 def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
     """``(H, W)`` the model is run at: the test pipeline's fixed ``Resize`` (what
     ``tools/test.py`` feeds it), else the anchor generator's ``input_size``."""
@@ -238,11 +175,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
-    export(wrapper, args.out, args.opset)
-    print(f'Exported {args.out} (input 1x3x{input_size[0]}x{input_size[1]})')
+    export_onnx(wrapper, args.out, args.opset, dynamic_batch=not args.static_batch)
+    batch = '1' if args.static_batch else 'B'
+    print(f'Exported {args.out} (input {batch}x3x{input_size[0]}x{input_size[1]})')
     if not args.no_verify:
-        count = verify(wrapper, args.out)
-        print(f'onnxruntime matches PyTorch ({count} detections on a random input)')
+        sizes = (1,) if args.static_batch else (1, 2)
+        count = verify_onnx(wrapper, args.out, sizes)
+        batches = ' and '.join(str(b) for b in sizes)
+        print(f'onnxruntime matches PyTorch ({count} detections on random inputs, batch {batches})')
     return 0
 
 

@@ -31,7 +31,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Detect objects in images')
     parser.add_argument('inputs', help='an image file or a folder of images')
     parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (not with onnxruntime)')
+    parser.add_argument('--backend', default='pytorch', help='pytorch or onnxruntime')
+    parser.add_argument('--onnx', help='the tools/export_onnx.py file (--backend onnxruntime)')
     parser.add_argument('--out-dir', default='outputs/infer', help='output directory')
     parser.add_argument('--score-thr', type=float, default=0.3, help='least score kept')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
@@ -53,6 +55,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             device=args.device,
             batch_size=args.batch_size,
             cfg_options=args.cfg_options,
+            backend=args.backend,
+            onnx_file=args.onnx,
         )
     except (RunCheckError, ImageLoadError) as err:
         print(f'error: {err}', file=sys.stderr)

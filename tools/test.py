@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.onnxruntime_detector import configure_backend
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
 from ssd_plugin.apis.tool_config import build_runner, load_tool_config
@@ -33,7 +34,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line (mmdet's ``tools/test.py`` flags, without ``--tta``)."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (not with onnxruntime)')
+    parser.add_argument('--backend', default='pytorch', help='pytorch or onnxruntime')
+    parser.add_argument('--onnx', help='the tools/export_onnx.py file (--backend onnxruntime)')
     parser.add_argument('--work-dir', help='the directory to save the evaluation metrics in')
     parser.add_argument('--out', help='dump the predictions to a pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show the predictions in a window')
@@ -79,12 +82,12 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_tool_config(
         args.config, args.launcher, args.cfg_options, args.work_dir, args.channels_last
     )
-    cfg.load_from = args.checkpoint
+    files = configure_backend(cfg, args.backend, args.checkpoint, args.onnx, args.config)
     if args.show or args.show_dir:
         _enable_visualization(cfg, args)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise RunCheckError(f'--out must name a .pkl file, got {args.out}')
-    check_run(cfg, args.config, 'test', checkpoints=[('checkpoint', args.checkpoint)])
+    check_run(cfg, args.config, 'test', checkpoints=files)
     return cfg
 
 

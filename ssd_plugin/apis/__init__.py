@@ -10,7 +10,9 @@ only for its own imports. One concern a module:
   and ``resume_checks`` (``run_check_error`` holds their error);
 * the machine: ``device`` (CPU-only adjustments), ``distributed`` (CPU process
   groups), ``amp`` (``--amp``);
-* inference: ``inference`` over ``safe_det_inferencer``;
+* inference: ``inference`` over ``safe_det_inferencer``; ``onnx_export`` (ONNX export
+  and its check), ``onnxruntime_detector`` (an exported model as an mmengine model,
+  ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
   ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
 * the demo: ``time_budget_plan`` (epochs for a time budget).
@@ -25,6 +27,8 @@ __all__ = [
     'distributed',
     'inference',
     'mmdet_analysis_tool',
+    'onnx_export',
+    'onnxruntime_detector',
     'resume_checks',
     'run_check_error',
     'safe_det_inferencer',

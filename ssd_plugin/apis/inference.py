@@ -45,7 +45,11 @@ def list_images(inputs: str) -> List[str]:
 
 
 def load_inference_config(
-    config: str, checkpoint: str, cfg_options: Optional[Dict] = None
+    config: str,
+    checkpoint: Optional[str],
+    cfg_options: Optional[Dict] = None,
+    backend: str = 'pytorch',
+    onnx_file: Optional[str] = None,
 ) -> Config:
     """The config file ``config``, with ``cfg_options`` merged, ready for ``DetInferencer``.
 
@@ -53,7 +57,10 @@ def load_inference_config(
         RunCheckError: when the config or checkpoint is missing.
     """
     cfg = load_tool_config(config, cfg_options=cfg_options)
-    check_run(cfg, config, 'infer', checkpoints=[('checkpoint', checkpoint)])
+    from .onnxruntime_detector import configure_backend
+
+    files = configure_backend(cfg, backend, checkpoint, onnx_file, config)
+    check_run(cfg, config, 'infer', checkpoints=files)
     if cfg.get('visualizer') is None:
         cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
     # DetInferencer writes the drawn images itself; backends would want a save_dir.
@@ -83,6 +90,8 @@ def infer_images(
     device: str = 'cpu',
     batch_size: int = 1,
     cfg_options: Optional[Dict] = None,
+    backend: str = 'pytorch',
+    onnx_file: Optional[str] = None,
 ) -> str:
     """Detect objects in ``inputs`` (an image or a folder), draw them and write their JSON.
 
@@ -95,6 +104,10 @@ def infer_images(
         device: E.g. ``'cpu'`` or ``'cuda:0'``.
         batch_size: Images per forward pass.
         cfg_options: Settings merged into the config.
+        backend: ``'pytorch'`` or ``'onnxruntime'`` (then ``onnx_file``).
+        onnx_file: Run this ``tools/export_onnx.py`` file under ONNX Runtime
+            (:class:`~ssd_plugin.apis.onnxruntime_detector.OnnxRuntimeDetector`)
+            instead of ``checkpoint`` (then None).
 
     Returns:
         The path of ``detections.json``.
@@ -105,12 +118,12 @@ def infer_images(
             (it names the file and why).
     """
     images = list_images(inputs)
-    cfg = load_inference_config(config, checkpoint, cfg_options)
+    cfg = load_inference_config(config, checkpoint, cfg_options, backend, onnx_file)
     from .safe_det_inferencer import SafeDetInferencer
 
     inferencer = SafeDetInferencer(
         model=cfg,
-        weights=checkpoint,
+        weights=checkpoint if backend == 'pytorch' else None,
         device=device,
         scope=cfg.default_scope,
         show_progress=False,
@@ -118,6 +131,10 @@ def infer_images(
     note = patch_mmdet_ssd_head(inferencer.model)  # a baseline config's mmdet SSDHead
     if note:
         print(note)
+    if backend == 'onnxruntime':  # DetInferencer gave it COCO's names, having no weights
+        inferencer.model.dataset_meta = inferencer.visualizer.dataset_meta = dict(
+            classes=tuple(inferencer.model.meta.get('classes') or ())
+        )
     classes = list(inferencer.model.dataset_meta.get('classes', ()))
     results = inferencer(
         images,

@@ -14,20 +14,23 @@ __all__ = ['SSDOnnxWrapper', 'check_input_size']
 class _NonMaxSuppression(torch.autograd.Function):
     """NMS that runs mmcv's ``nms`` eagerly and exports as ONNX ``NonMaxSuppression``.
 
-    Takes ``boxes`` ``(1, N, 4)`` and ``scores`` ``(1, 1, N)``; returns the
-    kept ``(K, 3)`` ``[batch, class, box]`` indices, highest score first, as
-    the ONNX operator does. A box is kept when its score is above
-    ``score_thr`` and its IoU with every higher-scoring kept box is at most
-    ``iou_thr``; at most ``max_out`` are kept.
+    Takes ``boxes`` ``(B, N, 4)`` and ``scores`` ``(B, 1, N)``; returns the
+    kept ``(K, 3)`` ``[batch, class, box]`` indices, image by image, highest
+    score first within an image, as the ONNX operator does. A box is kept when
+    its score is above ``score_thr`` and its IoU with every higher-scoring kept
+    box of its image is at most ``iou_thr``; at most ``max_out`` an image.
     """
 
     @staticmethod
     def forward(ctx, boxes: Tensor, scores: Tensor, max_out: int, iou_thr: float, score_thr: float):
-        candidates = (scores[0, 0] > score_thr).nonzero(as_tuple=True)[0]
-        _, keep = nms(boxes[0, candidates], scores[0, 0, candidates], iou_thr)
-        keep = candidates[keep[:max_out]]
-        zeros = torch.zeros_like(keep)
-        return torch.stack([zeros, zeros, keep], dim=1)
+        rows = []
+        for b in range(boxes.shape[0]):
+            candidates = (scores[b, 0] > score_thr).nonzero(as_tuple=True)[0]
+            _, keep = nms(boxes[b, candidates], scores[b, 0, candidates], iou_thr)
+            keep = candidates[keep[:max_out]]
+            zeros = torch.zeros_like(keep)
+            rows.append(torch.stack([torch.full_like(keep, b), zeros, keep], dim=1))
+        return torch.cat(rows)
 
     @staticmethod
     def symbolic(g, boxes, scores, max_out: int, iou_thr: float, score_thr: float):
@@ -85,12 +88,13 @@ class SSDOnnxWrapper(nn.Module):
     ``NonMaxSuppression`` and ``max_per_img``. The default boxes of the fixed
     input size are constants of the graph.
 
-    Input: ``(1, 3, H, W)`` float32, the output of the detector's data
+    Input: ``(B, 3, H, W)`` float32, the output of the detector's data
     preprocessor (colour order and normalisation applied, no padding needed
-    for SSD's fixed size).
+    for SSD's fixed size); the batch may vary (NMS is per image).
 
     Outputs: ``dets`` ``(K, 5)`` as ``(x1, y1, x2, y2, score)`` in input
-    pixels, highest score first, and ``labels`` ``(K,)`` int64.
+    pixels, ``labels`` ``(K,)`` int64 and ``batch_inds`` ``(K,)`` int64 (the
+    image of each detection), image by image, highest score first within one.
 
     Args:
         detector: A single-stage detector with an SSD-style ``bbox_head``
@@ -131,32 +135,38 @@ class SSDOnnxWrapper(nn.Module):
     def _level_candidates(
         self, cls_score: Tensor, bbox_pred: Tensor, priors: Tensor
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Top (prior, class) pairs of one level.
+        """Top (prior, class) pairs of one level, image by image.
 
         Args:
-            cls_score: ``(1, k * (C + 1), H, W)``.
-            bbox_pred: ``(1, k * 4, H, W)``.
+            cls_score: ``(B, k * (C + 1), H, W)``.
+            bbox_pred: ``(B, k * 4, H, W)``.
             priors: ``(H * W * k, 4)``.
 
         Returns:
-            ``scores`` ``(n,)`` (``-1`` where not above ``score_thr``),
-            ``labels`` ``(n,)``, ``deltas`` ``(n, 4)``, ``priors`` ``(n, 4)``.
+            ``scores`` ``(B, n)`` (``-1`` where not above ``score_thr``),
+            ``labels`` ``(B, n)``, ``deltas`` ``(B, n, 4)``, ``priors`` ``(B, n, 4)``.
         """
+        batch = cls_score.shape[0]
         channels = self.head.cls_out_channels
-        scores = cls_score.permute(0, 2, 3, 1).reshape(-1, channels).softmax(-1)[:, :-1]
-        scores = scores.reshape(-1)  # (prior, class) pairs
-        count = scores.shape[0]
+        scores = cls_score.permute(0, 2, 3, 1).reshape(batch, -1, channels).softmax(-1)
+        scores = scores[..., :-1].reshape(batch, -1)  # (prior, class) pairs
+        count = priors.shape[0] * self.num_classes
         k = count if self.nms_pre <= 0 else min(self.nms_pre, count)
         masked = torch.where(scores > self.score_thr, scores, torch.full_like(scores, -1.0))
-        top_scores, top_idx = masked.topk(k)
+        top_scores, top_idx = masked.topk(k, dim=1)
         prior_idx = torch.div(top_idx, self.num_classes, rounding_mode='floor')
-        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, 4)
         return (
             top_scores,
             top_idx - prior_idx * self.num_classes,
-            deltas.index_select(0, prior_idx),
-            priors.index_select(0, prior_idx),
+            deltas.gather(1, prior_idx[..., None].expand(-1, -1, 4)),
+            priors.index_select(0, prior_idx.reshape(-1)).reshape(batch, k, 4),
         )
+
+    def _decode(self, priors: Tensor, deltas: Tensor) -> Tensor:
+        """Decode and clip ``(B, n, 4)`` deltas of ``(B, n, 4)`` priors (Eq. 2)."""
+        boxes = self.head.bbox_coder.decode(priors.reshape(-1, 4), deltas.reshape(-1, 4))
+        return self._clip(get_box_tensor(boxes).reshape(priors.shape))
 
     @torch.no_grad()
     def all_candidates(self, img: Tensor) -> Tuple[Tensor, Tensor, List[float]]:
@@ -166,12 +176,14 @@ class SSDOnnxWrapper(nn.Module):
         :func:`ssd_plugin.deploy.compare_detections`.
 
         Args:
-            img: ``(1, 3, H, W)``.
+            img: ``(1, 3, H, W)``, one image.
 
         Returns:
             ``boxes`` ``(P, 4)`` decoded and clipped, ``scores`` ``(P, C)``,
             and per level the lowest score its top-k (``nms_pre``) keeps.
         """
+        if img.shape[0] != 1:
+            raise ValueError(f'all_candidates takes one image, got a batch of {img.shape[0]}')
         cls_scores, bbox_preds = self.head(self.detector.extract_feat(img))
         all_boxes, all_scores, kth = [], [], []
         for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
@@ -180,10 +192,8 @@ class SSDOnnxWrapper(nn.Module):
             kth.append(float(top.min()))
             channels = self.head.cls_out_channels
             scores = cls_score.permute(0, 2, 3, 1).reshape(-1, channels).softmax(-1)[:, :-1]
-            deltas = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
-            all_boxes.append(
-                self._clip(get_box_tensor(self.head.bbox_coder.decode(priors, deltas)))
-            )
+            deltas = bbox_pred.permute(0, 2, 3, 1).reshape(1, -1, 4)
+            all_boxes.append(self._decode(priors[None], deltas)[0])
             all_scores.append(scores)
         return torch.cat(all_boxes), torch.cat(all_scores), kth
 
@@ -193,34 +203,44 @@ class SSDOnnxWrapper(nn.Module):
             boxes = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([w, h, w, h]))
         return boxes
 
-    def forward(self, img: Tensor) -> Tuple[Tensor, Tensor]:
-        """Detect on one preprocessed image.
+    def forward(self, img: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Detect on a batch of preprocessed images.
 
         Args:
-            img: ``(1, 3, H, W)``.
+            img: ``(B, 3, H, W)``.
 
         Returns:
-            ``dets`` ``(K, 5)`` and ``labels`` ``(K,)``.
+            ``dets`` ``(K, 5)``, ``labels`` ``(K,)`` and ``batch_inds`` ``(K,)``
+            (the image of each detection), image by image, highest score first
+            within an image.
         """
         cls_scores, bbox_preds = self.head(self.detector.extract_feat(img))
         parts: List[Tuple[Tensor, ...]] = [
             self._level_candidates(c, b, getattr(self, f'priors_{i}'))
             for i, (c, b) in enumerate(zip(cls_scores, bbox_preds))
         ]
-        scores, labels, deltas, priors = (torch.cat(p) for p in zip(*parts))
-        boxes = self._clip(get_box_tensor(self.head.bbox_coder.decode(priors, deltas)))
+        scores, labels, deltas, priors = (torch.cat(p, dim=1) for p in zip(*parts))
+        boxes = self._decode(priors, deltas)  # (B, N, 4)
         if self.min_bbox_size >= 0:
-            wh = boxes[:, 2:] - boxes[:, :2]
-            big = (wh > self.min_bbox_size).all(dim=1)
+            wh = boxes[..., 2:] - boxes[..., :2]
+            big = (wh > self.min_bbox_size).all(dim=-1)
             scores = torch.where(big, scores, torch.full_like(scores, -1.0))
         # Per-class NMS in one call: shift each class by more than any coordinate.
-        offsets = labels.to(boxes.dtype)[:, None] * (boxes.max() + 1)
+        offsets = labels.to(boxes.dtype)[..., None] * (boxes.max() + 1)
         keep = _NonMaxSuppression.apply(
-            (boxes + offsets)[None],
-            scores[None, None],
+            boxes + offsets,
+            scores[:, None],
             self.max_per_img,
             self.iou_thr,
             self.score_thr,
-        )[:, 2]
-        dets = torch.cat([boxes.index_select(0, keep), scores.index_select(0, keep)[:, None]], 1)
-        return dets, labels.index_select(0, keep)
+        )
+        batch_inds = keep[:, 0]
+        flat = batch_inds * boxes.shape[1] + keep[:, 2]  # into the (B * N) candidates
+        dets = torch.cat(
+            [
+                boxes.reshape(-1, 4).index_select(0, flat),
+                scores.reshape(-1).index_select(0, flat)[:, None],
+            ],
+            1,
+        )
+        return dets, labels.reshape(-1).index_select(0, flat), batch_inds

@@ -69,7 +69,7 @@ def test_onnxruntime_detections_equal_pytorch_predict(model, tmp_path):
         (torch.zeros(1, 3, SIZE, SIZE),),
         path,
         input_names=['input'],
-        output_names=['dets', 'labels'],
+        output_names=['dets', 'labels', 'batch_inds'],
         opset_version=17,
         dynamo=False,
     )
@@ -79,8 +79,8 @@ def test_onnxruntime_detections_equal_pytorch_predict(model, tmp_path):
         inputs, samples = preprocess(model, img)
         with torch.no_grad():
             expected = model.predict(inputs, samples, rescale=False)[0].pred_instances
-            eager_dets, eager_labels = wrapper(inputs)
-        dets, labels = session.run(None, {'input': inputs.numpy()})
+            eager_dets, eager_labels, _ = wrapper(inputs)
+        dets, labels, _ = session.run(None, {'input': inputs.numpy()})
         for got_dets, got_labels in ((torch.from_numpy(dets), torch.from_numpy(labels)),
                                      (eager_dets, eager_labels)):  # fmt: skip
             assert got_dets.shape == (len(expected), 5)

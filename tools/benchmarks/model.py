@@ -125,9 +125,9 @@ def _worker(kind, config, device, batch, amp, iters, weights, threads, channels_
     return dict(seconds=times[len(times) // 2], peak_mb=peak_mb, dets=dets)
 
 
-def _run(*args):
+def _run(*args, worker=_worker):
     with mp.get_context('spawn').Pool(1) as pool:
-        return pool.apply(_worker, args)
+        return pool.apply(worker, args)
 
 
 def agreement(ours, theirs) -> float:
@@ -141,6 +141,43 @@ def agreement(ours, theirs) -> float:
             iou = bbox_overlaps(b1, b2) * (l1[:, None] == l2[None])
             matched += int((iou.max(dim=1).values > 0.9).sum())
     return matched / total if total else 1.0
+
+
+def _ort_rows(args, config, batch, weights, ours, mmdet) -> List[Dict]:
+    """ONNX Runtime (graph optimisations on/off, 1 and 2 threads) vs mmdet eager."""
+    import os
+    import tempfile
+
+    from ._ort import export_plugin_model, ort_worker
+
+    if not getattr(args, '_onnx_file', None):
+        args._onnx_file = os.path.join(tempfile.mkdtemp(), 'model.onnx')
+        _run(config, weights, args._onnx_file, worker=export_plugin_model)
+    rows = []
+    for graph_opt in (False, True):
+        for threads in (1, 2):
+            r = _run(
+                config, args._onnx_file, batch, args.iters, weights, threads, graph_opt,
+                worker=ort_worker,
+            )  # fmt: skip
+            row = dict(
+                model=args.model,
+                batch=batch,
+                amp=False,
+                channels_last=f'ort opt={"on" if graph_opt else "off"} threads={threads}',
+                device='cpu',
+                mmdet_ms=mmdet['seconds'] * 1e3,
+                ours_ms=r['seconds'] * 1e3,
+                mmdet_img_s=batch / mmdet['seconds'],
+                ours_img_s=batch / r['seconds'],
+                speedup=mmdet['seconds'] / r['seconds'],
+                mmdet_peak_mb=mmdet['peak_mb'],
+                ours_peak_mb=0.0,
+                agreement=agreement(r['dets'], ours['dets']),
+            )
+            rows.append(row)
+            print(markdown_table([row], list(row)), flush=True)
+    return rows
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -173,6 +210,8 @@ def main(args: argparse.Namespace) -> dict:
                 )
             rows.append(row)
             print(markdown_table([row], list(row)), flush=True)
+            if args.command == 'infer' and args.onnxruntime:
+                rows += _ort_rows(args, ours_cfg, batch, weights, a, b)
     columns = [
         'model',
         'batch',
@@ -209,4 +248,10 @@ def add_parser(subparsers) -> None:
             parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])
         else:
             parser.add_argument('--throughput-batch', type=int, default=32)
+            parser.add_argument(
+                '--onnxruntime',
+                action='store_true',
+                help='also time the exported plugin model under ONNX Runtime (CPU), graph '
+                'optimisations off/on, 1 and 2 threads; agreement is then vs ours in PyTorch',
+            )
         parser.set_defaults(func=main)

@@ -1,0 +1,84 @@
+"""Interleaved CPU inference timing (one process, round-robin), for a shared machine:
+PyTorch eager ours and mmdet, ONNX Runtime (graph optimisations on, 1 and 2
+threads), and where our eager time goes (backbone+neck, head, post-processing).
+
+    python -m benchmarks._infer_interleaved BATCH ROUNDS   (from tools/)
+"""
+
+import sys
+import tempfile
+import time
+
+import torch
+
+from ._ort import export_plugin_model
+from .model import PAIRS, build, packed_batch
+
+
+def _time(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(batch: int, rounds: int) -> None:
+    from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
+
+    torch.set_num_threads(2)
+    ours_cfg, base_cfg = PAIRS['ssd300']
+    ours, size = build(ours_cfg, 'cpu')
+    theirs, _ = build(base_cfg, 'cpu', ours.state_dict())
+    ours.eval(), theirs.eval()
+    onnx_file = tempfile.mkdtemp() + '/m.onnx'
+    export_plugin_model(ours_cfg, ours.state_dict(), onnx_file)
+    ort = {t: OnnxRuntimeDetector(onnx_file, ours.data_preprocessor, t) for t in (1, 2)}
+    packed = packed_batch(batch, size, ours.bbox_head.num_classes, 'cpu')
+
+    def eager(model):
+        with torch.no_grad():
+            return model(**model.data_preprocessor(packed, False), mode='predict')
+
+    data = ours.data_preprocessor(packed, False)
+    head = ours.bbox_head
+
+    def parts():
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            feats = ours.extract_feat(data['inputs'])
+            t1 = time.perf_counter()
+            outs = head(feats)
+            t2 = time.perf_counter()
+            metas = [s.metainfo for s in data['data_samples']]
+            head.predict_by_feat(*outs, batch_img_metas=metas, rescale=True)
+            t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2
+
+    runs = dict(
+        mmdet=lambda: eager(theirs),
+        ours=lambda: eager(ours),
+        ort1=lambda: ort[1](**ort[1].data_preprocessor(packed, False)),
+        ort2=lambda: ort[2](**ort[2].data_preprocessor(packed, False)),
+    )
+    for fn in runs.values():
+        fn()  # warm-up
+    ratios = {k: [] for k in runs if k != 'mmdet'}
+    split = []
+    for _ in range(rounds):
+        t = {k: _time(fn) for k, fn in runs.items()}
+        for k in ratios:
+            ratios[k].append(t['mmdet'] / t[k])
+        split.append(parts())
+        print({k: round(v, 3) for k, v in t.items()}, flush=True)
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    print(f'batch {batch}, {rounds} rounds, median speedup vs mmdet eager (2 torch threads):')
+    for k, v in ratios.items():
+        print(f'  {k}: {med(v):.2f}x  (all: {", ".join(f"{x:.2f}" for x in v)})')
+    names = ('backbone+neck', 'head convs', 'predict_by_feat (decode+NMS)')
+    total = sum(med([s[i] for s in split]) for i in range(3))
+    for i, name in enumerate(names):
+        m = med([s[i] for s in split])
+        print(f'  ours eager {name}: {m * 1e3:.0f} ms ({100 * m / total:.1f}%)')
+
+
+if __name__ == '__main__':
+    main(int(sys.argv[1]), int(sys.argv[2]))
