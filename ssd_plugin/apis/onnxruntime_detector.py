@@ -19,8 +19,8 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
+from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.registry import MODELS
-from ssd_plugin.utils.run_checks import RunCheckError
 
 __all__ = ['OnnxRuntimeDetector', 'configure_backend', 'onnx_metadata']
 

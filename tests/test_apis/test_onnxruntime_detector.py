@@ -12,9 +12,9 @@ from mmengine.registry import DefaultScope
 
 from ssd_plugin.apis.onnx_export import export_onnx
 from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector, configure_backend
+from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
-from ssd_plugin.utils.run_checks import RunCheckError
 
 pytest.importorskip('onnxruntime')
 pytestmark = pytest.mark.slow  # exports the demo model twice (about 10 s)
