@@ -34,7 +34,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
-from ssd_plugin.apis.onnx_export import export_onnx, verify_onnx
+from ssd_plugin.apis.onnx_export import export_onnx, pipeline_input_size, verify_onnx
 from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
@@ -129,13 +129,9 @@ def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> 
 def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
     """``(H, W)`` the model is run at: the test pipeline's fixed ``Resize`` (what
     ``tools/test.py`` feeds it), else the anchor generator's ``input_size``."""
-    for step in cfg.test_dataloader.dataset.get('pipeline', []):
-        scale = step.get('scale')
-        if str(step.get('type', '')).endswith('Resize') and not step.get('keep_ratio', False):
-            if isinstance(scale, int):
-                return scale, scale
-            if isinstance(scale, (tuple, list)) and len(scale) == 2:
-                return int(scale[1]), int(scale[0])  # mmdet's scale is (w, h)
+    size = pipeline_input_size(cfg)
+    if size is not None:
+        return size
     size = getattr(model.bbox_head.prior_generator, 'input_size', None)
     if size is None:
         return None

@@ -10,14 +10,14 @@ into the model's metadata (``input_size``, ``mean``, ``std``, ``bgr_to_rgb``,
 """
 
 import json
-from typing import Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
 
-__all__ = ['export_onnx', 'verify_onnx']
+__all__ = ['export_onnx', 'pipeline_input_size', 'verify_onnx']
 
 
 def export_onnx(
@@ -105,3 +105,15 @@ def verify_onnx(wrapper: SSDOnnxWrapper, out: str, batch_sizes: Sequence[int] = 
                 )
         total += len(dets)
     return total
+
+
+def pipeline_input_size(cfg: Any) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` of the test pipeline's fixed-size ``Resize``, if any."""
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        scale = step.get('scale')
+        if str(step.get('type', '')).endswith('Resize') and not step.get('keep_ratio', False):
+            if isinstance(scale, int):
+                return scale, scale
+            if isinstance(scale, (tuple, list)) and len(scale) == 2:
+                return int(scale[1]), int(scale[0])  # mmdet's scale is (w, h)
+    return None

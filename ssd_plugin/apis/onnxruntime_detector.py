@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
+from ssd_plugin.apis.onnx_export import pipeline_input_size
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.registry import MODELS
 
@@ -136,18 +137,6 @@ class OnnxRuntimeDetector(BaseModel):
         return list(data_samples)
 
 
-def _pipeline_input_size(cfg: Config) -> Optional[Tuple[int, int]]:
-    """``(H, W)`` of the test pipeline's fixed-size ``Resize``, if any."""
-    for step in cfg.test_dataloader.dataset.get('pipeline', []):
-        scale = step.get('scale')
-        if str(step.get('type', '')).endswith('Resize') and not step.get('keep_ratio', False):
-            if isinstance(scale, int):
-                return scale, scale
-            if isinstance(scale, (tuple, list)) and len(scale) == 2:
-                return int(scale[1]), int(scale[0])  # mmdet's scale is (w, h)
-    return None
-
-
 def configure_backend(
     cfg: Config,
     backend: str,
@@ -185,7 +174,7 @@ def configure_backend(
             f'--backend onnxruntime runs {onnx_file}: give no CHECKPOINT ({checkpoint})'
         )
     meta = onnx_metadata(onnx_file)
-    exported, wanted = tuple(meta['input_size']), _pipeline_input_size(cfg)
+    exported, wanted = tuple(meta['input_size']), pipeline_input_size(cfg)
     if wanted is not None and exported != wanted:
         raise RunCheckError(
             f'{onnx_file} was exported for {exported[0]}x{exported[1]} inputs but the test '

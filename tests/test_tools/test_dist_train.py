@@ -2,11 +2,10 @@
 
 import os.path as osp
 import socket
-import subprocess
 
 import pytest
 import torch
-from tools_test_utils import ROOT, tool_env
+from tools_test_utils import ROOT, assert_ok, run_command, tool_env
 
 
 def _free_port() -> int:
@@ -32,22 +31,9 @@ def test_dist_train_two_cpu_ranks_end_with_identical_weights(tiny_config, tmp_pa
     )
     work_dir = str(tmp_path / 'work')
     env = tool_env(dict(PYTHON=sys.executable, PORT=str(_free_port())))
-    proc = subprocess.run(
-        [
-            'bash',
-            osp.join(ROOT, 'tools', 'dist_train.sh'),
-            str(cfg),
-            '2',
-            '--work-dir',
-            work_dir,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg), '2', '--work-dir', work_dir]
+    proc = run_command(cmd, env, timeout=180)
+    assert_ok(proc)
     assert "using the 'gloo' backend instead of 'nccl'" in proc.stdout + proc.stderr
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 

@@ -7,13 +7,13 @@ import importlib
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from tools_test_utils import assert_ok, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
@@ -32,15 +32,8 @@ def dry_run(tmp_path_factory):
     """``gpu_suite.sh --dry-run`` as the GPU session runs it, minus the install step."""
     out = tmp_path_factory.mktemp('gpu_suite')
     env = dict(os.environ, OUT=str(out), PYTHON=sys.executable)
-    proc = subprocess.run(
-        ['bash', str(TOOLS / 'benchmarks' / 'gpu_suite.sh'), '--dry-run'],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    proc = run_command(['bash', str(TOOLS / 'benchmarks' / 'gpu_suite.sh'), '--dry-run'], env, 900)
+    assert_ok(proc)
     return json.loads((out / 'gpu_suite.json').read_text()), out
 
 

@@ -90,6 +90,13 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     assert 'left by an interrupted checkpoint write' in resumed.stdout + resumed.stderr
 
 
+# Two epochs of 4 batches of the tiny set (no RepeatDataset), no validation.
+TWO_EPOCHS = (
+    "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, val_interval=10)\n"
+    'train_dataloader = dict(dataset=dict(times=1))\n'
+)
+
+
 def _train_then_resume(cfg: str, tmp_path, checkpoint: str):
     """Train ``cfg`` uninterrupted into ``full``, then resume ``full/checkpoint`` into ``part``.
 
@@ -115,10 +122,7 @@ def _assert_same_final_state(full, part):
 @pytest.mark.slow
 def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tmp_path):
     # Epoch-based, no replay: without RNGStateHook epoch 2 would redraw epoch 1's flips.
-    body = (
-        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, "
-        'val_interval=10)\n'
-        'train_dataloader = dict(dataset=dict(times=1))\n'
+    body = TWO_EPOCHS + (
         'default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))\n'
         "custom_hooks = [dict(type='RNGStateHook'), dict(type='ToolsTestDumpHook')]\n"
     )
@@ -147,10 +151,7 @@ def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_
 @pytest.mark.slow
 def test_resume_inside_an_epoch_continues_it_as_the_uninterrupted_run(tiny_config, tmp_path):
     # 2 epochs of 4 batches, a checkpoint every 3 iterations: iter_3.pth is inside epoch 1.
-    body = (
-        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=2, "
-        'val_interval=10)\n'
-        'train_dataloader = dict(dataset=dict(times=1))\n'
+    body = TWO_EPOCHS + (
         'default_hooks = dict(checkpoint=dict(by_epoch=False, interval=3))\n'
         "custom_hooks = [dict(type='RNGStateHook'), dict(type='MidEpochResumeHook'), "
         "dict(type='ToolsTestDumpHook')]\n"

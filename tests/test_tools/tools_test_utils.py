@@ -114,6 +114,11 @@ def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def run_command(cmd: List[str], env: Dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (e.g. a launcher script) from the repo root, output captured."""
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def run_tool(args: List[str], timeout: int = 120, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python tools/<args...>`` and return the finished process (output captured)."""
     cmd = [sys.executable] + [osp.join(ROOT, 'tools', args[0])] + list(args[1:])
