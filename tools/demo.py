@@ -145,7 +145,6 @@ def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Conf
                 if 'T_max' in scheduler:
                     options[f'param_scheduler.{i}.T_max'] = epochs
         cfg.merge_from_dict(options)
-    cfg.work_dir = args.work_dir
     return cfg
 
 

@@ -35,7 +35,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
 from ssd_plugin.apis.onnx_export import export_onnx, pipeline_input_size, verify_onnx
-from ssd_plugin.apis.run_check_error import RunCheckError, check_config_file
+from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import checkpoint_problems
@@ -141,14 +141,13 @@ def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        check_config_file(args.config)
+        cfg = load_tool_config(args.config, cfg_options=args.cfg_options)  # checks the file
         problems = checkpoint_problems(args.checkpoint)
         if problems:
             raise RunCheckError('; '.join(problems))
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
     try:
         model = build_detector(cfg, args.checkpoint, args.config)
     except RunCheckError as err:
