@@ -529,8 +529,9 @@ def _background_loss(maps: List[Tensor], channels: int) -> Tensor:
     return torch.cat(out, 1)
 
 
-# Elements per block of the CPU log-sum-exp: exp and sum stay in cache.
-_LSE_BLOCK = 1 << 21
+# Elements per block of the CPU log-sum-exp (1 MB): exp and sum stay in cache
+# (2**18 beat 2**14-2**23 on a 2-core EPYC, SSD300 batch 8, 1 thread).
+_LSE_BLOCK = 1 << 18
 # Below this, sum(exp(x)) may have lost precision (float32 subnormals are < 2**-126).
 _LSE_TINY = 2.0**-100
 

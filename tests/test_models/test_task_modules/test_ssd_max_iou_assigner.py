@@ -233,6 +233,18 @@ def test_best_gt_per_prior_keeps_the_lowest_index_on_ties():
     assert torch.equal(values, ref.values) and torch.equal(index, ref.indices)
 
 
+def test_ground_truths_split_over_chunks_keep_the_first_best():
+    # One ground truth a chunk. p0: IoU 1, 0.8, 1 (a tie with gt 1); p1: 0.8, 1, 0.8.
+    # A later chunk above the threshold but not better must not take the prior.
+    priors = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 8]])
+    gts = torch.tensor([[[0.0, 0, 10, 10], [0, 0, 10, 8], [0, 0, 10, 10]]])
+    assigner = SSDMaxIoUAssigner(match_low_quality=False, max_chunk_elements=2)
+    result = assigner.batch_assign(priors, gts, torch.tensor([[4, 5, 6]]), torch.ones(1, 3).bool())
+    assert result.gt_inds.tolist() == [[1, 2]]
+    assert result.labels.tolist() == [[4, 5]]
+    assert result.max_overlaps[0].tolist() == pytest.approx([1.0, 1.0])
+
+
 @pytest.mark.parametrize('budget', [None, 300 * 4, 300 * 9, 300])
 def test_cpu_image_blocks_match_mmdet_per_image(budget):
     # Images grouped into blocks cut to their largest count, with an empty

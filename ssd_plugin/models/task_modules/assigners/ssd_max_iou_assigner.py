@@ -225,6 +225,9 @@ class SSDMaxIoUAssigner(BaseAssigner):
         any_ignored = prior_valid is not None
         if prior_valid is not None:
             ignored |= ~prior_valid
+            if not priors.is_cuda:
+                # Every prior inside its image (the usual case): no IoU masking.
+                any_ignored = bool(ignored.any())  # a free host read on CPU
         if self.ignore_iof_thr > 0 and ignore_bboxes is not None and ignore_bboxes.size(1) > 0:
             all_priors = priors[None].expand(num_imgs, -1, -1)
             if self.ignore_wrt_candidates:
@@ -261,14 +264,10 @@ class SSDMaxIoUAssigner(BaseAssigner):
                 iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
             # Step 1-2 input: best ground truth of each prior; strict '>' keeps
             # the lower ground-truth index on ties across chunks.
-            chunk_max, chunk_arg = iou.max(dim=1) if iou.is_cuda else _max_first(iou)
-            if g0 == 0:
-                max_overlaps[b0:b1] = chunk_max
-                argmax_gt[b0:b1] = chunk_arg
+            if iou.is_cuda:
+                self._update_best_gt(iou, g0, max_overlaps[b0:b1], argmax_gt[b0:b1])
             else:
-                better = chunk_max > max_overlaps[b0:b1]
-                max_overlaps[b0:b1] = torch.where(better, chunk_max, max_overlaps[b0:b1])
-                argmax_gt[b0:b1] = torch.where(better, chunk_arg + g0, argmax_gt[b0:b1])
+                self._update_best_gt_sparse(iou, g0, max_overlaps[b0:b1], argmax_gt[b0:b1])
             if self.match_low_quality:
                 forced_gt[b0:b1] = torch.maximum(
                     forced_gt[b0:b1], self._forced_matches(iou, gt_valid[b0:b1, g0:g1], g0)
@@ -294,6 +293,49 @@ class SSDMaxIoUAssigner(BaseAssigner):
         matched = (gt_inds - 1).clamp(min=0)
         labels = torch.where(gt_inds > 0, gt_labels.gather(1, matched), -1)
         return BatchAssignResult(gt_inds, max_overlaps, labels)
+
+    @staticmethod
+    def _update_best_gt(iou: Tensor, g0: int, max_overlaps: Tensor, argmax_gt: Tensor) -> None:
+        """Fold a chunk's best ground truth per prior into ``(Bc, A)`` views, in place.
+
+        Args:
+            iou: ``(Bc, Gc, A)`` IoU of ground truths ``g0 .. g0 + Gc``.
+            g0: Index of the chunk's first ground truth (0: the first chunk).
+            max_overlaps: ``(Bc, A)`` best IoU so far.
+            argmax_gt: ``(Bc, A)`` its ground truth.
+        """
+        chunk_max, chunk_arg = iou.max(dim=1)
+        if g0 == 0:
+            max_overlaps.copy_(chunk_max)
+            argmax_gt.copy_(chunk_arg)
+        else:
+            better = chunk_max > max_overlaps
+            max_overlaps.copy_(torch.where(better, chunk_max, max_overlaps))
+            argmax_gt.copy_(torch.where(better, chunk_arg + g0, argmax_gt))
+
+    def _update_best_gt_sparse(
+        self, iou: Tensor, g0: int, max_overlaps: Tensor, argmax_gt: Tensor
+    ) -> None:
+        """:meth:`_update_best_gt` for CPU: the best ground truth is looked up
+        only where step 2 reads it, the priors at or above ``pos_iou_thr``.
+
+        ``amax`` is vectorised and ``max`` with indices is not; the few
+        candidate columns (found on the host, free on CPU) get the first
+        index of their maximum. Elsewhere ``argmax_gt`` is never read.
+        """
+        chunk_max = iou.amax(dim=1)  # (Bc, A)
+        better = None if g0 == 0 else chunk_max > max_overlaps
+        cand = chunk_max >= self.pos_iou_thr
+        if better is not None:
+            cand &= better
+        img, prior = cand.nonzero(as_tuple=True)
+        if img.numel():
+            _, arg = _max_first(iou[img, :, prior][..., None])  # (n, Gc, 1) -> (n, 1)
+            argmax_gt[img, prior] = arg[:, 0] + g0
+        if better is None:
+            max_overlaps.copy_(chunk_max)
+        else:
+            max_overlaps.copy_(torch.where(better, chunk_max, max_overlaps))
 
     def _forced_matches(self, iou: Tensor, gt_valid: Tensor, gt_offset: int) -> Tensor:
         """1-based ground-truth index forced onto each prior, 0 where none.
