@@ -1,7 +1,10 @@
 """Best default box of every ground truth, as the model's assigner sees it.
 
 The default boxes are the anchor generator's own ``grid_priors`` and the IoU
-is mmdet's ``bbox_overlaps``, so the figures are those of training (SSD §2.2
+is mmdet's ``bbox_overlaps``, evaluated with its float operations (bitwise the
+same values, tested) on the priors' grid: the overlap along x is computed once
+per column of the window and along y once per row. The figures are those of
+training (SSD §2.2
 "Matching strategy"): a ground truth is *covered* when its best default box
 has IoU ``>= pos_iou_thr``; otherwise it trains on the forced best match
 alone. IoU is computed against the default boxes near each ground truth
@@ -206,7 +209,7 @@ def match_default_boxes(
     gt: GroundTruth,
     pos_iou_thr: float,
     min_pos_iou: float = 0.0,
-    chunk_size: int = 16384,
+    chunk_size: int = 65536,
     progress: bool = False,
 ) -> MatchResult:
     """Best default box and positives of every ground truth.
@@ -216,9 +219,9 @@ def match_default_boxes(
         gt: Boxes at the network input and their input shapes.
         pos_iou_thr: The assigner's ``pos_iou_thr``.
         min_pos_iou: The assigner's ``min_pos_iou`` (forced match floor).
-        chunk_size: Ground truths per step (bounds the memory: about
-            ``chunk_size * 9 * A`` candidate boxes per level).
-        progress: Show a progress bar over the chunks.
+        chunk_size: Ground truths per step (the IoU evaluations of one
+            step are bounded separately, to ``_STEP_ELEMENTS``).
+        progress: Show a progress bar (over the ground truths).
 
     Returns:
         The per-ground-truth :class:`MatchResult`.
@@ -235,10 +238,10 @@ def match_default_boxes(
         rows = np.nonzero(inverse == s)[0]
         chunks += [(s, rows[i : i + chunk_size]) for i in range(0, len(rows), chunk_size)]
     bar = None
-    if progress and len(chunks) > 2:
+    if progress and num > chunk_size:
         from mmengine.utils import ProgressBar
 
-        bar = ProgressBar(len(chunks))
+        bar = ProgressBar(num)
     priors_of: Dict[int, Tuple[List[Tensor], List[Tuple[int, int]]]] = {}
     with torch.no_grad():
         for s, rows in chunks:
@@ -269,7 +272,7 @@ def match_default_boxes(
             best_level[rows] = level.numpy()
             pos_levels[rows] = counts.numpy()
             if bar is not None:
-                bar.update()
+                bar.update(len(rows))
     if bar is not None:
         print()
     return MatchResult(best_iou, best_level, pos_levels.sum(1), pos_levels, float(pos_iou_thr))
