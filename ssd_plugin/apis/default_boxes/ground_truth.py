@@ -3,10 +3,11 @@
 The boxes are read through the config's own dataset class (so its filters,
 e.g. ``filter_empty_gt``, ``min_size`` or ``SSDCocoDataset``'s invalid-box
 handling, apply), then scaled as the train pipeline's fixed ``Resize`` would
-scale them. Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is
-left out: it changes where and how large each object is from one epoch to the
-next, while the default boxes are fitted to the objects themselves. Images
-are not opened.
+scale them. Plain COCO files of mmdet's ``CocoDataset`` and ``SSDCocoDataset``
+are read directly (:mod:`.coco_reader`), with the same filters and results.
+Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is left out: it
+changes where and how large each object is from one epoch to the next, while
+the default boxes are fitted to the objects themselves. Images are not opened.
 """
 
 import contextlib
