@@ -85,6 +85,11 @@ class SSDCocoDataset(CocoDataset):
                 '(a truncated download or copy is the usual cause).'
             ) from err
         self._report_orphans()
+        self._log_annotation_counts()
+        return data_list
+
+    def _log_annotation_counts(self) -> None:
+        """One warning summing up ``annotation_counts`` (orphans have their own)."""
         counts = self.annotation_counts
         if any(v for k, v in counts.items() if k != 'orphan'):  # orphans: their own line
             print_log(
@@ -96,7 +101,6 @@ class SSDCocoDataset(CocoDataset):
                 logger='current',
                 level=logging.WARNING,
             )
-        return data_list
 
     def _count_orphans(self) -> None:
         """Find the annotations whose ``image_id`` is not among the images.
@@ -136,14 +140,18 @@ class SSDCocoDataset(CocoDataset):
         if self.test_mode or not (self.filter_cfg or {}).get('filter_empty_gt', False):
             return data_list
         kept = [info for info in data_list if info['instances']]
-        if len(kept) < len(data_list):
+        self._log_emptied(len(data_list) - len(kept))
+        return kept
+
+    def _log_emptied(self, num: int) -> None:
+        """Warn that ``filter_empty_gt`` dropped ``num`` images left empty here."""
+        if num:
             print_log(
                 f'{type(self).__name__}({self.ann_file}): filter_empty_gt dropped '
-                f'{len(data_list) - len(kept)} more images whose boxes were all dropped',
+                f'{num} more images whose boxes were all dropped',
                 logger='current',
                 level=logging.WARNING,
             )
-        return kept
 
     def _check_categories(self) -> None:
         """Every class of the metainfo must be a category of the file."""

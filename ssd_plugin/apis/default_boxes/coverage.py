@@ -1,7 +1,10 @@
 """Best default box of every ground truth, as the model's assigner sees it.
 
 The default boxes are the anchor generator's own ``grid_priors`` and the IoU
-is mmdet's ``bbox_overlaps``, so the figures are those of training (SSD §2.2
+is mmdet's ``bbox_overlaps``, evaluated with its float operations (bitwise the
+same values, tested) on the priors' grid: the overlap along x is computed once
+per column of the window and along y once per row. The figures are those of
+training (SSD §2.2
 "Matching strategy"): a ground truth is *covered* when its best default box
 has IoU ``>= pos_iou_thr``; otherwise it trains on the forced best match
 alone. IoU is computed against the default boxes near each ground truth
@@ -100,6 +103,50 @@ def _reach(g_size: Tensor, g_other: Tensor, a_size: Tensor, a_other: Tensor, thr
     return ((g_size[:, None] + a_size[None]) / 2 - need).amax(dim=1)
 
 
+# Cells x shapes whose IoU one step of ``_match_level`` evaluates (about 16 MB per float32
+# temporary, a few of them alive at once).
+_STEP_ELEMENTS = 1 << 22
+
+
+def _axis_tables(
+    priors: Tensor, featmap: Tuple[int, int], num_shapes: int
+) -> Tuple[Tensor, Tensor]:
+    """``(fw, A, 2)`` x-extents per column and ``(fh, A, 2)`` y-extents per row of a level's priors.
+
+    mmdet's ``grid_priors`` adds the shift of a cell to each base box, so a
+    prior's x-extent depends on its column and shape only, and its y-extent on
+    its row and shape: the ``(fh * fw * A, 4)`` priors are an outer product of
+    these two tables (checked here, exactly).
+    """
+    fh, fw = featmap
+    grid = priors.view(fh, fw, num_shapes, 4)
+    xs = grid[0, :, :, 0::2].contiguous()
+    ys = grid[:, 0, :, 1::2].contiguous()
+    if not (
+        torch.equal(grid[..., 0::2], xs.expand(fh, -1, -1, -1))
+        and torch.equal(grid[..., 1::2], ys[:, None].expand(-1, fw, -1, -1))
+    ):
+        raise RuntimeError("the anchor generator's priors are not a regular grid of base boxes")
+    return xs, ys
+
+
+def _axis_overlap(g1: Tensor, g2: Tensor, index: Tensor, table: Tensor) -> Tuple[Tensor, Tensor]:
+    """Overlap and prior extent along one axis, ``(n, P, A)`` each.
+
+    Args:
+        g1, g2: ``(n,)`` ground-truth start and end along the axis.
+        index: ``(n, P)`` columns (or rows) of the window, inside the grid.
+        table: ``(F, A, 2)`` prior start and end per column (or row) and shape.
+    """
+    ext = table[index]  # (n, P, A, 2)
+    lo, hi = ext[..., 0], ext[..., 1]
+    # mmdet's bbox_overlaps: rb - lt, clamped at 0
+    overlap = (torch.minimum(g2[:, None, None], hi) - torch.maximum(g1[:, None, None], lo)).clamp_(
+        min=0
+    )
+    return overlap, hi - lo
+
+
 def _match_level(
     gt: Tensor,
     priors: Tensor,
@@ -107,14 +154,22 @@ def _match_level(
     geometry: Tuple,
     thr: float,
 ) -> Tuple[Tensor, Tensor]:
-    """Best IoU and count of IoU ``>= thr`` of ``(n, 4)`` ground truths on one level."""
-    from mmdet.structures.bbox import bbox_overlaps
+    """Best IoU and count of IoU ``>= thr`` of ``(n, 4)`` ground truths on one level.
 
+    The IoU of a ground truth with each prior of its window is computed with
+    the float operations of mmdet's ``bbox_overlaps`` (overlap ``wx * wy``,
+    union ``area_g + area_p - overlap`` floored at 1e-6), so the values are
+    bitwise the same; but the per-axis overlaps are computed once per column
+    and row of the window (the priors are a grid), not once per prior.
+    """
     (sw, sh), (cx, cy), shapes = geometry
     fh, fw = featmap
     num_shapes = shapes.shape[0]
-    gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
-    gx, gy = (gt[:, 0] + gt[:, 2]) / 2, (gt[:, 1] + gt[:, 3]) / 2
+    xs, ys = _axis_tables(priors, featmap, num_shapes)
+    gx1, gy1, gx2, gy2 = gt.unbind(1)
+    gw, gh = gx2 - gx1, gy2 - gy1
+    area_g = gw * gh
+    gx, gy = (gx1 + gx2) / 2, (gy1 + gy2) / 2
     ix0 = torch.round((gx - cx) / sw).clamp(0, fw - 1).long()
     iy0 = torch.round((gy - cy) / sh).clamp(0, fh - 1).long()
     aw, ah = shapes[:, 0], shapes[:, 1]
@@ -123,23 +178,29 @@ def _match_level(
     best = torch.empty(len(gt))
     count = torch.empty(len(gt), dtype=torch.long)
     key = rx * fh + ry
-    for value in torch.unique(key):
-        sel = torch.nonzero(key == value).squeeze(1)
-        rxv, ryv = int(rx[sel[0]]), int(ry[sel[0]])
-        ox = torch.arange(-rxv, rxv + 1)
-        oy = torch.arange(-ryv, ryv + 1)
-        ix = ix0[sel, None] + ox[None]  # (n, 2rx+1)
-        iy = iy0[sel, None] + oy[None]  # (n, 2ry+1)
-        valid = ((ix >= 0) & (ix < fw))[:, None, :] & ((iy >= 0) & (iy < fh))[:, :, None]
-        cell = iy.clamp(0, fh - 1)[:, :, None] * fw + ix.clamp(0, fw - 1)[:, None, :]
-        # priors are ordered (cell, shape): index = cell * A + a (mmdet's grid_priors)
-        index = cell.reshape(len(sel), -1, 1) * num_shapes + torch.arange(num_shapes)
-        cand = priors[index.reshape(len(sel), -1)]  # (n, P * A, 4)
-        ious = bbox_overlaps(gt[sel][:, None, :], cand).squeeze(1)  # (n, P * A)
-        mask = valid.reshape(len(sel), -1, 1).expand(-1, -1, num_shapes).reshape(len(sel), -1)
-        ious = torch.where(mask, ious, torch.full_like(ious, -1.0))
-        best[sel] = ious.amax(dim=1)
-        count[sel] = (ious >= thr).sum(dim=1)
+    order = torch.argsort(key, stable=True)
+    values, counts = torch.unique_consecutive(key[order], return_counts=True)
+    start = 0
+    for value, num in zip(values.tolist(), counts.tolist()):
+        rxv, ryv = divmod(value, fh)
+        px, py = 2 * rxv + 1, 2 * ryv + 1
+        step = max(1, _STEP_ELEMENTS // (px * py * num_shapes))
+        for s0 in range(start, start + num, step):
+            sel = order[s0 : min(s0 + step, start + num)]
+            ix = ix0[sel, None] + torch.arange(-rxv, rxv + 1)  # (n, px)
+            iy = iy0[sel, None] + torch.arange(-ryv, ryv + 1)  # (n, py)
+            wx, pw = _axis_overlap(gx1[sel], gx2[sel], ix.clamp(0, fw - 1), xs)
+            wy, ph = _axis_overlap(gy1[sel], gy2[sel], iy.clamp(0, fh - 1), ys)
+            # (n, py, px, A), as mmdet's bbox_overlaps computes each element
+            overlap = wx[:, None] * wy[:, :, None]
+            union = (area_g[sel, None, None, None] + pw[:, None] * ph[:, :, None]).sub_(overlap)
+            iou = overlap.div_(union.clamp_(min=1e-6))
+            valid = ((ix >= 0) & (ix < fw))[:, None, :] & ((iy >= 0) & (iy < fh))[:, :, None]
+            iou.masked_fill_(~valid[..., None], -1.0)
+            iou = iou.view(len(sel), -1)
+            best[sel] = iou.amax(dim=1)
+            count[sel] = (iou >= thr).sum(dim=1)
+        start += num
     return best, count
 
 
@@ -148,7 +209,7 @@ def match_default_boxes(
     gt: GroundTruth,
     pos_iou_thr: float,
     min_pos_iou: float = 0.0,
-    chunk_size: int = 16384,
+    chunk_size: int = 65536,
     progress: bool = False,
 ) -> MatchResult:
     """Best default box and positives of every ground truth.
@@ -158,9 +219,9 @@ def match_default_boxes(
         gt: Boxes at the network input and their input shapes.
         pos_iou_thr: The assigner's ``pos_iou_thr``.
         min_pos_iou: The assigner's ``min_pos_iou`` (forced match floor).
-        chunk_size: Ground truths per step (bounds the memory: about
-            ``chunk_size * 9 * A`` candidate boxes per level).
-        progress: Show a progress bar over the chunks.
+        chunk_size: Ground truths per step (the IoU evaluations of one
+            step are bounded separately, to ``_STEP_ELEMENTS``).
+        progress: Show a progress bar (over the ground truths).
 
     Returns:
         The per-ground-truth :class:`MatchResult`.
@@ -177,10 +238,10 @@ def match_default_boxes(
         rows = np.nonzero(inverse == s)[0]
         chunks += [(s, rows[i : i + chunk_size]) for i in range(0, len(rows), chunk_size)]
     bar = None
-    if progress and len(chunks) > 2:
+    if progress and num > chunk_size:
         from mmengine.utils import ProgressBar
 
-        bar = ProgressBar(len(chunks))
+        bar = ProgressBar(num)
     priors_of: Dict[int, Tuple[List[Tensor], List[Tuple[int, int]]]] = {}
     with torch.no_grad():
         for s, rows in chunks:
@@ -211,7 +272,7 @@ def match_default_boxes(
             best_level[rows] = level.numpy()
             pos_levels[rows] = counts.numpy()
             if bar is not None:
-                bar.update()
+                bar.update(len(rows))
     if bar is not None:
         print()
     return MatchResult(best_iou, best_level, pos_levels.sum(1), pos_levels, float(pos_iou_thr))

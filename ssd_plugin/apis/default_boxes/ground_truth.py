@@ -3,19 +3,23 @@
 The boxes are read through the config's own dataset class (so its filters,
 e.g. ``filter_empty_gt``, ``min_size`` or ``SSDCocoDataset``'s invalid-box
 handling, apply), then scaled as the train pipeline's fixed ``Resize`` would
-scale them. Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is
-left out: it changes where and how large each object is from one epoch to the
-next, while the default boxes are fitted to the objects themselves. Images
-are not opened.
+scale them. Plain COCO files of mmdet's ``CocoDataset`` and ``SSDCocoDataset``
+are read directly (:mod:`.coco_reader`), with the same filters and results.
+Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is left out: it
+changes where and how large each object is from one epoch to the next, while
+the default boxes are fitted to the objects themselves. Images are not opened.
 """
 
+import contextlib
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .coco_reader import read_coco_boxes
 from .errors import DefaultBoxesError
 
 __all__ = ['GroundTruth', 'load_train_boxes', 'train_resize', 'leaf_dataset_cfgs']
@@ -137,7 +141,8 @@ def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tupl
     return int(new_w), int(new_h)
 
 
-def _build_dataset(leaf: Dict, key: str):
+def _build_dataset(leaf: Dict, key: str, lazy: bool = False):
+    """The leaf's dataset class instance; ``lazy``: its annotations not loaded yet."""
     from mmengine.registry import DefaultScope
 
     from ssd_plugin.registry import DATASETS, SCOPE
@@ -145,26 +150,68 @@ def _build_dataset(leaf: Dict, key: str):
     leaf = dict(leaf)
     leaf['pipeline'] = []  # nothing is loaded: the annotations only
     leaf['serialize_data'] = False  # data_list stays a list of dicts
-    leaf['lazy_init'] = False
+    leaf['lazy_init'] = lazy
     if DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance('default_boxes', scope_name=SCOPE)
-    try:
+    with _read_errors(leaf, key):
         return DATASETS.build(leaf)
+
+
+@contextlib.contextmanager
+def _read_errors(leaf: Dict, key: str):
+    """The dataset's own message, with where it came from, as a ``DefaultBoxesError``."""
+    try:
+        yield
     except DefaultBoxesError:
         raise
-    except Exception as err:  # the dataset's own message, with where it came from
+    except Exception as err:
         raise DefaultBoxesError(
             f'{key} ({leaf.get("type")}, ann_file {leaf.get("ann_file")!r}) could not be read: '
             f'{type(err).__name__}: {err}'
         ) from err
 
 
-def load_train_boxes(cfg: Any, progress: bool = False) -> GroundTruth:
+def _class_boxes(
+    dataset, leaf: Dict, key: str, resize: Optional[Dict], divisor: int, progress: bool
+) -> Tuple[np.ndarray, np.ndarray, int, int]:
+    """``(boxes (M, 4) float64, shapes (M, 2), images, ignored)`` through the dataset class."""
+    with _read_errors(leaf, key):
+        dataset.full_init()
+    data_list = dataset.data_list
+    iterator = data_list
+    if progress and len(data_list) >= 20000:
+        from mmengine.utils import track_iter_progress
+
+        iterator = track_iter_progress(data_list)
+    boxes, shapes = [np.zeros((0, 4))], [np.zeros((0, 2), np.int64)]
+    num_ignored = 0
+    for info in iterator:
+        instances = info.get('instances') or []
+        if not instances:
+            continue
+        bbox = np.asarray([inst['bbox'] for inst in instances], np.float64).reshape(-1, 4)
+        keep = np.asarray([not inst.get('ignore_flag', 0) for inst in instances], bool)
+        num_ignored += int((~keep).sum())
+        bbox = bbox[keep]
+        w, h = float(info['width']), float(info['height'])
+        new_w, new_h = _resized_shape(w, h, resize, key)
+        bbox = bbox * np.array([new_w / w, new_h / h] * 2)
+        bbox = np.clip(bbox, 0, [new_w, new_h, new_w, new_h])  # Resize clips to the image
+        boxes.append(bbox)
+        pad = (math.ceil(new_h / divisor) * divisor, math.ceil(new_w / divisor) * divisor)
+        shapes.append(np.broadcast_to(np.array(pad, np.int64), (len(bbox), 2)))
+    return np.concatenate(boxes), np.concatenate(shapes), len(data_list), num_ignored
+
+
+def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = True) -> GroundTruth:
     """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
 
     Args:
         cfg: The full config (``mmengine.Config``).
-        progress: Show a progress bar over the images.
+        progress: Show a progress bar over the images (dataset-class path).
+        use_fast_path: Read plain COCO files directly
+            (:func:`.coco_reader.read_coco_boxes`: the same boxes, faster);
+            False: always through the dataset class.
 
     Returns:
         The boxes, one row per non-ignored instance of every leaf dataset
@@ -185,31 +232,24 @@ def load_train_boxes(cfg: Any, progress: bool = False) -> GroundTruth:
     sources = []
     for key, leaf in leaf_dataset_cfgs(loader['dataset'], 'train_dataloader.dataset'):
         resize, _ = train_resize(leaf.get('pipeline'), key)
-        dataset = _build_dataset(leaf, key)
-        data_list = dataset.data_list
-        iterator = data_list
-        if progress and len(data_list) >= 20000:
-            from mmengine.utils import track_iter_progress
-
-            iterator = track_iter_progress(data_list)
-        boxes, shapes = [], []
-        for info in iterator:
-            instances = info.get('instances') or []
-            if not instances:
-                continue
-            bbox = np.asarray([inst['bbox'] for inst in instances], np.float64).reshape(-1, 4)
-            keep = np.asarray([not inst.get('ignore_flag', 0) for inst in instances], bool)
-            num_ignored += int((~keep).sum())
-            bbox = bbox[keep]
-            w, h = float(info['width']), float(info['height'])
-            new_w, new_h = _resized_shape(w, h, resize, key)
-            bbox = bbox * np.array([new_w / w, new_h / h] * 2)
-            bbox = np.clip(bbox, 0, [new_w, new_h, new_w, new_h])  # Resize clips to the image
-            boxes.append(bbox)
-            pad = (math.ceil(new_h / divisor) * divisor, math.ceil(new_w / divisor) * divisor)
-            shapes.append(np.broadcast_to(np.array(pad, np.int64), (len(bbox), 2)))
-        num_images += len(data_list)
-        count = sum(len(b) for b in boxes)
+        dataset = _build_dataset(leaf, key, lazy=True)
+        fast = (
+            read_coco_boxes(
+                dataset, functools.partial(_resized_shape, resize=resize, key=key), divisor
+            )
+            if use_fast_path
+            else None
+        )
+        if fast is not None:
+            boxes, shapes, images = fast.boxes, fast.input_shapes, fast.num_images
+            num_ignored += fast.num_ignored
+        else:
+            boxes, shapes, images, ignored = _class_boxes(
+                dataset, leaf, key, resize, divisor, progress
+            )
+            num_ignored += ignored
+        num_images += images
+        count = len(boxes)
         how = (
             'resized as '
             + _type_name(resize)
@@ -219,10 +259,10 @@ def load_train_boxes(cfg: Any, progress: bool = False) -> GroundTruth:
         )
         sources.append(
             f'{key}: {type(dataset).__name__} {getattr(dataset, "ann_file", "")!s}: '
-            f'{len(data_list)} images, {count} boxes; {how}'
+            f'{images} images, {count} boxes; {how}'
         )
-        all_boxes += boxes
-        all_shapes += shapes
+        all_boxes.append(boxes)
+        all_shapes.append(shapes)
     boxes = (
         np.concatenate(all_boxes).astype(np.float32) if all_boxes else np.zeros((0, 4), np.float32)
     )

@@ -5,6 +5,7 @@ import pytest
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
+from ssd_plugin.apis.default_boxes import coverage
 from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, size_bin, summarize
 from ssd_plugin.apis.default_boxes.fit import _offsets, shape_ious
 from ssd_plugin.apis.default_boxes.ground_truth import GroundTruth
@@ -61,10 +62,19 @@ def test_forced_match_floor_and_levels():
     ]
 
 
-@pytest.mark.parametrize('thr', [0.4, 0.5])
-def test_windowed_search_equals_full_iou(thr):
+@pytest.mark.parametrize(
+    'thr, step, whole_grid', [(0.4, None, False), (0.5, None, False), (0.5, 64, True)]
+)
+def test_windowed_search_equals_full_iou(thr, step, whole_grid, monkeypatch):
     # A 3-level generator on a non-square input: best IoU, its level and the count of
-    # priors >= thr equal those of mmdet's bbox_overlaps on all priors.
+    # priors >= thr equal those of mmdet's bbox_overlaps on all priors; also when each
+    # window is cut into many steps. With windows over the whole grid, the best IoU is
+    # bitwise mmdet's (the per-axis overlaps use its float operations); with the
+    # windows, a farther cell may be 1 ulp higher on an IoU plateau (below thr).
+    if step is not None:
+        monkeypatch.setattr(coverage, '_STEP_ELEMENTS', step)
+    if whole_grid:
+        monkeypatch.setattr(coverage, '_reach', lambda g, *_: torch.full_like(g, 1e4))
     gen = SSDAnchorGenerator(
         strides=[8, 16, 32],
         ratios=[[2], [2, 3], [3]],
@@ -85,6 +95,8 @@ def test_windowed_search_equals_full_iou(thr):
     level_of = torch.cat([torch.full((len(p),), k) for k, p in enumerate(priors)])
     ious = bbox_overlaps(torch.from_numpy(gt.boxes), torch.cat(priors))
     best, arg = ious.max(dim=1)
+    if whole_grid:
+        np.testing.assert_array_equal(res.best_iou, best.numpy())
     np.testing.assert_allclose(res.best_iou, best.numpy(), atol=1e-6)
     hit = best > 0
     assert (res.best_level[hit.numpy()] == level_of[arg][hit].numpy()).all()
