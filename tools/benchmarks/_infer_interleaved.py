@@ -1,10 +1,12 @@
 """Interleaved CPU inference timing (one process, round-robin), for a shared machine:
-PyTorch eager ours and mmdet, ONNX Runtime (graph optimisations on, 1 and 2
+PyTorch eager ours and mmdet, ours in channels_last (``--channels-last`` of
+``tools/test.py``), ONNX Runtime (graph optimisations on, 1 and 2
 threads), and where our eager time goes (backbone+neck, head, post-processing).
 
     python -m benchmarks._infer_interleaved BATCH ROUNDS   (from tools/)
 """
 
+import copy
 import sys
 import tempfile
 import time
@@ -23,12 +25,14 @@ def _time(fn):
 
 def main(batch: int, rounds: int) -> None:
     from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
+    from ssd_plugin.engine.hooks import to_channels_last
 
     torch.set_num_threads(2)
     ours_cfg, base_cfg = PAIRS['ssd300']
     ours, size = build(ours_cfg, 'cpu')
     theirs, _ = build(base_cfg, 'cpu', ours.state_dict())
     ours.eval(), theirs.eval()
+    ours_cl = to_channels_last(copy.deepcopy(ours))
     onnx_file = tempfile.mkdtemp() + '/m.onnx'
     export_plugin_model(ours_cfg, ours.state_dict(), onnx_file)
     ort = {t: OnnxRuntimeDetector(onnx_file, ours.data_preprocessor, t) for t in (1, 2)}
@@ -56,6 +60,7 @@ def main(batch: int, rounds: int) -> None:
     runs = dict(
         mmdet=lambda: eager(theirs),
         ours=lambda: eager(ours),
+        ours_cl=lambda: eager(ours_cl),
         ort1=lambda: ort[1](**ort[1].data_preprocessor(packed, False)),
         ort2=lambda: ort[2](**ort[2].data_preprocessor(packed, False)),
     )
