@@ -264,10 +264,7 @@ class SSDMaxIoUAssigner(BaseAssigner):
                 iou = iou.masked_fill(ignored[b0:b1, None, :], -1)
             # Step 1-2 input: best ground truth of each prior; strict '>' keeps
             # the lower ground-truth index on ties across chunks.
-            if iou.is_cuda:
-                self._update_best_gt(iou, g0, max_overlaps[b0:b1], argmax_gt[b0:b1])
-            else:
-                self._update_best_gt_sparse(iou, g0, max_overlaps[b0:b1], argmax_gt[b0:b1])
+            self._fold_best_gt(iou, g0, max_overlaps[b0:b1], argmax_gt[b0:b1])
             if self.match_low_quality:
                 forced_gt[b0:b1] = torch.maximum(
                     forced_gt[b0:b1], self._forced_matches(iou, gt_valid[b0:b1, g0:g1], g0)
@@ -294,9 +291,13 @@ class SSDMaxIoUAssigner(BaseAssigner):
         labels = torch.where(gt_inds > 0, gt_labels.gather(1, matched), -1)
         return BatchAssignResult(gt_inds, max_overlaps, labels)
 
-    @staticmethod
-    def _update_best_gt(iou: Tensor, g0: int, max_overlaps: Tensor, argmax_gt: Tensor) -> None:
+    def _fold_best_gt(self, iou: Tensor, g0: int, max_overlaps: Tensor, argmax_gt: Tensor) -> None:
         """Fold a chunk's best ground truth per prior into ``(Bc, A)`` views, in place.
+
+        On CPU the index is looked up only where step 2 reads it, at the
+        priors at or above ``pos_iou_thr``: ``amax`` is vectorised and ``max``
+        with indices is not, and the few candidate columns are found on the
+        host (free on CPU). Elsewhere ``argmax_gt`` is never read.
 
         Args:
             iou: ``(Bc, Gc, A)`` IoU of ground truths ``g0 .. g0 + Gc``.
@@ -304,27 +305,21 @@ class SSDMaxIoUAssigner(BaseAssigner):
             max_overlaps: ``(Bc, A)`` best IoU so far.
             argmax_gt: ``(Bc, A)`` its ground truth.
         """
-        chunk_max, chunk_arg = iou.max(dim=1)
-        if g0 == 0:
-            max_overlaps.copy_(chunk_max)
-            argmax_gt.copy_(chunk_arg)
+        if iou.is_cuda:
+            chunk_max, chunk_arg = iou.max(dim=1)
         else:
+            chunk_max, chunk_arg = iou.amax(dim=1), None
+        better = None
+        if g0 > 0:
             better = chunk_max > max_overlaps
-            max_overlaps.copy_(torch.where(better, chunk_max, max_overlaps))
-            argmax_gt.copy_(torch.where(better, chunk_arg + g0, argmax_gt))
-
-    def _update_best_gt_sparse(
-        self, iou: Tensor, g0: int, max_overlaps: Tensor, argmax_gt: Tensor
-    ) -> None:
-        """:meth:`_update_best_gt` for CPU: the best ground truth is looked up
-        only where step 2 reads it, the priors at or above ``pos_iou_thr``.
-
-        ``amax`` is vectorised and ``max`` with indices is not; the few
-        candidate columns (found on the host, free on CPU) get the first
-        index of their maximum. Elsewhere ``argmax_gt`` is never read.
-        """
-        chunk_max = iou.amax(dim=1)  # (Bc, A)
-        better = None if g0 == 0 else chunk_max > max_overlaps
+            chunk_max = torch.where(better, chunk_max, max_overlaps)
+        max_overlaps.copy_(chunk_max)
+        if chunk_arg is not None:
+            chunk_arg = chunk_arg + g0
+            argmax_gt.copy_(
+                chunk_arg if better is None else torch.where(better, chunk_arg, argmax_gt)
+            )
+            return
         cand = chunk_max >= self.pos_iou_thr
         if better is not None:
             cand &= better
@@ -332,10 +327,6 @@ class SSDMaxIoUAssigner(BaseAssigner):
         if img.numel():
             _, arg = _max_first(iou[img, :, prior][..., None])  # (n, Gc, 1) -> (n, 1)
             argmax_gt[img, prior] = arg[:, 0] + g0
-        if better is None:
-            max_overlaps.copy_(chunk_max)
-        else:
-            max_overlaps.copy_(torch.where(better, chunk_max, max_overlaps))
 
     def _forced_matches(self, iou: Tensor, gt_valid: Tensor, gt_offset: int) -> Tensor:
         """1-based ground-truth index forced onto each prior, 0 where none.
