@@ -242,12 +242,10 @@ def read_coco_boxes(
     if kind == 'mmdet':
         keep, xyxy = _mmdet_filter(parsed['bbox'], parsed['area'], box_sizes)
         keep &= parsed['selected']
-        counts = None
     else:
         keep, xyxy, counts = _ssd_filter(parsed['bbox'], box_sizes, parsed['selected'])
         if counts['invalid'] and dataset.invalid_box == 'error':
             return None  # the dataset class raises, naming the box
-    if kind == 'ssd':
         dataset.annotation_counts.update(counts)
         dataset._log_annotation_counts()
     # mmdet's filter_data: images with an annotation of a selected class, min side
