@@ -22,7 +22,7 @@ from typing import List, Optional
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_args import add_cfg_options_arg, add_model_file_args
 from ssd_plugin.datasets.transforms.safe_load_image_from_file import ImageLoadError
 
 
@@ -31,9 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Detect objects in images')
     parser.add_argument('inputs', help='an image file or a folder of images')
     parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (not with onnxruntime)')
-    parser.add_argument('--backend', default='pytorch', help='pytorch or onnxruntime')
-    parser.add_argument('--onnx', help='the tools/export_onnx.py file (--backend onnxruntime)')
+    add_model_file_args(parser)
     parser.add_argument('--out-dir', default='outputs/infer', help='output directory')
     parser.add_argument('--score-thr', type=float, default=0.3, help='least score kept')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')

@@ -25,7 +25,7 @@ import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint f
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.onnxruntime_detector import configure_backend
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
+from ssd_plugin.apis.tool_args import add_model_file_args, add_runner_args, export_local_rank
 from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 from ssd_plugin.apis.tool_runner import run_tool
 
@@ -34,9 +34,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line (mmdet's ``tools/test.py`` flags, without ``--tta``)."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (not with onnxruntime)')
-    parser.add_argument('--backend', default='pytorch', help='pytorch or onnxruntime')
-    parser.add_argument('--onnx', help='the tools/export_onnx.py file (--backend onnxruntime)')
+    add_model_file_args(parser)
     parser.add_argument('--work-dir', help='the directory to save the evaluation metrics in')
     parser.add_argument('--out', help='dump the predictions to a pickle file (.pkl)')
     parser.add_argument('--show', action='store_true', help='show the predictions in a window')

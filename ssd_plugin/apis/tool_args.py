@@ -1,11 +1,13 @@
-"""The command-line arguments every Runner tool (``train.py``, ``test.py``) shares."""
+"""The command-line arguments the tools share: ``--cfg-options`` (every config
+tool), the Runner tools' (``train.py``, ``test.py``) and the model file and
+backend of the tools that run a trained model (``test.py``, ``infer.py``)."""
 
 import argparse
 import os
 
 from mmengine.config import DictAction
 
-__all__ = ['add_cfg_options_arg', 'add_runner_args', 'export_local_rank']
+__all__ = ['add_cfg_options_arg', 'add_model_file_args', 'add_runner_args', 'export_local_rank']
 
 
 def add_cfg_options_arg(
@@ -25,6 +27,20 @@ def add_cfg_options_arg(
         'value is key="[a,b]" or key=a,b, nested lists key="[(a,b),(c,d)]" (quotes needed, '
         'no spaces)',
     )
+
+
+def add_model_file_args(parser: argparse.ArgumentParser) -> None:
+    """Add the ``checkpoint`` positional (optional), ``--backend`` and ``--onnx``.
+
+    :func:`ssd_plugin.apis.onnxruntime_detector.configure_backend` checks them
+    together (a checkpoint for ``pytorch``, an ONNX file for ``onnxruntime``).
+
+    Args:
+        parser: The tool's parser, changed in place, right after its ``config``.
+    """
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (not with onnxruntime)')
+    parser.add_argument('--backend', default='pytorch', help='pytorch or onnxruntime')
+    parser.add_argument('--onnx', help='the tools/export_onnx.py file (--backend onnxruntime)')
 
 
 def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
