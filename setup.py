@@ -101,7 +101,17 @@ setup(
         'numpy',
     ],
     extras_require={
-        'tests': ['pytest', 'onnx', 'onnxruntime'],
+        'tests': ['pytest', 'onnx>=1.14,<1.18', 'onnxruntime>=1.20,<1.26', 'sahi'],
+        # mmdeploy 1.3.1 and the onnx/onnxruntime versions that accept its protobuf<=3.20.2
+        # (docs/deployment.md); tools/deploy.py.
+        'deploy': [
+            'mmdeploy==1.3.1',
+            'protobuf==3.20.2',
+            'onnx>=1.14,<1.18',
+            'onnxruntime>=1.20,<1.26',
+        ],
+        # ssd_plugin.FasterCocoMetric
+        'eval': ['faster-coco-eval>=1.8'],
         'lint': ['ruff'],
         # `mim train ssd_plugin CONFIG` / `mim test ...` (optional; .mim/tools run without it).
         'mim': ['openmim'],

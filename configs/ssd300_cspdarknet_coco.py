@@ -14,7 +14,7 @@ model = dict(
     data_preprocessor=dict(std=[58.395, 57.12, 57.375]),
     backbone=dict(
         _delete_=True,
-        type='mmdet.CSPDarknet',
+        type='CSPDarknet',
         deepen_factor=deepen_factor,
         widen_factor=widen_factor,
         out_indices=(2, 3, 4),
@@ -33,7 +33,7 @@ model = dict(
         in_channels=(128, 256, 512, 256, 256, 256),
         anchor_generator=dict(
             _delete_=True,
-            type='SSDAnchorGenerator',
+            type='ssd_plugin.SSDAnchorGenerator',
             size_mode='paper',
             input_size=300,
             basesize_ratio_range=(0.1, 0.9),

@@ -11,7 +11,7 @@ model = dict(
     data_preprocessor=dict(std=[58.395, 57.12, 57.375]),
     backbone=dict(
         _delete_=True,
-        type='mmdet.ResNet',
+        type='ResNet',
         depth=50,
         num_stages=4,
         out_indices=(1, 2, 3),

@@ -15,7 +15,7 @@ model = dict(
     data_preprocessor=dict(std=[58.395, 57.12, 57.375]),
     backbone=dict(
         _delete_=True,
-        type='mmdet.MobileNetV2',
+        type='MobileNetV2',
         out_indices=(4, 7),
         norm_cfg=norm_cfg,
         init_cfg=dict(type='TruncNormal', layer='Conv2d', std=0.03),
@@ -39,7 +39,7 @@ model = dict(
         init_cfg=dict(type='Normal', layer='Conv2d', std=0.001),
         anchor_generator=dict(
             _delete_=True,
-            type='SSDAnchorGenerator',
+            type='ssd_plugin.SSDAnchorGenerator',
             scale_major=False,
             input_size=input_size,  # the explicit sizes ignore it; SSDConfigCheckHook uses it
             strides=[16, 32, 64, 107, 160, 320],

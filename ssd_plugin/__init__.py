@@ -16,11 +16,21 @@ import _ssd_plugin_mim  # noqa: E402
 
 _ssd_plugin_mim.install()
 
-from .utils import checkpoint_compat  # noqa: E402
+from .utils import checkpoint_compat, mmdet_ssd_head_compat  # noqa: E402
 
+# Fixes of mmengine 0.10.7 and mmdet 3.3.0 (docs/architecture.md, "Patches").
 checkpoint_compat.apply()
+mmdet_ssd_head_compat.apply()
 
-from . import datasets, engine, fileio, models  # noqa: E402  (registers components)
+from . import datasets, engine, evaluation, fileio, models  # noqa: E402  (registers components)
 from .utils import register_all_modules  # noqa: E402
 
-__all__ = ['__version__', 'datasets', 'engine', 'fileio', 'models', 'register_all_modules']
+__all__ = [
+    '__version__',
+    'datasets',
+    'engine',
+    'evaluation',
+    'fileio',
+    'models',
+    'register_all_modules',
+]

@@ -78,7 +78,7 @@ OPTIM_WRAPPER_CONSTRUCTORS = _child(
 PARAM_SCHEDULERS = _child(
     'parameter scheduler', mmdet_registry.PARAM_SCHEDULERS, ['mmdet.engine.schedulers']
 )
-METRICS = _child('metric', mmdet_registry.METRICS, ['mmdet.evaluation'])
+METRICS = _child('metric', mmdet_registry.METRICS, ['ssd_plugin.evaluation', 'mmdet.evaluation'])
 EVALUATOR = _child('evaluator', mmdet_registry.EVALUATOR, ['mmdet.evaluation'])
 TASK_UTILS = _child('task util', mmdet_registry.TASK_UTILS, _MODELS)
 VISUALIZERS = _child('visualizer', mmdet_registry.VISUALIZERS, ['mmdet.visualization'])

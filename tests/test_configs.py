@@ -75,8 +75,6 @@ def test_config_builds_and_runs(name):
         model.init_weights()
         head_module = type(model.bbox_head).__module__
         assert head_module.startswith('ssd_plugin.' if plugin else 'mmdet.'), head_module
-        if not plugin:
-            model.bbox_head.loss_cls = None  # mmdet 3.3.0 SSDHead bug; see the baseline configs
         size = cfg.input_size
         packed = demo_mm_inputs(
             2, [(3, size, size)] * 2, num_items=[3, 1], num_classes=model.bbox_head.num_classes
@@ -90,3 +88,40 @@ def test_config_builds_and_runs(name):
         with torch.no_grad():
             results = model(**model.data_preprocessor(packed, False), mode='predict')
         assert len(results) == 2
+
+
+def _priors(name):
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        head = MODELS.build(cfg.model.bbox_head)
+    sizes = [(32, 32), (16, 16), (8, 8), (4, 4)]
+    return type(head.prior_generator), head.prior_generator.grid_priors(sizes, device='cpu')
+
+
+def test_demo_baseline_builds_the_demo_default_boxes():
+    """mmdet's SSDAnchorGenerator (scale_major=True by default) orders a location's
+    boxes differently; the baseline sets scale_major=False so that, with the same
+    weights, both configs are the same model."""
+    ours_type, ours = _priors('demo/ssd_cspdarknet_synthetic_cpu.py')
+    theirs_type, theirs = _priors('baselines/mmdet_ssd_cspdarknet_synthetic_cpu.py')
+    assert ours_type.__module__.startswith('ssd_plugin.')
+    assert theirs_type.__module__.startswith('mmdet.')
+    for level, (a, b) in enumerate(zip(ours, theirs)):
+        assert torch.equal(a, b), f'level {level}: max difference {(a - b).abs().max()}'
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'ssd_plugin'])
+@pytest.mark.parametrize(
+    'name', [n for n in CONFIGS if not n.startswith(VGG_CONFIGS)] + ['ssd300_coco.py']
+)
+def test_config_builds_under_any_default_scope(name, scope):
+    """As mmdeploy, sahi and DetInferencer build them: model and test pipeline in the
+    scope the tool sets, whatever the config's default_scope."""
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope(scope):
+        MODELS.build(cfg.model)
+        pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    steps = [step['type'] for step in cfg.test_dataloader.dataset.pipeline]
+    assert steps[0] == 'LoadImageFromFile' and 'Resize' in steps, steps  # the standard names
+    assert len(pipeline.transforms) == len(steps)

@@ -9,10 +9,9 @@ Writes ``OUT_DIR/vis/<image name>`` (boxes with a score of at least
 ``--score-thr`` drawn) and ``OUT_DIR/detections.json``: one entry per image
 with ``bboxes`` (x1, y1, x2, y2 in input-image pixels), ``scores``,
 ``labels`` and ``class_names``, sorted by score. Wraps mmdet's
-``DetInferencer`` in the config's default scope (``ssd_plugin``), through
-``ssd_plugin.apis.inference``; images are read by the config's own test loader
-(``SafeLoadImageFromFile`` in the plugin's configs: a corrupt or truncated file
-is named, not drawn grey).
+``DetInferencer`` in the config's default scope, through
+``ssd_plugin.apis.inference``. A missing, empty, truncated or undecodable image
+is named and skipped (``skipped`` in the JSON); the others are detected.
 """
 
 import argparse
@@ -23,7 +22,6 @@ import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint f
 from ssd_plugin.apis.inference import infer_images
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg, add_model_file_args
-from ssd_plugin.datasets.transforms.safe_load_image_from_file import ImageLoadError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -56,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             backend=args.backend,
             onnx_file=args.onnx,
         )
-    except (RunCheckError, ImageLoadError) as err:
+    except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     return 0

@@ -11,20 +11,20 @@ default_hooks = dict(
     # Atomic checkpoint writes: a run killed mid-save leaves no truncated file.
     checkpoint=dict(type='CheckpointHook', interval=1, backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='mmdet.DetVisualizationHook'),
+    visualization=dict(type='DetVisualizationHook'),
 )
 custom_hooks = [
-    dict(type='mmdet.NumClassCheckHook'),
+    dict(type='NumClassCheckHook'),
     # Before training: num_classes vs the dataset (through RepeatDataset), and the
     # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
-    dict(type='SSDConfigCheckHook'),
+    dict(type='ssd_plugin.SSDConfigCheckHook'),
     # Skips updates with non-finite gradients, loss or BN statistics; stops after 3 in
     # a row naming the last checkpoint with finite weights (docs/robustness.md).
-    dict(type='InvalidLossGuardHook', interval=1),
+    dict(type='ssd_plugin.InvalidLossGuardHook', interval=1),
     # Random generator states in checkpoints, restored on --resume.
-    dict(type='RNGStateHook'),
+    dict(type='ssd_plugin.RNGStateHook'),
     # --resume from inside an epoch continues it at the next unseen batch.
-    dict(type='MidEpochResumeHook'),
+    dict(type='ssd_plugin.MidEpochResumeHook'),
 ]
 
 env_cfg = dict(
@@ -34,7 +34,7 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='mmdet.DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

@@ -3,7 +3,6 @@
 # runs with configs/ssd300_coco.py.
 _base_ = 'mmdet::ssd/ssd300_coco.py'
 
+# Importing ssd_plugin also lets mmdet 3.3.0's SSDHead predict (it lacks the
+# loss_cls attribute BaseDenseHead reads; docs/architecture.md lists the fix).
 custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
-# mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
-# which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
-custom_hooks = [*_base_.custom_hooks, dict(type='ssd_plugin.MMDetSSDHeadCompatHook')]

@@ -1,25 +1,31 @@
-# The framework baseline of the demo config: the same model, data, schedule and
-# seed, with mmdet's own SSDHead, SSDAnchorGenerator, MaxIoUAssigner,
-# PseudoSampler (neg_pos_ratio 3 in train_cfg) and PhotoMetricDistortion.
-# `tools/benchmark.py accuracy` trains both and compares their bbox mAP.
+# The framework baseline of the demo config: the same model, data, schedule, seed
+# and default boxes, with mmdet's own SSDHead, SSDAnchorGenerator, MaxIoUAssigner,
+# PseudoSampler (neg_pos_ratio 3 in train_cfg), PhotoMetricDistortion, CocoDataset
+# and image loader. `tools/benchmark.py accuracy` trains both and compares their bbox mAP.
 _base_ = '../demo/ssd_cspdarknet_synthetic_cpu.py'
 
-# The whole model resolves in mmdet's scope, so the head's own builds (anchor
-# generator, coder, assigner, sampler) take mmdet's classes, not the plugin's.
+# Plain names resolve in mmdet's scope (the demo's loader is mmcv's LoadImageFromFile
+# here); the demo's own hooks keep their `ssd_plugin.` names.
+default_scope = 'mmdet'
+# mmdet's SSDAnchorGenerator defaults to scale_major=True, which orders the boxes of a
+# location differently: with the same weights it would be another model. With False,
+# both configs build the same default boxes (tests/test_configs.py checks it).
 model = dict(
-    _scope_='mmdet',
-    bbox_head=dict(type='SSDHead', anchor_generator=dict(type='SSDAnchorGenerator')),
+    bbox_head=dict(
+        type='mmdet.SSDHead',
+        anchor_generator=dict(type='mmdet.SSDAnchorGenerator', scale_major=False),
+    ),
     train_cfg=dict(
         _delete_=True,
         assigner=dict(
-            type='MaxIoUAssigner',
+            type='mmdet.MaxIoUAssigner',
             pos_iou_thr={{_base_.match_iou}},  # the demo's threshold, for a like comparison
             neg_iou_thr={{_base_.match_iou}},
             min_pos_iou=0.0,
             ignore_iof_thr=-1,
             gt_max_assign_all=False,
         ),
-        sampler=dict(type='PseudoSampler'),
+        sampler=dict(type='mmdet.PseudoSampler'),
         smoothl1_beta=1.0,
         allowed_border=-1,
         pos_weight=-1,
@@ -28,27 +34,21 @@ model = dict(
     ),
 )
 
-# The demo's pipelines on mmdet's transforms.
-from ssd_plugin.datasets.pipeline_edit import retyped  # noqa: E402
-
-MMDET_TRANSFORMS = {
-    'SafeLoadImageFromFile': 'mmdet.LoadImageFromFile',
-    'LoadAnnotations': 'mmdet.LoadAnnotations',
-}
-train_pipeline = retyped(
-    _base_.train_pipeline,
-    dict(MMDET_TRANSFORMS, PhotoMetricDistortion='mmdet.PhotoMetricDistortion'),
-)
-test_pipeline = retyped(_base_.test_pipeline, MMDET_TRANSFORMS)
-# mmdet's CocoDataset (the demo's is the plugin's SSDCocoDataset): mmdet's data path throughout.
+# The demo's pipelines on mmdet's transforms: only its PhotoMetricDistortion differs.
+train_pipeline = [
+    dict(step, type='mmdet.PhotoMetricDistortion')
+    if step['type'] == 'ssd_plugin.PhotoMetricDistortion'
+    else step
+    for step in _base_.train_pipeline
+]
 train_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(type='mmdet.CocoDataset'))
 test_dataloader = val_dataloader
 
-# mmdet 3.3.0's SSDHead cannot predict (BaseDenseHead reads self.loss_cls,
-# which SSDHead never sets): the hook gives it loss_cls = None, nothing else.
-# The demo's other training hooks (layout, EMA) are kept for a like comparison.
-KEPT_HOOKS = ('ChannelsLastHook', 'InvalidLossGuardHook', 'mmdet.EMAHook')
-custom_hooks = [dict(type='MMDetSSDHeadCompatHook')] + [
-    hook for hook in _base_.custom_hooks if hook['type'] in KEPT_HOOKS
+# The demo's training hooks that shape the result (layout, NaN guard, EMA) are kept
+# for a like comparison; its plugin-specific checks and resume hooks are not.
+custom_hooks = [
+    hook
+    for hook in _base_.custom_hooks
+    if hook['type'] in ('ssd_plugin.ChannelsLastHook', 'ssd_plugin.InvalidLossGuardHook', 'EMAHook')
 ]

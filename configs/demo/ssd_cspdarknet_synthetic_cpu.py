@@ -37,29 +37,29 @@ default_scope = 'ssd_plugin'
 custom_imports = dict(imports=['ssd_plugin'], allow_failed_imports=False)
 norm_cfg = dict(type='BN', momentum=0.03, eps=0.001)
 model = dict(
-    type='mmdet.SingleStageDetector',
+    type='SingleStageDetector',
     data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor',
+        type='DetDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
         pad_size_divisor=1,
     ),
     backbone=dict(
-        type='mmdet.CSPDarknet',
+        type='CSPDarknet',
         deepen_factor=0.33,
         widen_factor=0.25,
         out_indices=(1, 2, 3, 4),
         norm_cfg=norm_cfg,
         act_cfg=dict(type='SiLU'),
     ),
-    neck=dict(type='mmdet.FPN', in_channels=[32, 64, 128, 256], out_channels=32, num_outs=4),
+    neck=dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=32, num_outs=4),
     bbox_head=dict(
-        type='SSDHead',
+        type='ssd_plugin.SSDHead',
         num_classes=len(classes),
         in_channels=(32, 32, 32, 32),
         anchor_generator=dict(
-            type='SSDAnchorGenerator',
+            type='ssd_plugin.SSDAnchorGenerator',
             strides=[4, 8, 16, 32],
             ratios=[[2], [2, 3], [2, 3], [2, 3]],
             min_sizes=[10, 20, 40, 80],
@@ -71,9 +71,12 @@ model = dict(
     ),
     train_cfg=dict(
         assigner=dict(
-            type='SSDMaxIoUAssigner', pos_iou_thr=match_iou, neg_iou_thr=match_iou, min_pos_iou=0.0
+            type='ssd_plugin.SSDMaxIoUAssigner',
+            pos_iou_thr=match_iou,
+            neg_iou_thr=match_iou,
+            min_pos_iou=0.0,
         ),
-        sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
+        sampler=dict(type='ssd_plugin.SSDPseudoSampler', neg_pos_ratio=3),
         smoothl1_beta=1.0,
     ),
     test_cfg=dict(
@@ -86,35 +89,37 @@ model = dict(
 )
 
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),  # names a corrupt or truncated file
+    dict(type='LoadImageFromFile'),  # names a corrupt or truncated file
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='RandomFlip', prob=0.5),
     dict(
-        type='PhotoMetricDistortion',
+        type='ssd_plugin.PhotoMetricDistortion',
         brightness_delta=16,
         contrast_range=(0.8, 1.2),
         saturation_range=(0.8, 1.2),
         hue_delta=8,
     ),
-    dict(type='mmdet.PackDetInputs'),
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='SafeLoadImageFromFile'),  # names a corrupt or truncated file
-    dict(type='mmdet.Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='LoadImageFromFile'),  # names a corrupt or truncated file
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
-        type='mmdet.PackDetInputs',
+        type='PackDetInputs',
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
     ),
 ]
 # mmdet's CocoDataset, plus: bad boxes counted and logged, unknown category ids named.
-dataset = dict(type='SSDCocoDataset', data_root=data_root, metainfo=dict(classes=classes))
+dataset = dict(
+    type='ssd_plugin.SSDCocoDataset', data_root=data_root, metainfo=dict(classes=classes)
+)
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,
     persistent_workers=num_workers > 0,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='mmdet.AspectRatioBatchSampler'),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
         dataset,
         ann_file='annotations/instances_train.json',
@@ -139,7 +144,7 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='mmdet.CocoMetric',
+    type='CocoMetric',
     ann_file=data_root + 'annotations/instances_val.json',
     metric='bbox',
     format_only=False,
@@ -180,15 +185,15 @@ default_hooks = dict(
     ),
 )
 custom_hooks = [
-    dict(type='ChannelsLastHook'),  # NHWC weights and inputs (oneDNN's faster layout)
-    dict(type='SSDConfigCheckHook'),  # num_classes and anchors vs data and features
-    dict(type='InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
-    dict(type='RNGStateHook'),  # exact --resume
-    dict(type='MidEpochResumeHook'),  # --resume inside an epoch continues it
+    dict(type='ssd_plugin.ChannelsLastHook'),  # NHWC weights and inputs (oneDNN's faster layout)
+    dict(type='ssd_plugin.SSDConfigCheckHook'),  # num_classes and anchors vs data and features
+    dict(type='ssd_plugin.InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
+    dict(type='ssd_plugin.RNGStateHook'),  # exact --resume
+    dict(type='ssd_plugin.MidEpochResumeHook'),  # --resume inside an epoch continues it
     # Evaluate and save an exponential moving average of the weights (YOLOX's).
     dict(
-        type='mmdet.EMAHook',
-        ema_type='mmdet.ExpMomentumEMA',
+        type='EMAHook',
+        ema_type='ExpMomentumEMA',
         momentum=0.0002,
         update_buffers=True,
         priority=49,

@@ -10,7 +10,7 @@ only for its own imports. One concern a module:
   and ``resume_checks`` (``run_check_error`` holds their error);
 * the machine: ``device`` (CPU-only adjustments), ``distributed`` (CPU process
   groups), ``amp`` (``--amp``);
-* inference: ``inference`` over ``safe_det_inferencer``; ``onnx_export`` (ONNX export
+* inference: ``inference`` (mmdet's ``DetInferencer``); ``onnx_export`` (ONNX export
   and its check), ``onnxruntime_detector`` (an exported model as an mmengine model,
   ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
@@ -31,7 +31,6 @@ __all__ = [
     'onnxruntime_detector',
     'resume_checks',
     'run_check_error',
-    'safe_det_inferencer',
     'time_budget_plan',
     'tool_args',
     'tool_config',

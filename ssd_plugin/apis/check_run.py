@@ -10,7 +10,7 @@ from ._config_walk import cfg_get, used_dataloaders
 from .dataset_checks import dataset_problems
 from .resume_checks import resume_problem
 from .run_check_error import RunCheckError
-from .weight_checks import ALLOW_DOWNLOAD_ENV, checkpoint_problems, weight_problems
+from .weight_checks import checkpoint_problems, weight_problems
 
 __all__ = ['check_run']
 
@@ -40,7 +40,7 @@ def check_run(
     sections = []
     problems = [p for what, path in checkpoints for p in checkpoint_problems(path, what)]
     if problems:
-        sections.append('Checkpoint not found:\n' + '\n'.join(f'  - {p}' for p in problems))
+        sections.append('Checkpoint not available:\n' + '\n'.join(f'  - {p}' for p in problems))
     problems, hints = dataset_problems(cfg, used_dataloaders(cfg, mode))
     if problems:
         lines = [f'Dataset not found (relative paths are from {os.getcwd()}):']
@@ -55,9 +55,8 @@ def check_run(
                 sections.append(section)
         problems = weight_problems(cfg, include_load_from=not resuming)
         if problems:
-            lines = ['Pretrained weights not available offline:']
+            lines = ['Pretrained weights not available:']
             lines += [f'  - {p}' for p in problems]
-            lines.append(f'  (Set {ALLOW_DOWNLOAD_ENV}=1 to let mmengine download them instead.)')
             sections.append('\n'.join(lines))
     if sections:
         raise RunCheckError(

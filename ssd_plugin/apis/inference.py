@@ -4,22 +4,23 @@
 Writes ``OUT_DIR/vis/<image name>`` (boxes with a score of at least
 ``score_thr`` drawn) and ``OUT_DIR/detections.json``: one entry per image
 with ``bboxes`` (x1, y1, x2, y2 in input-image pixels), ``scores``,
-``labels`` and ``class_names``, sorted by score. The inferencer runs in the
-config's default scope (``ssd_plugin``) and reads images with the config's own
-loader (:class:`~ssd_plugin.apis.safe_det_inferencer.SafeDetInferencer`).
+``labels`` and ``class_names``, sorted by score. The inferencer is mmdet's own
+``DetInferencer``, in the config's default scope. Each image is first read by the
+plugin's loader, so a missing, empty, truncated or undecodable file is named and
+skipped (listed under ``skipped`` in the JSON) while the others are detected.
 """
 
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.engine import patch_mmdet_ssd_head
+from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -42,6 +43,29 @@ def list_images(inputs: str) -> List[str]:
     if not osp.isfile(inputs):
         raise RunCheckError(f'Input not found: {inputs} (resolved: {osp.abspath(inputs)})')
     return [inputs]
+
+
+def readable_images(images: List[str]) -> Tuple[List[str], List[Dict[str, str]]]:
+    """Split ``images`` into those the plugin's loader reads and those it cannot.
+
+    mmdet's ``InferencerLoader`` would decode a truncated JPEG with its missing
+    part grey and abort the whole run on an undecodable file; here each file is
+    read once first, and a bad one is named with its reason instead.
+
+    Returns:
+        The readable paths, and ``dict(image=path, error=reason)`` for each other.
+    """
+    loader = SafeLoadImageFromFile()
+    readable, skipped = [], []
+    for path in images:
+        try:
+            loader(dict(img_path=path))
+        except ImageLoadError as err:
+            skipped.append(dict(image=path, error=str(err)))
+            print(f'skipped: {err}')
+        else:
+            readable.append(path)
+    return readable, skipped
 
 
 def load_inference_config(
@@ -113,24 +137,24 @@ def infer_images(
         The path of ``detections.json``.
 
     Raises:
-        RunCheckError: when an input, the config or the checkpoint is missing.
-        ImageLoadError: when ``SafeLoadImageFromFile`` cannot read an image
-            (it names the file and why).
+        RunCheckError: when an input, the config or the checkpoint is missing,
+            or no image can be read (each unreadable one is named).
     """
-    images = list_images(inputs)
+    images, skipped = readable_images(list_images(inputs))
+    if not images:
+        raise RunCheckError(
+            f'No readable image in {inputs}:\n' + '\n'.join(f'  - {s["error"]}' for s in skipped)
+        )
     cfg = load_inference_config(config, checkpoint, cfg_options, backend, onnx_file)
-    from .safe_det_inferencer import SafeDetInferencer
+    from mmdet.apis import DetInferencer
 
-    inferencer = SafeDetInferencer(
+    inferencer = DetInferencer(
         model=cfg,
         weights=checkpoint if backend == 'pytorch' else None,
         device=device,
         scope=cfg.default_scope,
         show_progress=False,
     )
-    note = patch_mmdet_ssd_head(inferencer.model)  # a baseline config's mmdet SSDHead
-    if note:
-        print(note)
     if backend == 'onnxruntime':  # DetInferencer gave it COCO's names, having no weights
         inferencer.model.dataset_meta = inferencer.visualizer.dataset_meta = dict(
             classes=tuple(inferencer.model.meta.get('classes') or ())
@@ -151,10 +175,13 @@ def infer_images(
     os.makedirs(out_dir, exist_ok=True)
     json_path = osp.join(out_dir, 'detections.json')
     with open(json_path, 'w') as f:
-        json.dump(dict(score_thr=score_thr, classes=classes, images=records), f, indent=1)
+        json.dump(
+            dict(score_thr=score_thr, classes=classes, images=records, skipped=skipped), f, indent=1
+        )
     total = sum(len(r['labels']) for r in records)
     print(
         f'{total} detections (score >= {score_thr}) in {len(records)} images; '
         f'drawn images in {osp.join(out_dir, "vis")}, detections in {json_path}'
+        + (f'; {len(skipped)} unreadable images skipped (listed there)' if skipped else '')
     )
     return json_path

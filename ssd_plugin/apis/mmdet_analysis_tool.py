@@ -17,12 +17,6 @@ command line. Each gap is bridged only for the tool that hits it:
   script died on an AttributeError at import, now a message says what to install;
   ``--task inference`` is mmdet's GPU benchmark (``model.cuda()``): without
   CUDA it is refused with a message instead of "Torch not compiled with CUDA";
-* ``analyze_results``: mmdet's ``get_loading_pipeline`` looks each step up in
-  mmdet's own registry (blind to the plugin's names) and keeps it only if its
-  class *is* mmcv's/mmdet's loader, so the plugin's ``SafeLoadImageFromFile``
-  (a subclass, in the SSD300 configs) was dropped and the tool stopped with
-  "must include loading image and annotations"; here the step is looked up in
-  the default scope and subclasses are kept.
 """
 
 import glob
@@ -126,37 +120,6 @@ def _prepare_analyze_logs(argv: List[str]) -> List[str]:
     return out
 
 
-def _prepare_analyze_results(argv: List[str]) -> List[str]:
-    import mmdet.datasets
-    import mmdet.datasets.utils as dataset_utils
-    from mmcv.transforms import LoadImageFromFile
-    from mmdet.datasets.transforms import LoadAnnotations, LoadPanopticAnnotations
-    from mmdet.registry import TRANSFORMS
-
-    loaders = (LoadImageFromFile, LoadAnnotations, LoadPanopticAnnotations)
-
-    def get_loading_pipeline(pipeline: List[dict]) -> List[dict]:
-        kept = []
-        # The default scope's registry (ssd_plugin's child of mmdet's) sees both
-        # plugin and mmdet names; mmdet's TRANSFORMS.get sees only mmdet's.
-        with TRANSFORMS.switch_scope_and_registry(None) as registry:
-            for step in pipeline:
-                cls = registry.get(step['type'])
-                if isinstance(cls, type) and issubclass(cls, loaders):
-                    kept.append(step)
-        if len(kept) != 2:
-            raise ValueError(
-                'analyze_results needs one image loader and one annotation loader in '
-                f"train_dataloader's pipeline {[s['type'] for s in pipeline]}; "
-                f'found {[s["type"] for s in kept]}'
-            )
-        return kept
-
-    dataset_utils.get_loading_pipeline = get_loading_pipeline
-    mmdet.datasets.get_loading_pipeline = get_loading_pipeline
-    return argv
-
-
 def _prepare_benchmark(argv: List[str]) -> List[str]:
     # mmdet.utils.benchmark imports psutil under try/except, then fails at import
     # with "'NoneType' object has no attribute 'Process'" when it is missing.
@@ -179,7 +142,6 @@ def _prepare_benchmark(argv: List[str]) -> List[str]:
 
 _PREPARE: Dict[str, Callable[[List[str]], List[str]]] = {
     'analyze_logs': _prepare_analyze_logs,
-    'analyze_results': _prepare_analyze_results,
     'benchmark': _prepare_benchmark,
 }
 

@@ -1,19 +1,35 @@
 """Weight checks: pretrained weights (``init_cfg`` of type ``Pretrained``,
-``load_from``) and command-line checkpoints that are neither local files nor in
-mmengine's or torch's download cache. Nothing can be downloaded at run time.
+``load_from``) and command-line checkpoints, fetched before the run as mmdet's
+tools would fetch them.
+
+A weight that is a URL or a model-zoo name (``open-mmlab://``, ``torchvision://``)
+and is not in the download cache is downloaded there, to the file mmengine's
+loader reads, so the run then loads it from the cache. Only when that download
+fails (no network, an unreachable host, a wrong URL) does the run stop, with a
+message that names the file, where to put it, how to point to a local copy and
+how to do without it.
 """
 
 import json
 import os
 import os.path as osp
+import socket
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlparse
 
 from ._config_walk import cfg_get, is_remote
 
-__all__ = ['ALLOW_DOWNLOAD_ENV', 'locate_weight', 'weight_problems', 'checkpoint_problems']
+__all__ = [
+    'DOWNLOAD_TIMEOUT',
+    'checkpoint_problems',
+    'fetch_weight',
+    'locate_weight',
+    'weight_problems',
+]
 
-ALLOW_DOWNLOAD_ENV = 'SSD_PLUGIN_ALLOW_DOWNLOAD'
+# Seconds without an answer after which a download is given up (no run hangs on a
+# silent host); a slow but live download is not cut off.
+DOWNLOAD_TIMEOUT = 60.0
 
 
 def _mmengine_home() -> str:
@@ -67,7 +83,7 @@ def _scheme_url(checkpoint: str) -> Tuple[Optional[str], Optional[str]]:
 
 
 def locate_weight(checkpoint: str) -> Tuple[Optional[str], Optional[str], Optional[str]]:
-    """Where a checkpoint reference must be on disk to load without internet.
+    """Where a checkpoint reference is read from, and the URL it comes from.
 
     Args:
         checkpoint: A local path, an http(s) URL, or ``open-mmlab://``,
@@ -111,11 +127,57 @@ def _pretrained_refs(node: Any, key: str) -> Iterator[Tuple[str, str]]:
             yield from _pretrained_refs(value, f'{key}.{sub_key}')
 
 
-def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
-    """Pretrained weights of the model (and ``load_from``) that are not on disk.
+def fetch_weight(url: str, path: str) -> Optional[str]:
+    """Download ``url`` to ``path`` (the download cache) unless it is there.
 
-    Skipped entirely when the environment variable ``SSD_PLUGIN_ALLOW_DOWNLOAD``
-    is ``1`` (let mmengine download them where there is internet).
+    Only the first process of a machine downloads (``LOCAL_RANK`` 0 or
+    unset); the others leave it to mmengine's loader, which waits for rank 0.
+
+    Returns:
+        None when the file is there (or left to rank 0), else why the
+        download failed, e.g. ``'URLError: [Errno 111] Connection refused'``.
+    """
+    if osp.isfile(path) or int(os.getenv('LOCAL_RANK', '0')) != 0:
+        return None
+    from torch.hub import download_url_to_file
+
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        download_url_to_file(url, path, progress=True)
+    except Exception as err:  # URLError, HTTPError, timeouts, a full disk, ...
+        return f'{type(err).__name__}: {err}'
+    finally:
+        socket.setdefaulttimeout(previous)
+    return None
+
+
+def _weight_problem(checkpoint: str) -> Tuple[Optional[str], Optional[str]]:
+    """``(problem, path)`` of one weight reference: None when it can be loaded."""
+    url, path, error = locate_weight(checkpoint)
+    if error is not None:
+        return error, path
+    if path is None or osp.isfile(path):
+        return None, path  # a remote scheme mmengine reads itself, or a file on disk
+    if url is None:
+        return f'file not found: {path}', path
+    failure = fetch_weight(url, path)
+    if failure is None:
+        return None, path
+    shown = url if url == checkpoint else f'{url} ({checkpoint})'
+    return (
+        f'could not be downloaded from {shown}: {failure}\n'
+        f'      Download it yourself and put it at {path} (TORCH_HOME moves that cache)'
+    ), path
+
+
+def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
+    """Pretrained weights of the model (and ``load_from``) that cannot be loaded.
+
+    Weights given as URLs or model-zoo names are downloaded to the cache first
+    (:func:`fetch_weight`); a problem is reported only when that fails, or for a
+    local file that does not exist.
 
     Args:
         cfg: The full config.
@@ -123,34 +185,17 @@ def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
             fine-tunes from it).
 
     Returns:
-        One multi-line problem per missing weight, each with its fixes.
+        One multi-line problem per weight, each with its fixes.
     """
-    if os.getenv(ALLOW_DOWNLOAD_ENV) == '1':
-        return []
     refs = list(_pretrained_refs(cfg_get(cfg, 'model'), 'model'))
     if include_load_from and isinstance(cfg_get(cfg, 'load_from'), str):
         refs.append(('load_from', cfg['load_from']))
     problems = []
     for key, checkpoint in refs:
-        url, path, error = locate_weight(checkpoint)
-        if path is not None and osp.isfile(path):
+        problem, _ = _weight_problem(checkpoint)
+        if problem is None:
             continue
-        if error is None and path is None:
-            continue  # a remote scheme we cannot check
-        where = f'{key}: {checkpoint}'
-        if url is not None and url != checkpoint:
-            where += f'\n      = {url}'
-        if error is not None:
-            where += f'\n      {error}'
-        elif url is not None:
-            where += (
-                f'\n      is not in the local download cache: {path}'
-                '\n      There is no internet access at run time, so it cannot be downloaded. '
-                'Download it on another machine and put it at that path (TORCH_HOME moves the '
-                'cache),'
-            )
-        else:
-            where += f'\n      file not found: {path}'
+        where = f'{key}: {checkpoint}\n      {problem}'
         if key == 'load_from':
             fix = '--cfg-options load_from=None (start from the initialisation instead)'
             where += '\n      or point to a local copy: --cfg-options load_from=/path/to/file.pth'
@@ -163,15 +208,13 @@ def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
 
 
 def checkpoint_problems(checkpoint: str, what: str = 'checkpoint') -> List[str]:
-    """A line if a checkpoint given on the command line cannot be loaded offline."""
-    url, path, error = locate_weight(checkpoint)
-    if error is not None:
-        return [f'{what} {checkpoint}: {error}']
-    if path is None or osp.isfile(path):
+    """A line if a checkpoint given on the command line cannot be loaded.
+
+    A URL or model-zoo name is downloaded to the cache first, as mmdet's tools do.
+    """
+    problem, path = _weight_problem(checkpoint)
+    if problem is None:
         return []
-    if url is not None:
-        return [
-            f'{what} {checkpoint} is not in the local download cache ({path}) and there '
-            'is no internet access; download it elsewhere and pass the local file'
-        ]
-    return [f'{what} not found: {checkpoint} (resolved: {path})']
+    if problem.startswith('file not found'):
+        return [f'{what} not found: {checkpoint} (resolved: {path})']
+    return [f'{what} {checkpoint}: {problem}; or pass a local file']

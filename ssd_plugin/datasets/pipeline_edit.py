@@ -1,14 +1,13 @@
 """Editing a pipeline written once (``configs/_base_/datasets/ssd_pipeline.py``).
 
-Configs import these so that SSD's augmentation is written once and a config
-at another input size, or a baseline on mmdet's transforms, states only what
-differs. mmengine drops functions from a loaded config, so nothing of this
-module ends up in the config's dict.
+Configs import this so that SSD's augmentation is written once and a config
+at another input size states only what differs. mmengine drops functions from
+a loaded config, so nothing of this module ends up in the config's dict.
 """
 
 from typing import Dict, List, Mapping, Sequence
 
-__all__ = ['resized', 'retyped']
+__all__ = ['resized']
 
 
 def resized(pipeline: Sequence[Mapping], size: int) -> List[Dict]:
@@ -28,24 +27,6 @@ def resized(pipeline: Sequence[Mapping], size: int) -> List[Dict]:
     if not any(_name(step) == 'Resize' for step in steps):
         raise ValueError(f'the pipeline has no Resize step to set to {size}: {list(pipeline)}')
     return steps
-
-
-def retyped(pipeline: Sequence[Mapping], types: Mapping[str, str]) -> List[Dict]:
-    """``pipeline`` with step types replaced as ``types`` says (other fields kept).
-
-    Args:
-        pipeline: Transform dicts.
-        types: Old ``type`` -> new ``type``, e.g.
-            ``{'SafeLoadImageFromFile': 'mmdet.LoadImageFromFile'}``.
-
-    Raises:
-        ValueError: naming a key of ``types`` that no step has (a typo would
-            otherwise keep the old transform silently).
-    """
-    unused = set(types) - {step['type'] for step in pipeline}
-    if unused:
-        raise ValueError(f'no step of the pipeline has type {sorted(unused)}')
-    return [dict(step, type=types.get(step['type'], step['type'])) for step in pipeline]
 
 
 def _name(step: Mapping) -> str:

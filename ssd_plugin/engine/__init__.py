@@ -2,10 +2,8 @@ from .hooks import (
     ChannelsLastHook,
     InvalidLossGuardHook,
     MidEpochResumeHook,
-    MMDetSSDHeadCompatHook,
     RNGStateHook,
     SSDConfigCheckHook,
-    patch_mmdet_ssd_head,
     to_channels_last,
 )
 from .optimizers import CPUAutocastOptimWrapper, cpu_has_native_bf16
@@ -15,10 +13,8 @@ __all__ = [
     'CPUAutocastOptimWrapper',
     'InvalidLossGuardHook',
     'MidEpochResumeHook',
-    'MMDetSSDHeadCompatHook',
     'RNGStateHook',
     'SSDConfigCheckHook',
     'cpu_has_native_bf16',
-    'patch_mmdet_ssd_head',
     'to_channels_last',
 ]

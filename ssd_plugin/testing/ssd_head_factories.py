@@ -68,8 +68,8 @@ def build_head_pair(head_cfg: Dict, train_cfg: Dict = None, mmdet_train_cfg: Dic
     """The plugin's ``SSDHead`` and mmdet's, built from ``head_cfg``, with equal weights.
 
     mmdet's head is built entirely in mmdet's scope (its own anchor generator,
-    assigner and sampler: the framework baseline) and gets the missing
-    ``loss_cls`` from :func:`ssd_plugin.engine.patch_mmdet_ssd_head`.
+    assigner and sampler: the framework baseline); ``import ssd_plugin`` lets it
+    predict (``ssd_plugin.utils.mmdet_ssd_head_compat``).
 
     Args:
         head_cfg: An ``SSDHead`` dict (``type`` is set here), e.g. from :func:`ssd_head_cfg`.
@@ -79,9 +79,6 @@ def build_head_pair(head_cfg: Dict, train_cfg: Dict = None, mmdet_train_cfg: Dic
     Returns:
         ``(ours, theirs)``.
     """
-    from types import SimpleNamespace
-
-    from ssd_plugin.engine import patch_mmdet_ssd_head
     from ssd_plugin.registry import MODELS
 
     cfg = {k: v for k, v in copy.deepcopy(head_cfg).items() if k != 'type'}
@@ -91,6 +88,5 @@ def build_head_pair(head_cfg: Dict, train_cfg: Dict = None, mmdet_train_cfg: Dic
     theirs = MODELS.build(
         ConfigDict(type='SSDHead', _scope_='mmdet', train_cfg=copy.deepcopy(theirs_train), **cfg)
     )
-    patch_mmdet_ssd_head(SimpleNamespace(bbox_head=theirs))
     theirs.load_state_dict(ours.state_dict())
     return ours, theirs

@@ -20,6 +20,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
 
     import ssd_plugin.datasets  # noqa: F401
     import ssd_plugin.engine  # noqa: F401
+    import ssd_plugin.evaluation  # noqa: F401
     import ssd_plugin.fileio  # noqa: F401
     import ssd_plugin.models  # noqa: F401
     from ssd_plugin.registry import SCOPE

@@ -7,7 +7,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 
-from ssd_plugin.engine import CPUAutocastOptimWrapper, InvalidLossGuardHook, MMDetSSDHeadCompatHook
+from ssd_plugin.engine import CPUAutocastOptimWrapper, InvalidLossGuardHook
 from ssd_plugin.registry import HOOKS
 
 
@@ -50,17 +50,6 @@ def test_guard_interval():
         InvalidLossGuardHook(interval=0)
     with pytest.raises(ValueError):
         InvalidLossGuardHook(max_consecutive=0)
-
-
-def test_compat_hook_sets_loss_cls_only_when_missing(tmp_path):
-    head = SimpleNamespace()
-    runner = _runner(tmp_path)
-    runner.model = SimpleNamespace(bbox_head=head)
-    MMDetSSDHeadCompatHook().before_run(runner)
-    assert head.loss_cls is None
-    head.loss_cls = 'kept'
-    MMDetSSDHeadCompatHook().before_run(runner)
-    assert head.loss_cls == 'kept'
 
 
 def _net():

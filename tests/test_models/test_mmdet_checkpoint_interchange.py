@@ -10,8 +10,6 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import load_checkpoint
 
-from ssd_plugin.engine import patch_mmdet_ssd_head
-
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 
 
@@ -28,7 +26,6 @@ def build(name):
 def test_mmdet_ssd300_checkpoint_predicts_identically(tmp_path):
     torch.manual_seed(0)
     theirs = build('baselines/mmdet_ssd300_coco.py')
-    patch_mmdet_ssd_head(theirs)  # mmdet 3.3.0 SSDHead bug: it cannot predict otherwise
     # Random VGG features give logits up to ~60 (scores saturate at 1.0 and tie);
     # temper them so that scores are distinct but many boxes pass score_thr.
     for conv in theirs.bbox_head.cls_convs:

@@ -9,8 +9,7 @@ import pytest
 import torch
 from tools_test_utils import assert_ok, load_tool, run_tool
 
-from ssd_plugin.apis.inference import detections, list_images, load_inference_config
-from ssd_plugin.apis.safe_det_inferencer import SafeDetInferencer
+from ssd_plugin.apis.inference import detections, list_images
 
 
 @pytest.mark.slow
@@ -75,9 +74,9 @@ def test_list_images_and_detection_filtering(tiny_data):
 
 @pytest.mark.slow
 def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_path):
-    """mmdet 3.3.0's SSDHead (a baseline config) predicts through infer.py: the tool gives
-    it the ``loss_cls`` it lacks, as MMDetSSDHeadCompatHook does in a Runner; without that,
-    DetInferencer raises AttributeError. The plugin checkpoint loads unchanged."""
+    """mmdet 3.3.0's SSDHead (a baseline config) predicts through infer.py: ``import
+    ssd_plugin`` gives its class the ``loss_cls`` it lacks; without that, DetInferencer
+    raises AttributeError. The plugin checkpoint loads unchanged."""
     config = tmp_path / 'mmdet_head.py'
     config.write_text(
         f'_base_ = {tiny_config!r}\n'
@@ -88,66 +87,54 @@ def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_pa
     image = tiny_data + 'val/000000.jpg'
     proc = run_tool(['infer.py', image, str(config), tested['checkpoint'], '--out-dir', out_dir])
     assert_ok(proc)
-    assert 'SSDHead.loss_cls = None' in proc.stdout
-    assert 'mmdet.models.dense_heads.ssd_head' in proc.stdout
     with open(osp.join(out_dir, 'detections.json')) as f:
         assert [osp.basename(r['image']) for r in json.load(f)['images']] == ['000000.jpg']
 
 
-def test_infer_reads_images_with_the_configs_safe_loader(tested, tiny_config, tiny_data, tmp_path):
-    """The plugin's configs load images with SafeLoadImageFromFile; mmdet's DetInferencer
-    only knows LoadImageFromFile and refused them (``ValueError: LoadImageFromFile is not
-    found in the test pipeline``). Paths go through the config's loader, arrays through
-    LoadImageFromNDArray."""
-    config = tmp_path / 'safe_loader.py'
-    config.write_text(
-        f'_base_ = {tiny_config!r}\n'
-        'test_pipeline = [\n'
-        "    dict(step, type='SafeLoadImageFromFile') if step.type == 'LoadImageFromFile' "
-        'else step\n'
-        '    for step in _base_.test_pipeline\n'
-        ']\n'
-        'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n'
-    )
+def _truncated_copy(folder, tmp_path, name='half.jpg'):
+    """A copy of a generated image cut to 1500 bytes, in ``folder``."""
+    from ssd_plugin.testing.synthetic_coco import generate_synthetic_coco
+
+    data = str(tmp_path / 'gen')
+    generate_synthetic_coco(data, num_train=0, num_val=1, log=lambda _: None)
+    with open(osp.join(data, 'val', '000000.jpg'), 'rb') as f:
+        head = f.read()[:1500]
+    image = folder / name
+    image.write_bytes(head)
+    return image
+
+
+def test_infer_skips_and_names_a_bad_image_and_detects_the_others(
+    tested, tiny_config, tiny_data, tmp_path, capsys
+):
+    """mmdet's InferencerLoader decodes a truncated JPEG with a grey half, and aborts the
+    whole run on an undecodable file; infer.py reads each image first with the plugin's
+    loader, names the bad ones, skips them and detects the rest."""
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name in ('000001.jpg', '000002.jpg'):
+        (folder / name).write_bytes(open(tiny_data + 'val/' + name, 'rb').read())
+    bad = _truncated_copy(folder, tmp_path)
+    (folder / 'text.png').write_text('not an image')
+    out_dir = tmp_path / 'out'
     infer = load_tool('infer')
-    image = tiny_data + 'val/000001.jpg'
-    args = [str(config), tested['checkpoint'], '--out-dir', str(tmp_path / 'out')]
-    assert infer.main([image] + args) == 0
-    with open(tmp_path / 'out' / 'detections.json') as f:
-        assert [r['image'] for r in json.load(f)['images']] == [image]
-
-    cfg = load_inference_config(str(config), tested['checkpoint'])
-    inferencer = SafeDetInferencer(
-        model=cfg, weights=tested['checkpoint'], device='cpu', scope='ssd_plugin'
+    assert (
+        infer.main([str(folder), tiny_config, tested['checkpoint'], '--out-dir', str(out_dir)]) == 0
     )
-    loader = inferencer.pipeline.transforms[0]
-    assert type(loader.file_loader).__name__ == 'SafeLoadImageFromFile'
-    import cv2
-
-    array = cv2.imread(image)  # arrays (e.g. a camera frame) go through LoadImageFromNDArray
-    from_array = inferencer(array, return_datasamples=True)['predictions'][0]
-    from_file = inferencer(image, return_datasamples=True)['predictions'][0]
-    assert torch.equal(from_array.pred_instances.scores, from_file.pred_instances.scores)
+    out = capsys.readouterr().out
+    assert f'Image file is truncated (1500 bytes, no end marker): {bad}' in out
+    assert 'text.png' in out and '2 unreadable images skipped' in out
+    with open(out_dir / 'detections.json') as f:
+        result = json.load(f)
+    assert [osp.basename(r['image']) for r in result['images']] == ['000001.jpg', '000002.jpg']
+    assert sorted(osp.basename(r['image']) for r in result['skipped']) == ['half.jpg', 'text.png']
 
 
 def test_truncated_image_error_names_the_file(tested, tiny_config, tmp_path, capsys):
-    """The safe loader stays in charge at inference: a truncated image is named (exit 2),
-    not drawn with a grey half."""
-    image = tmp_path / 'half.jpg'
-    from ssd_plugin.testing.synthetic_coco import generate_synthetic_coco
-
-    data = str(tmp_path / 'data')
-    generate_synthetic_coco(data, num_train=0, num_val=1, log=lambda _: None)
-    with open(osp.join(data, 'val', '000000.jpg'), 'rb') as f:
-        image.write_bytes(f.read()[:1500])
-    config = tmp_path / 'safe_loader.py'
-    config.write_text(
-        f'_base_ = {tiny_config!r}\n'
-        "test_dataloader = dict(dataset=dict(pipeline=[dict(type='SafeLoadImageFromFile')] "
-        '+ _base_.test_pipeline[1:]))\n'
-    )
+    """A truncated image alone: nothing to detect, exit 2, the file named."""
+    image = _truncated_copy(tmp_path, tmp_path)
     infer = load_tool('infer')
-    status = infer.main([str(image), str(config), tested['checkpoint'], '--out-dir', str(tmp_path)])
+    status = infer.main([str(image), tiny_config, tested['checkpoint'], '--out-dir', str(tmp_path)])
     assert status == 2
     assert (
         f'Image file is truncated (1500 bytes, no end marker): {image}' in capsys.readouterr().err

@@ -16,10 +16,10 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=None,
     dataset=dict(
-        type='mmdet.RepeatDataset',
+        type='RepeatDataset',
         times=repeat_times,
         dataset=dict(
-            type='SSDCocoDataset',
+            type='ssd_plugin.SSDCocoDataset',
             invalid_box='filter',  # or 'error' to fail on the first one
             data_root=data_root,
             ann_file='annotations/instances_train2017.json',
@@ -36,7 +36,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='mmdet.CocoDataset',
+        type='CocoDataset',
         data_root=data_root,
         ann_file='annotations/instances_val2017.json',
         data_prefix=dict(img='val2017/'),
@@ -46,7 +46,7 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='mmdet.CocoMetric',
+    type='CocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric='bbox',
     format_only=False,

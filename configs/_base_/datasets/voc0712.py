@@ -9,7 +9,7 @@ num_workers = 4
 repeat_times = 10  # epochs x 10 passes over VOC07+12 trainval
 
 voc_train = dict(
-    type='mmdet.VOCDataset',
+    type='VOCDataset',
     data_root=data_root,
     filter_cfg=dict(filter_empty_gt=True, min_size=32),
     pipeline={{_base_.train_pipeline}},
@@ -19,12 +19,12 @@ train_dataloader = dict(
     num_workers=num_workers,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='mmdet.AspectRatioBatchSampler'),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type='mmdet.RepeatDataset',
+        type='RepeatDataset',
         times=repeat_times,
         dataset=dict(
-            type='mmdet.ConcatDataset',
+            type='ConcatDataset',
             # VOCDataset adds a per-year `dataset_type` to its metainfo, which
             # ConcatDataset would refuse as a mismatch.
             ignore_keys=['dataset_type'],
@@ -50,7 +50,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='mmdet.VOCDataset',
+        type='VOCDataset',
         data_root=data_root,
         ann_file='VOC2007/ImageSets/Main/test.txt',
         data_prefix=dict(sub_data_root='VOC2007/'),
@@ -59,5 +59,5 @@ val_dataloader = dict(
     ),
 )
 test_dataloader = val_dataloader
-val_evaluator = dict(type='mmdet.VOCMetric', metric='mAP', eval_mode='11points')
+val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator

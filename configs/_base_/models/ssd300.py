@@ -3,16 +3,16 @@
 # names and the default boxes equal mmdet's, so mmdet SSD300 checkpoints load.
 # The input size (300) is that of the pipelines, _base_/datasets/ssd_pipeline.py.
 model = dict(
-    type='mmdet.SingleStageDetector',
+    type='SingleStageDetector',
     data_preprocessor=dict(
-        type='mmdet.DetDataPreprocessor',
+        type='DetDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[1, 1, 1],
         bgr_to_rgb=True,
         pad_size_divisor=1,
     ),
     backbone=dict(
-        type='mmdet.SSDVGG',
+        type='SSDVGG',
         depth=16,
         with_last_pool=False,
         ceil_mode=True,
@@ -21,7 +21,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://vgg16_caffe'),
     ),
     neck=dict(
-        type='mmdet.SSDNeck',
+        type='SSDNeck',
         in_channels=(512, 1024),
         out_channels=(512, 1024, 512, 256, 256, 256),
         level_strides=(2, 2, 1, 1),
@@ -29,11 +29,11 @@ model = dict(
         l2_norm_scale=20,
     ),
     bbox_head=dict(
-        type='SSDHead',
+        type='ssd_plugin.SSDHead',
         in_channels=(512, 1024, 512, 256, 256, 256),
         num_classes=80,
         anchor_generator=dict(
-            type='SSDAnchorGenerator',
+            type='ssd_plugin.SSDAnchorGenerator',
             scale_major=False,
             input_size=300,
             basesize_ratio_range=(0.15, 0.9),
@@ -45,8 +45,10 @@ model = dict(
         ),
     ),
     train_cfg=dict(
-        assigner=dict(type='SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0),
-        sampler=dict(type='SSDPseudoSampler', neg_pos_ratio=3),
+        assigner=dict(
+            type='ssd_plugin.SSDMaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.0
+        ),
+        sampler=dict(type='ssd_plugin.SSDPseudoSampler', neg_pos_ratio=3),
         smoothl1_beta=1.0,
         allowed_border=-1,
         pos_weight=-1,

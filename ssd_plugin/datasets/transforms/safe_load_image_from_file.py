@@ -73,7 +73,11 @@ def to_three_channel_uint8(img: np.ndarray) -> np.ndarray:
     return img
 
 
-@TRANSFORMS.register_module()
+# Also registered as ``LoadImageFromFile`` in the plugin's scope: configs keep the
+# standard step name that DetInferencer, sahi and mmdeploy look for, and in the
+# plugin's scope (``default_scope='ssd_plugin'``, the plugin's configs and tools) that
+# step is this loader. In another scope it is mmcv's (docs/robustness.md, bad images).
+@TRANSFORMS.register_module(name=['LoadImageFromFile', 'SafeLoadImageFromFile'])
 @strict_init
 class SafeLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` that names the file at fault, or skips it.

@@ -1,7 +1,6 @@
 from .channels_last_hook import ChannelsLastHook, to_channels_last
 from .invalid_loss_guard_hook import InvalidLossGuardHook
 from .mid_epoch_resume_hook import MidEpochResumeHook
-from .mmdet_ssd_head_compat_hook import MMDetSSDHeadCompatHook, patch_mmdet_ssd_head
 from .rng_state_hook import RNGStateHook
 from .ssd_config_check_hook import SSDConfigCheckHook
 
@@ -9,9 +8,7 @@ __all__ = [
     'ChannelsLastHook',
     'InvalidLossGuardHook',
     'MidEpochResumeHook',
-    'MMDetSSDHeadCompatHook',
     'RNGStateHook',
     'SSDConfigCheckHook',
-    'patch_mmdet_ssd_head',
     'to_channels_last',
 ]

@@ -7,12 +7,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
-from mmcv.ops import batched_nms
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.losses import smooth_l1_loss
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, MultiConfig, OptConfigType, OptInstanceList
-from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -42,7 +40,10 @@ class SSDHead(BaseDenseHead):
     image without objects adds nothing to the loss.
 
     Targets and loss run on the whole batch at once: no Python loop over
-    images or anchors and no host-device synchronisation.
+    images or anchors and no host-device synchronisation. Prediction is
+    mmdet's ``BaseDenseHead.predict_by_feat`` (softmax, per-level top-k above
+    ``score_thr``, decode, per-class NMS), unchanged, so mmdeploy's rewriter
+    of it exports this head as it exports mmdet's.
 
     Constructor arguments, parameter names (``cls_convs.{level}``,
     ``reg_convs.{level}``) and shapes are those of mmdet's ``SSDHead``, so a
@@ -95,7 +96,7 @@ class SSDHead(BaseDenseHead):
         norm_cfg: OptConfigType = None,
         act_cfg: OptConfigType = None,
         anchor_generator: ConfigType = dict(
-            type='SSDAnchorGenerator',
+            type='ssd_plugin.SSDAnchorGenerator',
             scale_major=False,
             input_size=300,
             strides=[8, 16, 32, 64, 100, 300],
@@ -127,6 +128,9 @@ class SSDHead(BaseDenseHead):
         self.act_cfg = act_cfg
         self.cls_out_channels = num_classes + 1  # background is the last class
         self.use_sigmoid_cls = False
+        # BaseDenseHead's prediction (used as it is, so that mmdeploy's rewriter of it
+        # covers this head) reads loss_cls for a custom activation; SSD has softmax.
+        self.loss_cls = None
         self.prior_generator = TASK_UTILS.build(anchor_generator)
         self.num_base_priors = self.prior_generator.num_base_priors
         if len(self.in_channels) != len(self.num_base_priors):
@@ -224,8 +228,11 @@ class SSDHead(BaseDenseHead):
         key = (featmap_sizes, input_shape, cls_scores[0].device, cls_scores[0].dtype)
         priors = self._prior_cache.get(key)
         if priors is None:
-            if 'batch_input_shape' in batch_img_metas[0]:
-                self.prior_generator.check_featmap_sizes(featmap_sizes, input_shape)
+            # The plugin's generator checks levels and strides against the feature
+            # maps (mmdet's SSDAnchorGenerator, also accepted, has no such check).
+            check = getattr(self.prior_generator, 'check_featmap_sizes', None)
+            if check is not None and 'batch_input_shape' in batch_img_metas[0]:
+                check(featmap_sizes, input_shape)
             priors = self.prior_generator.grid_priors(
                 featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device
             )
@@ -402,101 +409,6 @@ class SSDHead(BaseDenseHead):
         # As mmdet's weight_reduce_loss divides by avg_factor (+ float32 eps).
         per_img_bbox = per_img_bbox / (avg_factor + torch.finfo(torch.float32).eps)
         return dict(loss_cls=list(loss_cls.unbind(0)), loss_bbox=list(per_img_bbox.unbind(0)))
-
-    # ---------------------------------------------------------------- predict
-    def predict_by_feat(
-        self,
-        cls_scores: List[Tensor],
-        bbox_preds: List[Tensor],
-        score_factors: Optional[List[Tensor]] = None,
-        batch_img_metas: Optional[List[dict]] = None,
-        cfg: Optional[ConfigDict] = None,
-        rescale: bool = False,
-        with_nms: bool = True,
-    ) -> InstanceList:
-        """Detections of every image: decode, threshold, top-k, NMS.
-
-        Per level, the ``nms_pre`` highest (prior, class) scores above
-        ``score_thr`` are kept; the boxes are decoded and clipped to the
-        image, rescaled to the original image if asked, and reduced by
-        per-class NMS to ``max_per_img``. The top-k and decoding run batched.
-
-        Args:
-            cls_scores: Level ``k``: ``(B, num_base_priors[k] * (C + 1), H_k, W_k)``.
-            bbox_preds: Level ``k``: ``(B, num_base_priors[k] * 4, H_k, W_k)``.
-            score_factors: Unused (SSD has none); kept for the interface.
-            batch_img_metas: Per image meta with ``img_shape`` and, with
-                ``rescale``, ``scale_factor``.
-            cfg: Test config; ``self.test_cfg`` if None.
-            rescale: Map boxes back to the original image size.
-            with_nms: Apply NMS.
-
-        Returns:
-            Per image, ``InstanceData`` with ``bboxes`` ``(n, 4)``, ``scores``
-            ``(n,)`` and ``labels`` ``(n,)``.
-        """
-        if cfg is None:
-            cfg = self.test_cfg
-        else:
-            check_test_cfg(cfg, 'SSDHead.predict_by_feat cfg')
-        if cfg is None:
-            raise ValueError('SSDHead.predict needs a test_cfg (nms_pre, score_thr, nms, ...)')
-        num_imgs = cls_scores[0].size(0)
-        nms_pre = cfg.get('nms_pre', -1)
-        score_thr = cfg.get('score_thr', 0)
-        mlvl_priors = self._priors(cls_scores, batch_img_metas)
-
-        all_scores, all_labels, all_deltas, all_priors = [], [], [], []
-        for cls_score, bbox_pred, priors in zip(cls_scores, bbox_preds, mlvl_priors):
-            scores = _flatten_levels([cls_score], self.cls_out_channels).softmax(-1)[..., :-1]
-            scores = scores.reshape(num_imgs, -1)  # (B, n_k * C), (prior, class) pairs
-            k = scores.size(1) if nms_pre <= 0 else min(nms_pre, scores.size(1))
-            masked = scores.masked_fill(scores <= score_thr, -1)
-            top_scores, top_idx = masked.topk(k, dim=1)  # (B, k)
-            prior_idx = top_idx // self.num_classes
-            deltas = _flatten_levels([bbox_pred], 4)
-            all_scores.append(top_scores)
-            all_labels.append(top_idx % self.num_classes)
-            all_deltas.append(deltas.gather(1, prior_idx[..., None].expand(-1, -1, 4)))
-            all_priors.append(priors[prior_idx])
-        scores = torch.cat(all_scores, 1)
-        labels = torch.cat(all_labels, 1)
-        boxes = self.bbox_coder.decode(
-            torch.cat(all_priors, 1).reshape(-1, 4), torch.cat(all_deltas, 1).reshape(-1, 4)
-        )
-        boxes = get_box_tensor(boxes).view(num_imgs, -1, 4)
-        img_hw = boxes.new_tensor([meta['img_shape'][:2] for meta in batch_img_metas])
-        if self.bbox_coder.clip_border:
-            max_xy = img_hw.flip(-1).repeat(1, 2)[:, None, :]  # (B, 1, 4) as (w, h, w, h)
-            boxes = torch.minimum(boxes.clamp(min=0), max_xy)
-
-        results = []
-        for i, meta in enumerate(batch_img_metas):
-            keep = scores[i] > score_thr
-            result = InstanceData(
-                bboxes=boxes[i][keep], scores=scores[i][keep], labels=labels[i][keep]
-            )
-            results.append(self._post_process(result, cfg, meta, rescale, with_nms))
-        return results
-
-    @staticmethod
-    def _post_process(
-        result: InstanceData, cfg: ConfigDict, meta: dict, rescale: bool, with_nms: bool
-    ) -> InstanceData:
-        """Rescale, drop tiny boxes and run per-class NMS on one image."""
-        if rescale:
-            scale = result.bboxes.new_tensor([1 / s for s in meta['scale_factor']]).repeat(2)
-            result.bboxes = result.bboxes * scale
-        min_size = cfg.get('min_bbox_size', -1)
-        if min_size >= 0:
-            wh = result.bboxes[:, 2:] - result.bboxes[:, :2]
-            result = result[(wh > min_size).all(dim=1)]
-        if with_nms and len(result) > 0:
-            dets, keep = batched_nms(result.bboxes, result.scores, result.labels, cfg['nms'])
-            result = result[keep]
-            result.scores = dets[:, -1]
-            result = result[: cfg.get('max_per_img', len(result))]
-        return result
 
 
 def _flatten_levels(maps: List[Tensor], channels: int) -> Tensor:

@@ -71,13 +71,6 @@ def test_misspelled_test_cfg_keys_are_refused():
         ValueError, match=r"test_cfg: unknown key 'score_thresh' \(did you mean 'score_thr'"
     ):
         head(test_cfg=test_cfg)
-    ours = head()
-    feats, _, metas = random_inputs(ours)
-    cls_scores, bbox_preds = ours(feats)
-    with pytest.raises(ValueError, match=r"predict_by_feat cfg: unknown key 'max_per_image'"):
-        ours.predict_by_feat(
-            cls_scores, bbox_preds, batch_img_metas=metas, cfg=dict(max_per_image=5, nms=None)
-        )
 
 
 def test_unknown_head_argument_is_refused():

@@ -1,0 +1,185 @@
+"""Export through mmdeploy (the optional ``[deploy]`` extra): ``tools/deploy.py``.
+
+mmdeploy exports the plugin's detectors with its own rewriters: ``SSDHead``
+predicts with mmdet's ``BaseDenseHead.predict_by_feat``, which mmdeploy rewrites
+for export, and the configs' test pipelines use the step names its SDK export
+expects (``LoadImageFromFile`` first). This module adds what mmdeploy 1.3.1's
+wheel lacks: a command (the wheel ships no ``tools/``), the legacy exporter on
+torch >= 2.9 (mmdeploy calls ``torch.onnx.export`` without ``dynamo=False``), and
+a check of the exported model's detections against PyTorch's.
+
+The deploy configs (e.g. ``detection_onnxruntime_dynamic.py``) are mmdeploy's,
+from its source tree (``configs/mmdet/detection/`` of ``git clone -b v1.3.1
+https://github.com/open-mmlab/mmdeploy``): the wheel does not ship them either.
+"""
+
+import contextlib
+import copy
+import functools
+import os.path as osp
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+from packaging.version import Version
+
+from ssd_plugin.deploy import compare_detections
+
+from .run_check_error import RunCheckError
+
+__all__ = ['DeployResult', 'legacy_onnx_export', 'mmdeploy_export', 'require_mmdeploy']
+
+INSTALL_HINT = (
+    "pip install -e '.[deploy]' (mmdeploy 1.3.1 with the onnx, onnxruntime and protobuf "
+    'versions it installs beside; see README, Deployment)'
+)
+
+
+def require_mmdeploy() -> None:
+    """Raise a :class:`RunCheckError` saying how to install mmdeploy if it is missing."""
+    try:
+        import mmdeploy  # noqa: F401
+    except ImportError as err:
+        raise RunCheckError(f'tools/deploy.py needs mmdeploy ({err}): {INSTALL_HINT}') from None
+
+
+@contextlib.contextmanager
+def legacy_onnx_export() -> Iterator[None]:
+    """``torch.onnx.export`` with ``dynamo=False`` inside the block, on torch >= 2.9.
+
+    torch 2.9 made the dynamo exporter the default; mmdeploy's rewriters patch
+    the TorchScript tracer and need the legacy one. mmdeploy looks the function
+    up at each call, so the default is changed for this block only.
+    """
+    if Version(torch.__version__.split('+')[0]) < Version('2.9'):
+        yield
+        return
+    original = torch.onnx.export
+    torch.onnx.export = functools.partial(original, dynamo=False)
+    try:
+        yield
+    finally:
+        torch.onnx.export = original
+
+
+class DeployResult(dict):
+    """``onnx_file``, ``sdk_files`` (written by ``--dump-info``), ``num_dets``
+    (PyTorch's detections on the image) and ``problems`` (unexplained
+    differences of the export's detections from PyTorch's; empty when equal)."""
+
+
+def _detections(sample) -> tuple:
+    pred = sample.pred_instances
+    dets = torch.cat([pred.bboxes, pred.scores[:, None]], 1).cpu().numpy()
+    return dets, pred.labels.cpu().numpy()
+
+
+def mmdeploy_export(
+    deploy_cfg: str,
+    model_cfg: str,
+    checkpoint: str,
+    img: str,
+    work_dir: str,
+    device: str = 'cpu',
+    dump_info: bool = True,
+    verify: bool = True,
+    cfg_options: Optional[Dict] = None,
+) -> DeployResult:
+    """Export ``model_cfg`` + ``checkpoint`` with mmdeploy's ``torch2onnx``.
+
+    Args:
+        deploy_cfg: An mmdeploy deploy config, e.g. mmdeploy's
+            ``configs/mmdet/detection/detection_onnxruntime_dynamic.py``.
+        model_cfg: The model's config file.
+        checkpoint: Its checkpoint.
+        img: An image to trace and verify with.
+        work_dir: Where ``end2end.onnx`` (and the SDK files) go.
+        device: E.g. ``'cpu'`` or ``'cuda:0'``.
+        dump_info: Also write the SDK information (``deploy.json``,
+            ``pipeline.json``, ``detail.json``), as ``--dump-info`` does.
+        verify: Run the export under its backend on ``img`` and compare its
+            detections with PyTorch ``model.predict``'s, as sets.
+        cfg_options: Settings merged into the model config first.
+
+    Returns:
+        A :class:`DeployResult`.
+
+    Raises:
+        RunCheckError: mmdeploy is missing, or a file is.
+    """
+    require_mmdeploy()
+    from mmdeploy.apis import build_task_processor, torch2onnx
+    from mmdeploy.backend.sdk.export_info import export2SDK
+    from mmdeploy.utils import get_input_shape, load_config
+
+    for what, path in (
+        ('deploy config', deploy_cfg),
+        ('model config', model_cfg),
+        ('checkpoint', checkpoint),
+        ('image', img),
+    ):
+        if not osp.isfile(path):
+            raise RunCheckError(f'{what} not found: {path} (resolved: {osp.abspath(path)})')
+    deploy, model = load_config(deploy_cfg, model_cfg)
+    if cfg_options:
+        model.merge_from_dict(cfg_options)
+    # mmdeploy edits the configs it is given (e.g. export2SDK's Resize), so each
+    # step gets its own copy.
+    with legacy_onnx_export():
+        torch2onnx(img, work_dir, 'end2end.onnx', deploy, copy.deepcopy(model), checkpoint, device)
+    result = DeployResult(onnx_file=osp.join(work_dir, 'end2end.onnx'), sdk_files=[])
+    if dump_info:
+        export2SDK(deploy, copy.deepcopy(model), work_dir, pth=checkpoint, device=device)
+        result['sdk_files'] = [
+            osp.join(work_dir, name) for name in ('deploy.json', 'pipeline.json', 'detail.json')
+        ]
+    if verify:
+        result.update(
+            _verify(
+                deploy,
+                copy.deepcopy(model),
+                checkpoint,
+                img,
+                result['onnx_file'],
+                device,
+                build_task_processor,
+                get_input_shape,
+            )
+        )
+    return result
+
+
+def _verify(
+    deploy, model, checkpoint, img, onnx_file, device, build_task_processor, get_input_shape
+) -> dict:
+    """PyTorch's and the backend's detections on ``img``, compared as sets."""
+    processor = build_task_processor(model, deploy, device)
+    torch_model = processor.build_pytorch_model(checkpoint)
+    backend_model = processor.build_backend_model(
+        [onnx_file], data_preprocessor_updater=processor.update_data_preprocessor
+    )
+    inputs, _ = processor.create_input(img, get_input_shape(deploy))
+    with torch.no_grad():
+        ref = torch_model.test_step(inputs)[0]
+        out = backend_model.test_step(inputs)[0]
+    ref_dets, ref_labels = _detections(ref)
+    dets, labels = _detections(out)
+    test_cfg = model.model.test_cfg
+    problems: List[str] = compare_detections(
+        dets,
+        labels,
+        ref_dets,
+        ref_labels,
+        iou_thr=float(test_cfg.nms.iou_threshold),
+        max_per_img=int(test_cfg.get('max_per_img', len(ref_dets))),
+        cutoffs=(float(test_cfg.get('score_thr', 0.0)),),
+        box_atol=1.0,
+    )
+    if len(dets) != len(ref_dets):
+        problems.append(f"{len(dets)} detections against PyTorch's {len(ref_dets)}")
+    return dict(
+        num_dets=int(len(ref_dets)),
+        num_backend_dets=int(len(dets)),
+        problems=problems,
+        max_score=float(np.max(ref_dets[:, 4], initial=0)),
+    )

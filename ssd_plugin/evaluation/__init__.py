@@ -1,0 +1,3 @@
+from .metrics import FasterCocoMetric
+
+__all__ = ['FasterCocoMetric']

@@ -1,0 +1,3 @@
+from .faster_coco_metric import FasterCocoMetric
+
+__all__ = ['FasterCocoMetric']
