@@ -131,7 +131,7 @@ def test_pkg_prefix_resolves_outside_the_repo(fresh):
     assert res['before'] == []  # the start-up hook imports nothing heavy
     assert res['package'].startswith(fresh['site']), res['package']  # not the repo's
     assert not res['cwd'].startswith(ROOT)
-    assert res['head'] == 'SSDHead' and res['base_head'] == 'SSDHead'
+    assert res['head'] == res['base_head'] == 'ssd_plugin.SSDHead'
     assert res['filename'] == osp.join(
         fresh['site'], 'ssd_plugin', '.mim', 'configs', 'ssd300_coco.py'
     )
@@ -233,7 +233,7 @@ def test_prefix_resolves_here_and_leaves_other_packages_to_mmengine():
 
     cfg = Config.fromfile('ssd_plugin::ssd300_coco.py')
     assert osp.realpath(cfg.filename).endswith(osp.join('configs', 'ssd300_coco.py'))
-    assert cfg.model.bbox_head.type == 'SSDHead'
+    assert cfg.model.bbox_head.type == 'ssd_plugin.SSDHead'
     path, scope = Config._get_cfg_path('ssd_plugin::_base_/models/ssd300.py', '')
     assert scope == 'ssd_plugin' and osp.isfile(path)
     path, scope = Config._get_cfg_path('mmdet::ssd/ssd300_coco.py', '')

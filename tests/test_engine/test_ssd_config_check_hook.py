@@ -127,7 +127,11 @@ def test_plugin_configs_use_the_robustness_settings_and_pass_the_check(name):
 
     cfg = Config.fromfile(str(Path(__file__).resolve().parents[2] / 'configs' / name))
     hooks = [h['type'] for h in cfg.custom_hooks]
-    assert {'SSDConfigCheckHook', 'InvalidLossGuardHook', 'RNGStateHook'} <= set(hooks)
+    assert {
+        'ssd_plugin.SSDConfigCheckHook',
+        'ssd_plugin.InvalidLossGuardHook',
+        'ssd_plugin.RNGStateHook',
+    } <= set(hooks)
     assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
     assert cfg.optim_wrapper.clip_grad.max_norm == 35
     assert cfg.param_scheduler[0].type == 'LinearLR'  # warmup

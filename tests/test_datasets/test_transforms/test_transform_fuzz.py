@@ -73,11 +73,11 @@ def check_inside(results):
 
 def test_fuzz_ssd_training_transforms():
     # The shipped SSD augmentation (configs/_base_/datasets/ssd_pipeline.py) at OUT px.
-    fuzzed = ('Expand', 'MinIoURandomCrop', 'mmdet.Resize', 'mmdet.RandomFlip')
+    fuzzed = ('ssd_plugin.Expand', 'ssd_plugin.MinIoURandomCrop', 'Resize', 'RandomFlip')
     steps = [
-        dict(step, scale=(OUT, OUT)) if step['type'] == 'mmdet.Resize' else step
+        dict(step, scale=(OUT, OUT)) if step['type'] == 'Resize' else step
         for step in get_config('_base_/datasets/ssd_pipeline.py').to_dict()['train_pipeline']
-        if step['type'] in fuzzed + ('PhotoMetricDistortion',)
+        if step['type'] in fuzzed + ('ssd_plugin.PhotoMetricDistortion',)
     ]
     assert [step['type'] for step in steps[:4]] == list(fuzzed), steps
     expand, crop, *rest = [build(step) for step in steps]
