@@ -128,8 +128,9 @@ def strides_for(
     """Strides at an ``h x w`` input whose levels have ``featmaps`` ``(fh, fw)``.
 
     A stride is kept where ``ceil(input / stride)`` is the feature map, else
-    ``input / featmap``, rounded to an integer (or to 0.01) when that still
-    gives the feature map. One number per level when both axes agree.
+    ``input / featmap``, rounded (or rounded up) to an integer or to 0.01,
+    the first that still gives the feature map (SSDLite's 320 / 3: 107;
+    640 / 3: 214). One number per level when both axes agree.
     """
 
     def fits(stride: float, size: int, cells: int) -> bool:
@@ -138,7 +139,8 @@ def strides_for(
     def pick(stride: float, size: int, cells: int) -> float:
         if fits(stride, size, cells):
             return stride
-        for cand in (round(size / cells), round(size / cells, 2), size / cells):
+        exact = size / cells
+        for cand in (round(exact), math.ceil(exact), round(exact, 2), math.ceil(exact * 100) / 100):
             if fits(cand, size, cells):
                 return cand
         return size / cells

@@ -166,6 +166,7 @@ class _SizeRun:
     fitted_generator: Any = None
     after: Any = None
     summary_after: Optional[Dict] = None
+    fit_error: Optional[str] = None
 
     @property
     def coverage(self) -> float:
@@ -318,6 +319,18 @@ def _fit(run: _SizeRun, thr: float, min_pos_iou: float, options: FitOptions, log
     )
 
 
+def _fit_or_note(run: _SizeRun, thr, min_pos_iou, options: FitOptions, log, strict: bool) -> None:
+    """:func:`_fit`; unless ``strict``, a fit that cannot keep the floors is noted, not raised
+    (``--input-sizes`` goes on to the other sizes, where the grid may allow it)."""
+    try:
+        _fit(run, thr, min_pos_iou, options, log)
+    except DefaultBoxesError as err:
+        if strict:
+            raise
+        run.fit, run.fit_error = None, f'no fit written at this input size: {err}'
+        log(run.fit_error)
+
+
 def _ceiling_lines(run: _SizeRun) -> List[str]:
     """The ceiling in words, and how close the fit came."""
     lines = describe_ceiling(run.ceiling, run.gt, run.generator.strides)
@@ -372,11 +385,15 @@ def _analyse(
     run = _measure(cfg, stock_cfg, thr, min_pos_iou, log)
     os.makedirs(out_dir, exist_ok=True)
     if fit:
-        _fit(run, thr, min_pos_iou, options, log)
+        _fit_or_note(run, thr, min_pos_iou, options, log, strict=not input_sizes)
+    if run.fit is not None:
         for _, reason in run.fit.unchanged:
             log(f'note: {reason}')
             notes.append(reason)
         notes += run.fit.notes
+    if run.fit_error is not None:
+        notes.append(run.fit_error)
+    if fit:
         if run.fitted_cfg is None and not input_sizes:
             report = build_report(
                 config_path, run.gt, thr, stock_cfg, run.summary_before, notes=notes,
@@ -500,7 +517,7 @@ def _input_sizes(
         )
         log(f'--- input size {size} ({w} x {h}) ---')
         run_s = _measure(cfg_s, gen_cfg, thr, min_pos_iou, log)
-        _fit(run_s, thr, min_pos_iou, options, log)
+        _fit_or_note(run_s, thr, min_pos_iou, options, log, strict=False)
         runs[size] = (run_s, loaders, words, (h, w))
     entries = []
     for size, (run_s, loaders, words, (h, w)) in sorted(runs.items()):
@@ -536,6 +553,7 @@ def _input_sizes(
                     k: v for k, v in (run_s.fitted_cfg or run_s.stock_cfg).items() if k != '_scope_'
                 },
                 fitted=run_s.fitted_cfg is not None,
+                fit_error=run_s.fit_error,
                 config=path,
             )
         )
@@ -553,10 +571,16 @@ def _input_sizes(
     )
     log(f'recommended input size: {size} ({why}; coverage {best["coverage"]:.4f})')
     run_s, loaders, words, _ = runs[size]
-    _write_fitted(
-        run_s, config_path, out_dir, thr, cfg_options, log,
-        size if size != base_size else None, loaders, words,
-    )  # fmt: skip
+    if size == base_size and run_s.fitted_cfg is None:
+        log(
+            'the recommended size is the configured one, where the configured boxes are kept: '
+            'no fitted_config.py'
+        )
+    else:
+        _write_fitted(
+            run_s, config_path, out_dir, thr, cfg_options, log,
+            size if size != base_size else None, loaders, words,
+        )  # fmt: skip
     return dict(
         input_sizes=entries,
         target=target,
@@ -593,7 +617,7 @@ def _finer_level(run, model, h, w, thr, min_pos_iou, options, log) -> Dict:
     extra.before = match_default_boxes(extra.generator, run.gt, thr, min_pos_iou)
     extra.summary_before = summarize(extra.before, run.gt.boxes, extra.generator.num_levels)
     log(f'--- a finer level at stride {fine[0]:g} (configured input size) ---')
-    _fit(extra, thr, min_pos_iou, options, log)
+    _fit_or_note(extra, thr, min_pos_iou, options, log, strict=False)
     gen = extra.fitted_generator or extra.generator
     note = (
         f'the backbone computes stride-{fine[0]:g} feature maps (e.g. {features[0][0]}, '
