@@ -60,6 +60,7 @@ __all__ = [
     'best_centred_iou',
     'ceiling_stats',
     'describe_ceiling',
+    'describe_fit_gap',
     'grid_ceiling',
     'grid_offsets',
     'min_square_side',
@@ -230,3 +231,41 @@ def describe_ceiling(
         'no fit of sizes or aspect ratios can.'
     )
     return lines
+
+
+def describe_fit_gap(
+    ceiling: Ceiling,
+    best_iou: np.ndarray,
+    gt: GroundTruth,
+    strides: Sequence[Tuple[float, float]],
+    sides: Sequence[Tuple[float, float]],
+) -> List[str]:
+    """Plain words on the ground truths the grid allows but the boxes miss.
+
+    Args:
+        ceiling: The grid's ceiling.
+        best_iou: ``(N,)`` best IoU of the (fitted) default boxes.
+        gt: The ground truths.
+        strides: Per level.
+        sides: Per level, ``(min_size, extra square side)``.
+    """
+    gap = ceiling.reachable & (best_iou < ceiling.pos_iou_thr)
+    if not gap.any():
+        return []
+    n_gap = int(gap.sum())
+    levels = ceiling.level[gap]
+    k = int(np.bincount(levels).argmax())
+    on_k = ceiling.level == k
+    wh = gt.boxes[:, 2:] - gt.boxes[:, :2]
+    side = np.sqrt(wh[:, 0] * wh[:, 1])
+    lo, hi = np.quantile(side[on_k], [0.05, 0.95])
+    return [
+        f'fit gap: {n_gap} ground truths are within the ceiling but no default box reaches '
+        f'{ceiling.pos_iou_thr:g} for them; {float((levels == k).mean()):.0%} of them are '
+        f'best placed on level {k} (stride {strides[k][0]:g}), whose objects span '
+        f'{lo:.1f} to {hi:.1f} px (5th to 95th percentile, sqrt of the area) while its boxes '
+        f'have two sides, {sides[k][0]:.2f} px (the square and every ratio box) and '
+        f'{sides[k][1]:.2f} px (the extra square). SSD gives a level one size for its '
+        'ratio boxes: more ratios (--max-ratios) add shapes, not sizes; a larger input or a '
+        'finer level spreads the sizes over more levels.'
+    ]

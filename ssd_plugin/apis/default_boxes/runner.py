@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
-from .ceiling import ceiling_stats, describe_ceiling, grid_ceiling
+from .ceiling import ceiling_stats, describe_ceiling, describe_fit_gap, grid_ceiling
 from .coverage import SIZE_BINS, match_default_boxes, stock_shapes, summarize
 from .errors import DefaultBoxesError
 from .fit import fit_default_boxes, stock_settings
@@ -346,6 +346,14 @@ def _ceiling_lines(run: _SizeRun) -> List[str]:
         lines.append(
             f'fit vs ceiling: coverage {run.summary_after["all"]["coverage"]:.4f} of a ceiling '
             f'of {ceil["all"]["coverage_ceiling"]:.4f} ({gap:.4f} short; {", ".join(parts)})'
+        )
+        mins, maxs, _ = stock_settings(run.fitted_generator, run.fitted_cfg.get('ratios'))
+        lines += describe_fit_gap(
+            run.ceiling,
+            run.after.best_iou,
+            run.gt,
+            run.fitted_generator.strides,
+            [(m, (m * x) ** 0.5) for m, x in zip(mins, maxs)],
         )
     return lines
 

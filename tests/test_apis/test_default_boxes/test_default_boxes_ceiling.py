@@ -115,3 +115,20 @@ def test_min_square_side():
     # stride 16, 8 px off both ways, IoU 0.5: a box around it, s^2 / (s + 16)^2 = 0.5
     want = 16 * 0.5**0.5 / (1 - 0.5**0.5)
     assert min_square_side(16, 0.5) == pytest.approx(want, rel=1e-6)
+
+
+def test_describe_fit_gap():
+    # 8 and 16 px squares on stride-16 centres: both within the ceiling (IoU 1 there), the
+    # 16 px boxes cover only the second (64 / 256 for the first)
+    from ssd_plugin.apis.default_boxes.ceiling import describe_fit_gap
+
+    gen = SSDAnchorGenerator(strides=[16], ratios=[[]], min_sizes=[16], max_sizes=[16])
+    gt = _gt([(8, 8, 8, 8), (24, 24, 16, 16)])
+    ceil = grid_ceiling(gen, gt, 0.5)
+    best = match_default_boxes(gen, gt, 0.5).best_iou
+    np.testing.assert_allclose(best, [0.25, 1.0])
+    text = ' '.join(describe_fit_gap(ceil, best, gt, gen.strides, [(16.0, 16.0)]))
+    assert text.startswith('fit gap: 1 ground truths are within the ceiling')
+    assert '100% of them are best placed on level 0 (stride 16)' in text
+    assert 'two sides, 16.00 px' in text
+    assert describe_fit_gap(ceil, np.array([1.0, 1.0]), gt, gen.strides, [(16.0, 16.0)]) == []
