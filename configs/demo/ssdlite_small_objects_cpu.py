@@ -19,7 +19,9 @@ max_epochs = 6
 # --------------------------------------------------------------------------
 
 model = dict(bbox_head=dict(num_classes=len(classes)))
-dataset = dict(type='ssd_plugin.SSDCocoDataset', data_root=data_root, metainfo=dict(classes=classes))
+dataset = dict(
+    type='ssd_plugin.SSDCocoDataset', data_root=data_root, metainfo=dict(classes=classes)
+)
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=0,

@@ -603,7 +603,7 @@ def _finer_level(run, model, h, w, thr, min_pos_iou, options, log) -> Dict:
     order = sorted(range(run.generator.num_levels), key=lambda k: max(run.generator.strides[k]))
     first = order[0]
     sw, sh = (float(v) for v in run.generator.strides[first])
-    fine = (sw / 2, sh / 2)
+    fine = tuple(int(v) if float(v).is_integer() else v for v in (sw / 2, sh / 2))
     mins, maxs, ratios = stock_settings(run.generator, run.stock_cfg.get('ratios'))
     features = backbone_features_at_stride(model, h, w, max(fine))
     gen_cfg = {
@@ -636,11 +636,8 @@ def _finer_level(run, model, h, w, thr, min_pos_iou, options, log) -> Dict:
         'level needs another backbone'
     )
 
-    def num(v: float):
-        return int(v) if float(v).is_integer() else v
-
     return dict(
-        stride=num(fine[0]) if fine[0] == fine[1] else [num(v) for v in fine],
+        stride=fine[0] if fine[0] == fine[1] else list(fine),
         backbone_features=[dict(module=m, channels=c) for m, c in features],
         available=bool(features),
         coverage_ceiling=extra.ceiling_summary['all']['coverage_ceiling'],
