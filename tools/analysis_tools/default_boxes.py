@@ -6,15 +6,20 @@ Examples::
     python tools/analysis_tools/default_boxes.py CONFIG --fit --out-dir work_dirs/boxes
     python tools/analysis_tools/default_boxes.py CONFIG --fit --max-ratios 3 \\
         --cfg-options train_dataloader.dataset.data_root=/data/mine/
+    python tools/analysis_tools/default_boxes.py CONFIG --input-sizes 384 512 640
 
 It reads the training set through the config's dataset class, scales the
 boxes as the train pipeline's fixed Resize would (random augmentation left
 out), and reports, overall and per COCO size bin at the network input, the
 coverage (share of ground truths whose best default box has IoU >= the
 assigner's pos_iou_thr), the mean best IoU, the positives per ground truth
-(forced match included) and the levels the matches come from. ``--fit``
-searches per-level sizes and aspect ratios on the same levels and strides and
-writes OUT_DIR/fitted_config.py (inheriting CONFIG). Everything goes to
+(forced match included) and the levels the matches come from, beside the
+grid's ceiling (the coverage no box sizes can beat: the best IoU of any box
+centred on a default-box centre). ``--fit`` searches per-level sizes and
+aspect ratios on the same levels and strides, keeping every size bin's
+coverage, and writes OUT_DIR/fitted_config.py (inheriting CONFIG).
+``--input-sizes 384 512 640`` does the same at other input sizes and
+recommends one. Everything goes to
 OUT_DIR/report.json, with best_iou_hist.png and gt_shapes.png. Exit status 2
 on unusable input, with a message saying what is missing.
 """
@@ -23,7 +28,7 @@ import argparse
 import os.path as osp
 import sys
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from ssd_plugin.apis.default_boxes import DefaultBoxesError
@@ -52,9 +57,53 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--fit-samples', type=int, default=20000, help='ground truths the search scores'
     )
     parser.add_argument('--seed', type=int, default=0, help='seed of the search subset')
+    parser.add_argument(
+        '--min-coverage',
+        nargs='+',
+        metavar='BIN=SHARE',
+        help='coverage floors the fit keeps per COCO size bin, e.g. small=0.6 medium=0.95 '
+        "(default: each bin keeps the configured boxes' coverage)",
+    )
+    parser.add_argument(
+        '--allow-unordered-sizes',
+        action='store_true',
+        help='let the fit give a level smaller boxes than a finer level (default: sizes rise '
+        'with the stride)',
+    )
+    parser.add_argument(
+        '--input-sizes',
+        nargs='+',
+        type=int,
+        metavar='SIDE',
+        help='also analyse and fit at these input sizes (longer side, the Resize and the '
+        'default boxes scaled), compare ceiling, coverage, default boxes and FLOPs, and '
+        'recommend one; implies --fit',
+    )
+    parser.add_argument(
+        '--target',
+        type=float,
+        default=0.95,
+        help='coverage the recommended input size should reach (default 0.95)',
+    )
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG pictures')
     add_cfg_options_arg(parser)
     return parser.parse_args(argv)
+
+
+def _floors(words: Optional[List[str]]) -> Optional[Dict[str, float]]:
+    """``['small=0.6']`` -> ``{'small': 0.6}``."""
+    if not words:
+        return None
+    out = {}
+    for word in words:
+        name, sep, value = word.partition('=')
+        try:
+            out[name] = float(value)
+        except ValueError:
+            sep = ''
+        if not sep:
+            raise DefaultBoxesError(f'--min-coverage {word!r}: give BIN=SHARE, e.g. small=0.6')
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -62,6 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
+        floors = _floors(args.min_coverage)
         cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
         register_all_modules(init_default_scope=False)
         out_dir = args.out_dir or osp.join(
@@ -77,6 +127,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             seed=args.seed,
             plots=not args.no_plots,
             cfg_options=args.cfg_options,
+            min_coverage=floors,
+            ordered_sizes=not args.allow_unordered_sizes,
+            input_sizes=args.input_sizes,
+            target=args.target,
         )
     except (DefaultBoxesError, RunCheckError) as err:
         print(f'error: {err}', file=sys.stderr)

@@ -30,20 +30,29 @@ def plot_best_iou_hist(
     thr: float,
     after: Optional[np.ndarray] = None,
     title: str = '',
+    ceiling: Optional[np.ndarray] = None,
 ) -> str:
-    """Histogram of the best IoU per ground truth, ``(N,)`` arrays, to ``path``."""
+    """Histogram of the best IoU per ground truth, ``(N,)`` arrays, to ``path``.
+
+    ``ceiling``: the best IoU any box centred on the grid reaches (dotted).
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     bins = np.linspace(0, 1, 51)
-    for values, label, colour in ((before, 'configured', 'tab:red'), (after, 'fitted', 'tab:blue')):
+    for values, label, colour, ls in (
+        (before, 'configured', 'tab:red', '-'),
+        (after, 'fitted', 'tab:blue', '-'),
+        (ceiling, 'grid ceiling', '0.4', ':'),
+    ):
         if values is None:
             continue
-        cov = float((values >= thr).mean())
+        cov = float((values >= thr - 1e-6).mean())
         ax.hist(
-            values,
+            np.clip(values, 0, 1),
             bins=bins,
             histtype='step',
             lw=1.6,
+            ls=ls,
             color=colour,
             label=f'{label}: coverage {cov:.3f}, mean {values.mean():.3f}',
         )

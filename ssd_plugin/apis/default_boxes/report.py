@@ -14,7 +14,8 @@
 import copy
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Tuple
+import pprint
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import DefaultBoxesError
 
@@ -102,27 +103,71 @@ def _fmt(value: Any) -> str:
     return repr(value).replace(' ', '')
 
 
-def cfg_options_line(overrides: Dict) -> str:
-    """``--cfg-options model.bbox_head.anchor_generator.min_sizes=[...] ...``, shell-quoted."""
-    return '--cfg-options ' + ' '.join(
-        f"'{ANCHOR_KEY}.{key}={_fmt(overrides[key])}'" for key in FITTED_KEYS
-    )
+def _keys(overrides: Dict) -> List[str]:
+    """The fitted keys first, then any other the override sets (strides, input_size)."""
+    return [k for k in FITTED_KEYS if k in overrides] + [
+        k for k in overrides if k not in FITTED_KEYS
+    ]
 
 
-def write_fitted_config(out_dir: str, config_path: str, overrides: Dict, header: List[str]) -> str:
-    """Write ``out_dir/fitted_config.py``: the user's config with the fitted boxes.
+def cfg_options_line(overrides: Dict, extra: Sequence[str] = ()) -> str:
+    """``--cfg-options model.bbox_head.anchor_generator.min_sizes=[...] ...``, shell-quoted.
+
+    Args:
+        overrides: Anchor generator keys.
+        extra: More ``key=value`` words (the pipelines' resize at another size).
+    """
+    words = [f'{ANCHOR_KEY}.{key}={_fmt(overrides[key])}' for key in _keys(overrides)]
+    return '--cfg-options ' + ' '.join(f"'{w}'" for w in words + list(extra))
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain dicts, lists and tuples (for a config file's literals)."""
+    if hasattr(value, 'items'):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def write_fitted_config(
+    out_dir: str,
+    config_path: str,
+    overrides: Dict,
+    header: List[str],
+    loaders: Optional[Dict] = None,
+    name: str = 'fitted_config.py',
+) -> str:
+    """Write ``out_dir/<name>``: the user's config with the fitted boxes.
+
+    Args:
+        out_dir: Output directory.
+        config_path: The analysed config (inherited).
+        overrides: The anchor generator keys to set.
+        header: Comment lines.
+        loaders: Dataloader overrides (the pipelines at another input size).
+        name: File name.
 
     Returns:
         The path written.
     """
     os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'fitted_config.py')
-    keys = ',\n'.join(f'            {key}={_fmt(overrides[key])}' for key in FITTED_KEYS)
+    path = osp.join(out_dir, name)
+    keys = ',\n'.join(
+        f'            {key}={_fmt(_plain(overrides[key]))}' for key in _keys(overrides)
+    )
     lines = [f'# {line}' for line in header]
+    what = (
+        "# The default boxes and the input size change; levels are the base config's."
+        if loaders
+        else "# Only the default boxes change; levels and strides are the base config's."
+    )
     lines += [
         f'_base_ = {osp.abspath(config_path)!r}',
         '',
-        "# Only the default boxes change; levels and strides are the base config's.",
+        what,
         'model = dict(',
         '    bbox_head=dict(',
         '        anchor_generator=dict(',
@@ -132,6 +177,9 @@ def write_fitted_config(out_dir: str, config_path: str, overrides: Dict, header:
         ')',
         '',
     ]
+    for key, value in (loaders or {}).items():
+        text = pprint.pformat(_plain(value), width=96, sort_dicts=False)
+        lines += [f'{key} = {text}', '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
     return path
@@ -182,6 +230,9 @@ def build_report(
     after: Optional[Dict] = None,
     fitted_cfg: Optional[Dict] = None,
     notes: Optional[List[str]] = None,
+    ceiling: Optional[Dict] = None,
+    ceiling_notes: Optional[List[str]] = None,
+    floors: Optional[Dict[str, float]] = None,
 ) -> Dict:
     """The content of ``report.json``.
 
@@ -194,11 +245,17 @@ def build_report(
             fitted default boxes (``after`` only with ``--fit``).
         fitted_cfg: The fitted anchor generator (with ``--fit``).
         notes: Lines worth keeping (skipped transforms, unchanged levels).
+        ceiling: :func:`.ceiling.ceiling_stats` output: ``coverage_ceiling``
+            and ``mean_iou_ceiling``, overall and per size bin.
+        ceiling_notes: The ceiling in words, and how close the fit came.
+        floors: The coverage each size bin had to keep in the fit (on its
+            sample).
 
     Returns:
-        A JSON-serialisable dict with ``coverage``, ``mean_best_iou``,
-        ``positives_per_gt`` (each ``{"before", "after"}``), ``per_size``,
-        ``num_gt``, ``fitted_anchor_generator`` and details.
+        A JSON-serialisable dict with ``coverage``, ``coverage_ceiling``,
+        ``mean_best_iou``, ``positives_per_gt`` (each ``{"before", "after"}``
+        but the ceiling), ``per_size``, ``num_gt``,
+        ``fitted_anchor_generator`` and details.
     """
     fitted = after is not None
     after = after or dict(all={}, per_size={k: {} for k in before['per_size']})
@@ -210,11 +267,17 @@ def build_report(
         num_images=gt.num_images,
         num_ignored=gt.num_ignored,
     )
+    ceiling = ceiling or dict(all={}, per_size={})
     for key in fields:
         report[key] = _pair(before['all'][key], after['all'].get(key), fitted)
+        if key == 'coverage':
+            report['coverage_ceiling'] = ceiling['all'].get('coverage_ceiling')
+            report['mean_iou_ceiling'] = ceiling['all'].get('mean_iou_ceiling')
     report['per_size'] = {
         name: dict(
             num_gt=stats['num_gt'],
+            coverage_ceiling=ceiling['per_size'].get(name, {}).get('coverage_ceiling'),
+            mean_iou_ceiling=ceiling['per_size'].get(name, {}).get('mean_iou_ceiling'),
             **{
                 key: _pair(stats.get(key), after['per_size'][name].get(key), fitted)
                 for key in fields + ('best_match_levels', 'positive_levels')
@@ -222,6 +285,8 @@ def build_report(
         )
         for name, stats in before['per_size'].items()
     }
+    report['ceiling_notes'] = list(ceiling_notes or [])
+    report['fit_floors'] = floors
     report['levels'] = {
         key: _pair(before['all'][key], after['all'].get(key), fitted)
         for key in ('best_match_levels', 'positive_levels')

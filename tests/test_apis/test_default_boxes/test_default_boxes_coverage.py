@@ -6,8 +6,9 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 
 from ssd_plugin.apis.default_boxes import coverage
+from ssd_plugin.apis.default_boxes.ceiling import grid_offsets as _offsets
 from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, size_bin, summarize
-from ssd_plugin.apis.default_boxes.fit import _offsets, shape_ious
+from ssd_plugin.apis.default_boxes.fit import shape_ious
 from ssd_plugin.apis.default_boxes.ground_truth import GroundTruth
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 

@@ -28,3 +28,49 @@ def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
     finally:
         torch.set_num_threads(saved)
     assert seen == [1, 1]
+
+
+def _trade_run():
+    """A :class:`runner._SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
+    from test_default_boxes_fit import _trade_case
+
+    from ssd_plugin.apis.default_boxes.ceiling import ceiling_stats, grid_ceiling
+    from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, summarize
+
+    gen, gt = _trade_case()
+    stock_cfg = dict(
+        type='SSDAnchorGenerator', strides=[8], ratios=[[]], min_sizes=[60], max_sizes=[60],
+        input_size=128,
+    )  # fmt: skip
+    before = match_default_boxes(gen, gt, 0.5)
+    ceil = grid_ceiling(gen, gt, 0.5)
+    return runner._SizeRun(
+        None, stock_cfg, gen, gt, before, summarize(before, gt.boxes), ceil,
+        ceiling_stats(ceil, gt.boxes),
+    )  # fmt: skip
+
+
+def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkeypatch):
+    # The search scores a sample; stand-in searches whose first answer trades the medium
+    # objects away on all ground truths: the runner searches again with medium's floor
+    # raised, and keeps the answer that holds it (or stops after three).
+    from ssd_plugin.apis.default_boxes.fit import FitResult
+
+    traded = FitResult([10.0], [90.0], [[]], floors={'small': 0.0, 'medium': 1.0})
+    kept = FitResult([60.0], [60.0], [[]], floors={'small': 0.0, 'medium': 1.0})
+    calls = []
+
+    def fake(*args, min_coverage=None, **kwargs):
+        calls.append(dict(min_coverage or {}))
+        return traded if len(calls) == 1 else kept
+
+    monkeypatch.setattr(runner, 'fit_default_boxes', fake)
+    run = _trade_run()
+    runner._fit(run, 0.5, 0.0, runner.FitOptions(), log=lambda _: None)
+    assert calls[0] == {} and calls[1]['medium'] > 1.0 - 1e-9
+    assert run.summary_after['per_size']['medium']['coverage'] == 1.0
+    calls.clear()
+    monkeypatch.setattr(runner, 'fit_default_boxes', lambda *a, **k: calls.append(1) or traded)
+    with pytest.raises(DefaultBoxesError, match='give --fit-samples 100'):
+        runner._fit(_trade_run(), 0.5, 0.0, runner.FitOptions(), log=lambda _: None)
+    assert len(calls) == 3

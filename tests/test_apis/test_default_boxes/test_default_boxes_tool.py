@@ -62,6 +62,13 @@ def test_report_keys_and_files(fitted_run):
     assert report['coverage']['after'] >= 0.95
     assert report['positives_per_gt']['before'] == 1.0  # the forced match alone
     assert report['per_size']['medium']['num_gt'] == 200  # 24 x 48 at the input: 1152 px^2
+    # a 24 x 48 box at most 4 px off a stride-8 centre along each axis: always in reach
+    assert report['coverage_ceiling'] == 1.0
+    assert report['per_size']['medium']['coverage_ceiling'] == 1.0
+    assert report['per_size']['small']['coverage_ceiling'] is None
+    assert report['fit_floors']['medium'] == 0.0  # the configured boxes cover none
+    assert 'every ground truth can reach IoU >= 0.5' in report['ceiling_notes'][0]
+    assert report['ceiling_notes'][-1].startswith('fit vs ceiling: coverage')
     gen = report['fitted_anchor_generator']
     assert gen['strides'] == [8, 16, 32] and gen['type'] == 'SSDAnchorGenerator'
     for name in ('best_iou_hist.png', 'gt_shapes.png', 'fitted_config.py'):
@@ -150,6 +157,15 @@ def test_bad_inputs(make_config, tmp_path):
     )
     proc = run([random_resize])
     assert proc.returncode == 2 and 'pipeline[3] is a RandomResize' in proc.stderr
+    # a coverage floor above the grid's ceiling: refused, with the ceiling
+    images, boxes = _tiny_boxes(4)
+    tiny = make_config(images, boxes)
+    proc = run([tiny, '--fit', '--min-coverage', 'small=0.9', '--out-dir', str(tmp_path / 'b')])
+    assert proc.returncode == 2
+    assert "cannot keep the size bins' coverage floors: small >= 0.9000" in proc.stderr
+    assert 'ceiling' in proc.stderr and 'Traceback' not in proc.stderr
+    proc = run([tiny, '--fit', '--min-coverage', 'small:0.9'])
+    assert proc.returncode == 2 and 'give BIN=SHARE' in proc.stderr
 
 
 def test_fit_that_cannot_change_any_level(make_config, tmp_path):
@@ -176,3 +192,60 @@ def test_fit_that_cannot_change_any_level(make_config, tmp_path):
     assert not osp.exists(out / 'fitted_config.py')
     with open(out / 'report.json') as f:
         assert json.load(f)['coverage'] == {'before': 1.0}
+
+
+def _tiny_boxes(num_images: int = 12, seed: int = 0):
+    """256 x 256 images of 14 x 14 px boxes: 7 px at the 128 px input, where the stride-8
+    grid leaves many out of reach; 14 px at 256, where it reaches nearly all."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    boxes = [
+        (i, float(x), float(y), 14.0, 14.0)
+        for i in range(num_images)
+        for x, y in rng.uniform(0, 240, (10, 2))
+    ]
+    return [(256, 256)] * num_images, boxes
+
+
+@pytest.mark.slow
+def test_input_sizes_report_and_recommended_config(make_config, tmp_path):
+    from mmengine.config import Config
+
+    images, boxes = _tiny_boxes()
+    cfg = make_config(images, boxes)
+    out = tmp_path / 'out'
+    proc = run([cfg, '--input-sizes', '192', '256', '--target', '0.9', '--out-dir', str(out)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out / 'report.json') as f:
+        report = json.load(f)
+    entries = report['input_sizes']
+    assert [e['input_size'] for e in entries] == [128, 192, 256]
+    for e in entries:
+        for key in ('input_size', 'coverage_ceiling', 'coverage', 'num_priors', 'relative_flops'):
+            assert key in e
+        assert e['coverage'] <= e['coverage_ceiling'] + 1e-9
+    first = entries[0]
+    assert first['relative_flops'] == 1.0
+    assert first['coverage_ceiling'] < 0.9  # 7 px boxes up to 4 px off the stride-8 centres
+    assert entries[2]['relative_flops'] == pytest.approx(4.0, rel=0.05)  # 2x the side
+    # stride-8/16/32 maps: 16^2 + 8^2 + 4^2 cells of 4 boxes at 128, 4x as many at 256
+    assert first['num_priors'] == 4 * (256 + 64 + 16)
+    assert entries[2]['num_priors'] == 4 * first['num_priors']
+    size = report['recommended_input_size']
+    reaching = [e['input_size'] for e in entries if e['coverage'] >= 0.9]
+    assert size == (
+        min(reaching) if reaching else max(entries, key=lambda e: e['coverage'])['input_size']
+    )
+    assert size != 128
+    written = Config.fromfile(str(out / 'fitted_config.py'))
+    gen = written.model.bbox_head.anchor_generator
+    assert gen.input_size == size
+    resize = written.train_dataloader.dataset.dataset.pipeline[3]
+    assert tuple(resize.scale) == (size, size)
+    assert 'passes SSDConfigCheckHook' in proc.stdout
+    assert osp.exists(out / 'fitted_config_128.py') and osp.exists(out / f'fitted_config_{size}.py')
+    fine = report['finer_level']
+    assert fine['stride'] == 4 and fine['available']  # MobileNetV2 computes stride 4
+    assert fine['coverage_ceiling'] >= first['coverage_ceiling']
+    assert 'recommended input size' in proc.stdout

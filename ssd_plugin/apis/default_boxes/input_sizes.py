@@ -1,0 +1,298 @@
+"""The same config at another input size, as ``--input-sizes`` analyses it.
+
+At input side ``S`` instead of the configured ``S0`` (the longer side of the
+train pipeline's fixed ``Resize``), every ``Resize`` of the train, val and test
+pipelines scales by ``f = S / S0``, and so do the default boxes
+(``min_sizes`` and ``max_sizes``): a fit at ``S`` starts from the configured
+boxes as they would look on the larger images. The strides follow the
+feature maps of a dummy forward at ``S``: a level keeps its stride where
+``ceil(S / stride)`` still gives its feature map (the backbone's own
+downsampling), and takes ``S / featmap`` otherwise (the coarse levels of
+SSDLite: 107 at 320, 128 at 384). The compute is the model's FLOPs at that
+size from mmengine's ``get_model_complexity_info`` (backbone, neck and head
+convolutions: ``model._forward``).
+"""
+
+import copy
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .errors import DefaultBoxesError
+from .fit import stock_settings
+from .ground_truth import leaf_dataset_cfgs, train_resize
+
+__all__ = [
+    'LOADERS',
+    'backbone_features_at_stride',
+    'configured_input',
+    'featmap_sizes',
+    'input_shape_at',
+    'model_flops',
+    'num_priors',
+    'resized_config',
+    'strides_for',
+]
+
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+_RESIZES = ('Resize', 'FixShapeResize')
+
+
+def _name(step: Any) -> str:
+    return str(step.get('type', '')).rsplit('.', 1)[-1] if hasattr(step, 'get') else ''
+
+
+def configured_input(cfg: Any) -> Tuple[int, int]:
+    """``(w, h)`` of the train pipeline's fixed ``Resize`` (its first leaf dataset).
+
+    Raises:
+        DefaultBoxesError: when there is none with a fixed ``scale``.
+    """
+    loader = cfg.get('train_dataloader') or {}
+    for key, leaf in leaf_dataset_cfgs(loader.get('dataset'), 'train_dataloader.dataset'):
+        resize, _ = train_resize(leaf.get('pipeline'), key)
+        if resize is not None and _name(resize) == 'FixShapeResize':
+            return int(resize['width']), int(resize['height'])
+        if resize is not None and resize.get('scale') is not None:
+            scale = resize['scale']
+            w, h = (scale, scale) if isinstance(scale, (int, float)) else scale
+            return int(w), int(h)
+        break
+    raise DefaultBoxesError(
+        '--input-sizes needs a fixed Resize with a scale in the train pipeline (the input '
+        'size to scale from); this config has none'
+    )
+
+
+def _scaled_pipeline(pipeline: Sequence, f: float) -> Tuple[List, List[Tuple[int, Dict]]]:
+    """``pipeline`` with every fixed resize scaled by ``f``; and ``(index, new fields)``."""
+    out, changed = [], []
+    for i, step in enumerate(pipeline or []):
+        step = copy.deepcopy(dict(step)) if hasattr(step, 'items') else step
+        name = _name(step)
+        new = None
+        if name == 'FixShapeResize':
+            new = dict(width=round(step['width'] * f), height=round(step['height'] * f))
+        elif name == 'Resize' and step.get('scale') is not None:
+            scale = step['scale']
+            w, h = (scale, scale) if isinstance(scale, (int, float)) else scale
+            new = dict(scale=(round(w * f), round(h * f)))
+        if new is not None:
+            step.update(new)
+            changed.append((i, new))
+        out.append(step)
+    return out, changed
+
+
+def _loader_override(ds_cfg: Any, f: float, key: str, lines: List[str]) -> Optional[Dict]:
+    """The part of a dataset config to write for the scaled pipelines (None: nothing changes).
+
+    Wrappers with ``dataset`` nest; ``datasets`` lists are written whole
+    (a config cannot override one list element).
+    """
+    if not hasattr(ds_cfg, 'get'):
+        return None
+    if ds_cfg.get('dataset') is not None:
+        sub = _loader_override(ds_cfg['dataset'], f, f'{key}.dataset', lines)
+        return None if sub is None else dict(dataset=sub)
+    if ds_cfg.get('datasets') is not None:
+        subs, any_change = [], False
+        for i, sub in enumerate(ds_cfg['datasets']):
+            full = copy.deepcopy(dict(sub))
+            pipeline, changed = _scaled_pipeline(full.get('pipeline'), f)
+            if changed:
+                full['pipeline'], any_change = pipeline, True
+                lines += [
+                    f'{key}.datasets.{i}.pipeline.{j}.{k}={_word(v)}'
+                    for j, new in changed
+                    for k, v in new.items()
+                ]
+            subs.append(full)
+        return dict(datasets=subs) if any_change else None
+    pipeline, changed = _scaled_pipeline(ds_cfg.get('pipeline'), f)
+    if not changed:
+        return None
+    lines += [f'{key}.pipeline.{j}.{k}={_word(v)}' for j, new in changed for k, v in new.items()]
+    return dict(pipeline=pipeline)
+
+
+def _word(value: Any) -> str:
+    return repr(value).replace(' ', '')
+
+
+def strides_for(
+    strides: Sequence[Tuple[float, float]], featmaps: Sequence[Tuple[int, int]], h: int, w: int
+) -> List:
+    """Strides at an ``h x w`` input whose levels have ``featmaps`` ``(fh, fw)``.
+
+    A stride is kept where ``ceil(input / stride)`` is the feature map, else
+    ``input / featmap``, rounded (or rounded up) to an integer or to 0.01,
+    the first that still gives the feature map (SSDLite's 320 / 3: 107;
+    640 / 3: 214). One number per level when both axes agree.
+    """
+
+    def fits(stride: float, size: int, cells: int) -> bool:
+        return math.ceil(size / stride - 1e-6) == cells
+
+    def pick(stride: float, size: int, cells: int) -> float:
+        if fits(stride, size, cells):
+            return stride
+        exact = size / cells
+        for cand in (round(exact), math.ceil(exact), round(exact, 2), math.ceil(exact * 100) / 100):
+            if fits(cand, size, cells):
+                return cand
+        return size / cells
+
+    out = []
+    for (sw, sh), (fh, fw) in zip(strides, featmaps):
+        nw, nh = pick(float(sw), w, fw), pick(float(sh), h, fh)
+        nw, nh = (int(v) if float(v).is_integer() else v for v in (nw, nh))
+        out.append(nw if nw == nh else [nw, nh])
+    return out
+
+
+def featmap_sizes(model: nn.Module, h: int, w: int) -> List[Tuple[int, int]]:
+    """``(fh, fw)`` of the features the model's backbone and neck give at ``h x w``."""
+    from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
+
+    feats = SSDConfigCheckHook._dummy_features(model, h, w)
+    return [tuple(int(v) for v in f.shape[-2:]) for f in feats]
+
+
+class _TensorForward(nn.Module):
+    """``model._forward(x)``: backbone, neck and head, what the FLOP counter traces."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model._forward(x)
+
+
+def model_flops(model: nn.Module, h: int, w: int) -> int:
+    """FLOPs (fused multiply-adds) of one ``3 x h x w`` forward (mmengine's counter)."""
+    from mmengine.analysis import get_model_complexity_info
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    was_training, level = model.training, logger.level
+    model.eval()
+    logger.setLevel('ERROR')  # the counter warns of every op without FLOPs (activations, BN)
+    try:
+        with torch.no_grad():
+            info = get_model_complexity_info(
+                _TensorForward(model), input_shape=(3, h, w), show_table=False, show_arch=False
+            )
+    finally:
+        model.train(was_training)
+        logger.setLevel(level)
+    return int(info['flops'])
+
+
+def num_priors(generator, h: int, w: int) -> int:
+    """Default boxes of the generator on an ``h x w`` input (``ceil(input / stride)`` maps)."""
+    total = 0
+    for (sw, sh), a in zip(generator.strides, generator.num_base_priors):
+        total += math.ceil(h / float(sh) - 1e-6) * math.ceil(w / float(sw) - 1e-6) * int(a)
+    return total
+
+
+def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:
+    """``(h, w)`` of the network input at longer side ``size`` (padded to ``pad_size_divisor``)."""
+    w0, h0 = configured_input(cfg)
+    f = size / max(w0, h0)
+    d = int(
+        ((cfg.get('model') or {}).get('data_preprocessor') or {}).get('pad_size_divisor', 1) or 1
+    )
+    return math.ceil(round(h0 * f) / d) * d, math.ceil(round(w0 * f) / d) * d
+
+
+def resized_config(
+    cfg: Any, stock_gen, stock_cfg: Dict, size: int, featmaps: Sequence[Tuple[int, int]]
+) -> Tuple[Any, Dict, Dict, List[str]]:
+    """``cfg`` at input side ``size``.
+
+    Args:
+        cfg: The merged config.
+        stock_gen: Its built anchor generator.
+        stock_cfg: Its anchor generator config.
+        size: The new longer input side.
+        featmaps: ``(fh, fw)`` per level at the new input (:func:`featmap_sizes`).
+
+    Returns:
+        ``(cfg at size, its anchor generator config, the dataloader overrides
+        to write into a config, the same as --cfg-options words)``.
+    """
+    w0, h0 = configured_input(cfg)
+    f = size / max(w0, h0)
+    h, w = input_shape_at(cfg, size)
+    new = copy.deepcopy(cfg)
+    loaders, words = {}, []
+    for name in LOADERS:
+        loader = new.get(name)
+        if loader is None or loader.get('dataset') is None:
+            continue
+        override = _loader_override(loader['dataset'], f, f'{name}.dataset', words)
+        if override is None:
+            continue
+        loaders[name] = dict(dataset=override)
+        _apply(loader['dataset'], f)
+    mins, maxs, _ = stock_settings(stock_gen, stock_cfg.get('ratios'))
+    gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
+    gen.update(
+        input_size=size,
+        strides=strides_for(stock_gen.strides, featmaps, h, w),
+        min_sizes=[round(v * f, 2) for v in mins],
+        max_sizes=[round(v * f, 2) for v in maxs],
+    )
+    new['model']['bbox_head']['anchor_generator'] = copy.deepcopy(gen)
+    return new, gen, loaders, words
+
+
+def _apply(ds_cfg: Any, f: float) -> None:
+    """Scale the resizes of a dataset config in place (through wrappers)."""
+    if ds_cfg.get('dataset') is not None:
+        _apply(ds_cfg['dataset'], f)
+    elif ds_cfg.get('datasets') is not None:
+        for sub in ds_cfg['datasets']:
+            _apply(sub, f)
+    elif ds_cfg.get('pipeline') is not None:
+        ds_cfg['pipeline'] = _scaled_pipeline(ds_cfg['pipeline'], f)[0]
+
+
+def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float) -> List[Tuple]:
+    """``(module name, channels)`` of backbone modules whose output is at ``stride``.
+
+    A dummy forward of the backbone records every submodule's 4-D output; a
+    feature map of ``ceil(input / stride)`` cells means the backbone computes
+    that stride (a finer level could take it, through ``out_indices`` or the
+    neck). The shallowest modules come first (the backbone's stages, e.g.
+    ``backbone.layer2``), in forward order.
+    """
+    want = (math.ceil(h / stride - 1e-6), math.ceil(w / stride - 1e-6))
+    found: List[Tuple] = []
+    hooks = []
+    for name, module in model.backbone.named_modules():
+        if name == '':
+            continue
+
+        def hook(_m, _i, out, name=name):
+            if torch.is_tensor(out) and out.dim() == 4 and tuple(out.shape[-2:]) == want:
+                found.append((f'backbone.{name}', int(out.shape[1])))
+
+        hooks.append(module.register_forward_hook(hook))
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model.backbone(torch.zeros(1, 3, h, w, dtype=param.dtype, device=param.device))
+    finally:
+        model.train(was_training)
+        for handle in hooks:
+            handle.remove()
+    order = {name: i for i, (name, _) in enumerate(found)}
+    return sorted(dict(found).items(), key=lambda item: (item[0].count('.'), order[item[0]]))
