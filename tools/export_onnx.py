@@ -24,7 +24,6 @@ which may order or suppress differently, do not fail a correct export.
 """
 
 import argparse
-import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -34,6 +33,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
+from ssd_plugin.apis.checkpoint_fit import check_weights_fit, checkpoint_state_dict
 from ssd_plugin.apis.onnx_export import export_onnx, pipeline_input_size, verify_onnx
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
@@ -69,11 +69,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _listing(keys: List[str], limit: int = 8) -> str:
-    shown = ', '.join(keys[:limit])
-    return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
-
-
 def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
     """Load ``checkpoint`` into ``model`` strictly; returns the checkpoint.
 
@@ -82,32 +77,8 @@ def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
             when the checkpoint is not of this config's model.
     """
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise RunCheckError(f'Checkpoint {checkpoint} holds no state_dict')
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}  # saved from DDP
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    reshaped = [
-        f'{k} {tuple(state[k].shape)} (model: {tuple(own[k].shape)})'
-        for k in own
-        if k in state and tuple(getattr(state[k], 'shape', ())) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or reshaped:
-        lines = [
-            f'Checkpoint {checkpoint} does not fit the model of config {config} '
-            f'({len(own)} weights); it was saved from another model or config:'
-        ]
-        if missing:
-            lines.append(f'  {len(missing)} missing in the checkpoint: {_listing(missing)}')
-        if unexpected:
-            lines.append(f'  {len(unexpected)} unexpected: {_listing(unexpected)}')
-        if reshaped:
-            lines.append(f'  {len(reshaped)} of another shape: {_listing(reshaped, 4)}')
-        lines.append('Export with the config the checkpoint was trained with.')
-        raise RunCheckError('\n'.join(lines))
-    model.load_state_dict(state, strict=True)
+    check_weights_fit(model, ckpt, checkpoint, config)
+    model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=True)
     return ckpt
 
 

@@ -185,6 +185,7 @@ custom_hooks = [
     dict(type='InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
     dict(type='RNGStateHook'),  # exact --resume
     dict(type='MidEpochResumeHook'),  # --resume inside an epoch continues it
+    dict(type='ssd_plugin.CheckpointOrderHook'),  # old checkpoints deleted after the new one
     # Evaluate and save an exponential moving average of the weights (YOLOX's).
     dict(
         type='mmdet.EMAHook',

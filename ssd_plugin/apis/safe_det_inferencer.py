@@ -7,12 +7,16 @@ found in the test pipeline``). :class:`SafeDetInferencer` finds either loader
 and keeps it, so a missing, truncated or undecodable image is named.
 """
 
+from typing import Any, Optional
+
 import numpy as np
 from mmdet.apis import DetInferencer
 from mmengine.config import ConfigDict
 from mmengine.dataset import Compose
 
 from ssd_plugin.registry import TRANSFORMS
+
+from .checkpoint_fit import check_weights_fit
 
 __all__ = ['IMAGE_LOADERS', 'InferenceImageLoader', 'SafeDetInferencer']
 
@@ -64,7 +68,22 @@ class SafeDetInferencer(DetInferencer):
     with ``ValueError: LoadImageFromFile is not found in the test pipeline``
     for the plugin's ``SafeLoadImageFromFile``; this one finds either (with
     or without a scope prefix) and wraps it in :class:`InferenceImageLoader`.
+    It also refuses a checkpoint of another model (``RunCheckError`` naming
+    the missing, unexpected and reshaped weights), which mmdet's would load
+    partly and run.
     """
+
+    def _init_model(self, cfg: Any, weights: Optional[str], device: str = 'cpu'):
+        self._weights_file = weights  # named by _load_weights_to_model
+        return super()._init_model(cfg, weights, device)
+
+    def _load_weights_to_model(self, model, checkpoint: Optional[dict], cfg) -> None:
+        """mmdet's, after refusing a checkpoint whose weights do not fit the model
+        (:func:`~ssd_plugin.apis.checkpoint_fit.check_weights_fit`)."""
+        if checkpoint is not None:
+            config = getattr(cfg, 'filename', None) or 'the config'
+            check_weights_fit(model, checkpoint, self._weights_file, config)
+        super()._load_weights_to_model(model, checkpoint, cfg)
 
     def _init_pipeline(self, cfg: ConfigDict) -> Compose:
         steps = [dict(step) for step in cfg.test_dataloader.dataset.pipeline]

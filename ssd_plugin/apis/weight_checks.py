@@ -9,6 +9,8 @@ import os.path as osp
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlparse
 
+from ssd_plugin.fileio import checkpoint_problem
+
 from ._config_walk import cfg_get, is_remote
 
 __all__ = ['ALLOW_DOWNLOAD_ENV', 'locate_weight', 'weight_problems', 'checkpoint_problems']
@@ -162,13 +164,21 @@ def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
     return problems
 
 
-def checkpoint_problems(checkpoint: str, what: str = 'checkpoint') -> List[str]:
-    """A line if a checkpoint given on the command line cannot be loaded offline."""
+def checkpoint_problems(
+    checkpoint: str, what: str = 'checkpoint', verify: bool = True
+) -> List[str]:
+    """A line if a checkpoint given on the command line cannot be loaded offline,
+    or (``verify``) is a local file that is truncated or corrupt (its records
+    checked against their CRC-32, :func:`ssd_plugin.fileio.checkpoint_problem`;
+    a file of torch's legacy non-zip format passes unchecked)."""
     url, path, error = locate_weight(checkpoint)
     if error is not None:
         return [f'{what} {checkpoint}: {error}']
-    if path is None or osp.isfile(path):
+    if path is None:
         return []
+    if osp.isfile(path):
+        problem = checkpoint_problem(path, allow_legacy=True) if verify else None
+        return [f'{what} {checkpoint}: {problem}'] if problem else []
     if url is not None:
         return [
             f'{what} {checkpoint} is not in the local download cache ({path}) and there '

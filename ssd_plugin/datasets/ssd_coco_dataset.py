@@ -36,6 +36,9 @@ class SSDCocoDataset(CocoDataset):
       on a subset of classes) are dropped and counted, as in mmdet.
     * **Classes of the metainfo missing from the file**: ``ValueError`` naming
       them. mmdet would silently shift every label after the missing one.
+    * **Image ids used twice**: ``ValueError`` naming each id and its files.
+      pycocotools keeps one image of the id, and mmdet trains the boxes of
+      both on it.
 
     * **Annotations of missing images** (an ``image_id`` not in ``images``):
       counted and reported in a warning naming some of the ids (pycocotools
@@ -153,6 +156,23 @@ class SSDCocoDataset(CocoDataset):
                 level=logging.WARNING,
             )
 
+    def _check_image_ids(self) -> None:
+        """Every image id must be unique: pycocotools keeps the last image of an
+        id, and mmdet trains the boxes of both on it."""
+        files = {}
+        for img in self.coco.dataset.get('images', []):
+            files.setdefault(img.get('id'), []).append(img.get('file_name'))
+        doubled = {i: names for i, names in files.items() if len(names) > 1}
+        if doubled:
+            shown = '; '.join(
+                f'id {i!r}: {", ".join(map(str, n))}' for i, n in list(doubled.items())[:5]
+            )
+            raise ValueError(
+                f'{self.ann_file}: {len(doubled)} image ids are used by more than one image '
+                f'({shown}); one image of each would vanish and its boxes be trained on the '
+                'other. Give every image its own id.'
+            )
+
     def _check_categories(self) -> None:
         """Every class of the metainfo must be a category of the file."""
         names = [cat['name'] for cat in self.coco.cats.values()]
@@ -178,6 +198,7 @@ class SSDCocoDataset(CocoDataset):
             inside the image.
         """
         if not self._categories_checked:
+            self._check_image_ids()
             self._check_categories()
             self._count_orphans()
         img_info = raw_data_info['raw_img_info']

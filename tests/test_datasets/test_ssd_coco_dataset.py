@@ -172,3 +172,16 @@ def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path):
     message = str(err.value)
     assert str(path) in message and 'not valid JSON' in message
     assert 'line 2 column 12' in message, message
+
+
+def test_duplicate_image_ids_are_refused_naming_the_id_and_both_files(tmp_path):
+    images = [
+        dict(id=1, file_name='a.jpg', width=100, height=80),
+        dict(id=7, file_name='b.jpg', width=100, height=80),
+        dict(id=7, file_name='c.jpg', width=100, height=80),
+    ]
+    ann = _write(tmp_path, [dict(bbox=[1, 1, 10, 10], image_id=7)], images=images)
+    with pytest.raises(
+        ValueError, match=r'1 image ids are used by more than one image \(id 7: b.jpg, c.jpg\)'
+    ):
+        _build(ann)
