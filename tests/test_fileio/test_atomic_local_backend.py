@@ -119,3 +119,15 @@ def test_temp_file_names_the_writer_and_the_backend_cleans_its_directory(tmp_pat
     backend = get_file_backend(str(tmp_path), backend_args=dict(backend='atomic_local'))
     backend.put(b'y', tmp_path / 'iter_3.pth')
     assert not stale.exists() and (tmp_path / 'iter_3.pth').read_bytes() == b'y'
+
+
+def test_written_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(b'x', tmp_path / 'a.pth')
+        os.umask(0o027)
+        atomic_write_bytes(b'x', tmp_path / 'b.pth')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'a.pth').stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / 'b.pth').stat().st_mode & 0o777 == 0o640
