@@ -39,7 +39,7 @@ def _named_params(func) -> FrozenSet[str]:
 def _accepted_keys(cls: type) -> Optional[FrozenSet[str]]:
     """The config keys a hook class takes, or None when it takes any (``**kwargs``)."""
     params = inspect.signature(cls.__init__).parameters.values()
-    keys = _named_params(cls.__init__) | {'type', 'priority'}  # the Runner pops priority
+    keys = _named_params(cls.__init__) | {'type', 'priority', '_scope_'}  # popped by the Runner
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return keys
     if issubclass(cls, CheckpointHook):  # its **kwargs go to Runner.save_checkpoint
@@ -65,13 +65,15 @@ def hook_problems(cfg: Any) -> List[str]:
         for where, hook in _hook_cfgs(cfg):
             if not hasattr(hook, 'items') or 'type' not in hook:
                 continue
-            kind = hook['type']
+            kind, scope = hook['type'], hook.get('_scope_')  # _scope_: from a mmdet:: base
+            if isinstance(kind, str) and scope and '.' not in kind:
+                kind = f'{scope}.{kind}'
             cls = kind if isinstance(kind, type) else HOOKS.get(kind)
             accepted = _accepted_keys(cls) if isinstance(cls, type) else None
             if accepted is None:
                 continue
             unknown = [key for key in hook if key not in accepted]
             if unknown:
-                shown = accepted - {'type'}
+                shown = accepted - {'type', '_scope_'}
                 problems.append(unknown_keys_message(f'{where} ({cls.__name__})', unknown, shown))
     return problems

@@ -411,7 +411,10 @@ def test_misspelled_hook_keys_are_refused_before_anything_is_built(tmp_path, tin
     cfg.merge_from_dict(
         {'default_hooks.checkpoint.intervall': 1, 'default_hooks.logger.intreval': 5}
     )
-    cfg.custom_hooks = [dict(type='InvalidLossGuardHook', max_consecutiv=2)]
+    cfg.custom_hooks = [
+        dict(type='InvalidLossGuardHook', max_consecutiv=2),
+        dict(type='DetVisualizationHook', _scope_='mmdet', draw=False),  # from a mmdet:: base
+    ]
     from ssd_plugin.apis.hook_checks import hook_problems
 
     problems = hook_problems(cfg)
