@@ -141,8 +141,9 @@ def json_problem(path: str) -> Optional[str]:
     except UnicodeDecodeError as err:
         return f'{path} is not valid JSON: not UTF-8 text (byte {err.start})'
     except json.JSONDecodeError as err:
+        what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
         return (
-            f'{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno} '
+            f'{path} is not valid JSON: {what} at line {err.lineno} column {err.colno} '
             f'(char {err.pos} of {len(err.doc)})'
         )
     except OSError:

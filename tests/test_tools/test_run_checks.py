@@ -491,3 +491,12 @@ def test_test_and_infer_refuse_a_checkpoint_of_another_model(
             '1 unexpected: extra.weight' in err and 'of another shape: bbox_head.cls_convs.0' in err
         )
     assert not (tmp_path / 'i' / 'detections.json').exists()
+
+
+def test_json_problem_of_an_unterminated_string_reads_once_at(tmp_path):
+    path = tmp_path / 'cut.json'
+    path.write_text('{"images": [{"file_name": "a.jpg')
+    assert json_problem(str(path)) == (
+        f'{path} is not valid JSON: Unterminated string starting at line 1 column 27 '
+        '(char 26 of 32)'
+    )
