@@ -21,6 +21,7 @@ from ssd_plugin.apis.device import adapt_to_device
 from ssd_plugin.apis.distributed import init_cpu_distributed
 from ssd_plugin.apis.resume_checks import find_resume_checkpoint, is_complete_checkpoint
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import ALLOW_DOWNLOAD_ENV, locate_weight, weight_problems
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
@@ -500,3 +501,16 @@ def test_json_problem_of_an_unterminated_string_reads_once_at(tmp_path):
         f'{path} is not valid JSON: Unterminated string starting at line 1 column 27 '
         '(char 26 of 32)'
     )
+
+
+def test_syntax_error_in_a_base_config_names_the_file_and_line(tmp_path, capsys):
+    """mmengine reports it as File "<unknown>", line 2."""
+    (tmp_path / 'base.py').write_text('a = 1\nb = (2,\nc = 3\n')
+    top = tmp_path / 'top.py'
+    top.write_text("_base_ = ['./base.py']\nx = 1\n")
+    with pytest.raises(RunCheckError) as info:
+        load_tool_config(str(top))
+    assert f'Syntax error in config {tmp_path}/./base.py:2:5: ' in str(info.value)
+    assert 'b = (2,' in str(info.value)
+    assert load_tool('export_onnx').main([str(top), 'x.pth', '--out', 'x.onnx']) == 2
+    assert 'base.py:2:5' in capsys.readouterr().err
