@@ -12,7 +12,8 @@ loader (:class:`~ssd_plugin.apis.safe_det_inferencer.SafeDetInferencer`).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+import sys
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -81,6 +82,40 @@ def detections(prediction: Dict, classes: List[str], score_thr: float) -> Dict:
     )
 
 
+def _predict_skipping_unreadable(
+    inferencer, images: List[str], batch_size: int, kwargs: Dict
+) -> Tuple[List[Optional[Dict]], List[Tuple[str, str]]]:
+    """Predictions of ``images`` (None for an unreadable one) and ``(path, error)``
+    of those skipped.
+
+    Batches go through the inferencer as one call each; a batch with an image
+    that cannot be read (``OSError``: ``ImageLoadError`` of the config's
+    loader) is run again image by image, so that one bad file costs only
+    itself.
+    """
+    predictions: List[Optional[Dict]] = []
+    skipped: List[Tuple[str, str]] = []
+
+    def run(chunk: List[str]) -> List[Dict]:
+        out = inferencer(chunk, batch_size=batch_size, no_save_pred=True, **kwargs)
+        return out['predictions']
+
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        try:
+            predictions += run(chunk)
+            continue
+        except OSError:
+            pass
+        for image in chunk:
+            try:
+                predictions += run([image])
+            except OSError as err:
+                skipped.append((image, str(err)))
+                predictions.append(None)
+    return predictions, skipped
+
+
 def infer_images(
     inputs: str,
     config: str,
@@ -112,10 +147,14 @@ def infer_images(
     Returns:
         The path of ``detections.json``.
 
+    An image the config's loader cannot read (``SafeLoadImageFromFile``
+    names the file and why) is skipped with a warning and listed under
+    ``skipped`` in the JSON; the others are written.
+
     Raises:
-        RunCheckError: when an input, the config or the checkpoint is missing.
-        ImageLoadError: when ``SafeLoadImageFromFile`` cannot read an image
-            (it names the file and why).
+        RunCheckError: when an input, the config or the checkpoint is
+            missing, the checkpoint does not fit the model, or no image
+            could be read.
     """
     images = list_images(inputs)
     cfg = load_inference_config(config, checkpoint, cfg_options, backend, onnx_file)
@@ -136,25 +175,32 @@ def infer_images(
             classes=tuple(inferencer.model.meta.get('classes') or ())
         )
     classes = list(inferencer.model.dataset_meta.get('classes', ()))
-    results = inferencer(
-        images,
-        batch_size=batch_size,
-        out_dir=out_dir,
-        pred_score_thr=score_thr,
-        no_save_pred=True,
+    predictions, skipped = _predict_skipping_unreadable(
+        inferencer, images, batch_size, dict(out_dir=out_dir, pred_score_thr=score_thr)
     )
     records = []
-    for path, prediction in zip(images, results['predictions']):
+    for path, prediction in zip(images, predictions):
+        if prediction is None:
+            continue
         record = dict(image=path, vis=osp.join(out_dir, 'vis', osp.basename(path)))
         record.update(detections(prediction, classes, score_thr))
         records.append(record)
+    if not records:
+        raise RunCheckError(
+            'No image could be read:\n' + '\n'.join(f'  - {err}' for _, err in skipped)
+        )
     os.makedirs(out_dir, exist_ok=True)
     json_path = osp.join(out_dir, 'detections.json')
     with open(json_path, 'w') as f:
-        json.dump(dict(score_thr=score_thr, classes=classes, images=records), f, indent=1)
+        document = dict(score_thr=score_thr, classes=classes, images=records)
+        document['skipped'] = [dict(image=path, error=err) for path, err in skipped]
+        json.dump(document, f, indent=1)
+    for _, err in skipped:
+        print(f'warning: skipped: {err}', file=sys.stderr)
+    skip_note = f' ({len(skipped)} unreadable, skipped: see the JSON)' if skipped else ''
     total = sum(len(r['labels']) for r in records)
     print(
-        f'{total} detections (score >= {score_thr}) in {len(records)} images; '
+        f'{total} detections (score >= {score_thr}) in {len(records)} images{skip_note}; '
         f'drawn images in {osp.join(out_dir, "vis")}, detections in {json_path}'
     )
     return json_path

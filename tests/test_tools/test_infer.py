@@ -152,3 +152,33 @@ def test_truncated_image_error_names_the_file(tested, tiny_config, tmp_path, cap
     assert (
         f'Image file is truncated (1500 bytes, no end marker): {image}' in capsys.readouterr().err
     )
+
+
+@pytest.mark.slow
+def test_a_bad_image_in_a_folder_is_skipped_and_the_rest_written(
+    tested, tiny_config, tiny_data, tmp_path, capsys
+):
+    """One bad image used to abort the run with no detections.json at all."""
+    import shutil
+
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    for name in ('000000.jpg', '000001.jpg', '000002.jpg'):
+        shutil.copy(tiny_data + 'val/' + name, folder / name)
+    (folder / '000001.jpg').write_bytes((folder / '000001.jpg').read_bytes()[:1500])
+    config = tmp_path / 'safe_loader.py'
+    config.write_text(
+        f'_base_ = {tiny_config!r}\n'
+        "test_dataloader = dict(dataset=dict(pipeline=[dict(type='SafeLoadImageFromFile')] "
+        '+ _base_.test_pipeline[1:]))\n'
+    )
+    out = tmp_path / 'out'
+    argv = [str(folder), str(config), tested['checkpoint'], '--out-dir', str(out)]
+    assert load_tool('infer').main(argv + ['--batch-size', '2']) == 0
+    bad = folder / '000001.jpg'
+    err = capsys.readouterr().err
+    assert f'warning: skipped: Image file is truncated (1500 bytes, no end marker): {bad}' in err
+    with open(out / 'detections.json') as f:
+        result = json.load(f)
+    assert [osp.basename(r['image']) for r in result['images']] == ['000000.jpg', '000002.jpg']
+    assert [s['image'] for s in result['skipped']] == [str(folder / '000001.jpg')]
