@@ -92,6 +92,20 @@ class SSDCocoDataset(CocoDataset):
         self._log_annotation_counts()
         return data_list
 
+    def prepare_data(self, idx: int):
+        """mmengine's, with the image named when its pipeline runs out of memory
+        (a 10000x10000 image zoomed out by ``Expand``: mmengine's error names
+        only the bytes it could not allocate)."""
+        try:
+            return super().prepare_data(idx)
+        except MemoryError as err:
+            info = self.get_data_info(idx)
+            raise MemoryError(
+                f'{info.get("img_path")} ({info.get("width")}x{info.get("height")} in '
+                f'{self.ann_file}): out of memory in the data pipeline ({err}). Resize the '
+                'image on disk, or drop it from the annotation file.'
+            ) from err
+
     def _log_annotation_counts(self) -> None:
         """One warning summing up ``annotation_counts`` (orphans have their own)."""
         counts = self.annotation_counts

@@ -210,3 +210,22 @@ def test_unterminated_string_message_reads_once_at(tmp_path):
     ) as info:
         _build(str(path))
     assert 'at at' not in str(info.value)
+
+
+def test_out_of_memory_in_the_pipeline_names_the_image(tmp_path):
+    from ssd_plugin.registry import TRANSFORMS
+
+    @TRANSFORMS.register_module(force=True)
+    class _Exhausting:  # stands for Expand on a 10000x10000 image
+        def __call__(self, results):
+            raise MemoryError('Unable to allocate 4.47 GiB for an array')
+
+    ann = _write(tmp_path, [dict(bbox=[1, 1, 10, 10])])
+    dataset = DATASETS.build(
+        dict(
+            type='SSDCocoDataset', ann_file=ann, data_prefix=dict(img='imgs/'),
+            metainfo=dict(classes=CLASSES), pipeline=[dict(type='_Exhausting')],
+        )
+    )  # fmt: skip
+    with pytest.raises(MemoryError, match=r'imgs/a.jpg \(100x80 in .*ann.json\): out of memory'):
+        dataset[0]
