@@ -514,3 +514,14 @@ def test_syntax_error_in_a_base_config_names_the_file_and_line(tmp_path, capsys)
     assert 'b = (2,' in str(info.value)
     assert load_tool('export_onnx').main([str(top), 'x.pth', '--out', 'x.onnx']) == 2
     assert 'base.py:2:5' in capsys.readouterr().err
+
+
+def test_demo_config_without_its_data_gets_the_generator_advice_not_coco(tmp_path):
+    from ssd_plugin.testing import get_config
+
+    cfg = get_config('demo/ssd_cspdarknet_synthetic_cpu.py')
+    root = str(tmp_path / 'elsewhere') + '/'
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': root})
+    problems, hints = dataset_problems(cfg, ['train_dataloader'])
+    assert problems and any('tools/generate_dataset.py --out' in h for h in hints), hints
+    assert not any('cocodataset.org' in h for h in hints), hints
