@@ -370,6 +370,7 @@ def test_browse_dataset_without_data_gives_the_train_message(tmp_path, tiny_conf
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow  # a holder process that imports ssd_plugin
 def test_work_dir_held_by_a_live_run_is_refused_naming_its_pid_and_host(
     tmp_path, tiny_config, capsys
 ):
