@@ -14,17 +14,20 @@ computed as ``model.predict`` computes them (see
 ``ssd_plugin.deploy.SSDOnnxWrapper``). ``tools/test.py --backend onnxruntime
 --onnx FILE`` evaluates the file on the config's test set.
 
-The checkpoint must fit the config's model exactly: missing, unexpected or
-reshaped weights end the run with their names (exit status 2), instead of an
-export of a partly random model. ``--input-size`` must be one the default
-boxes were made for (every level tiling the input), as ``model.predict``
-requires. By default the export is checked under onnxruntime against PyTorch
-on a random input; detections are compared as sets, so that near-tied scores,
-which may order or suppress differently, do not fail a correct export.
+The checkpoint must be intact (its CRC-32 checksums) and fit the config's
+model exactly: missing, unexpected or reshaped weights end the run with their
+names (exit status 2), instead of an export of a partly random model.
+``--input-size`` must be positive and one the default boxes were made for
+(every level tiling the input), as ``model.predict`` requires, and the
+``--out`` folder must exist: all checked before the export (exit status 2).
+A size other than the one the model runs at is warned about. By default the
+export is checked under onnxruntime against PyTorch on a random input;
+detections are compared as sets, so that near-tied scores, which may order
+or suppress differently, do not fail a correct export.
 """
 
 import argparse
-import re
+import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -34,6 +37,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
+from ssd_plugin.apis.checkpoint_fit import check_weights_fit, checkpoint_state_dict
 from ssd_plugin.apis.onnx_export import export_onnx, pipeline_input_size, verify_onnx
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
@@ -69,11 +73,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _listing(keys: List[str], limit: int = 8) -> str:
-    shown = ', '.join(keys[:limit])
-    return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
-
-
 def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
     """Load ``checkpoint`` into ``model`` strictly; returns the checkpoint.
 
@@ -82,32 +81,8 @@ def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
             when the checkpoint is not of this config's model.
     """
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise RunCheckError(f'Checkpoint {checkpoint} holds no state_dict')
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}  # saved from DDP
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    reshaped = [
-        f'{k} {tuple(state[k].shape)} (model: {tuple(own[k].shape)})'
-        for k in own
-        if k in state and tuple(getattr(state[k], 'shape', ())) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or reshaped:
-        lines = [
-            f'Checkpoint {checkpoint} does not fit the model of config {config} '
-            f'({len(own)} weights); it was saved from another model or config:'
-        ]
-        if missing:
-            lines.append(f'  {len(missing)} missing in the checkpoint: {_listing(missing)}')
-        if unexpected:
-            lines.append(f'  {len(unexpected)} unexpected: {_listing(unexpected)}')
-        if reshaped:
-            lines.append(f'  {len(reshaped)} of another shape: {_listing(reshaped, 4)}')
-        lines.append('Export with the config the checkpoint was trained with.')
-        raise RunCheckError('\n'.join(lines))
-    model.load_state_dict(state, strict=True)
+    check_weights_fit(model, ckpt, checkpoint, config)
+    model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=True)
     return ckpt
 
 
@@ -138,37 +113,57 @@ def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
     return (size, size) if isinstance(size, int) else tuple(size)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = load_tool_config(args.config, cfg_options=args.cfg_options)  # checks the file
-        problems = checkpoint_problems(args.checkpoint)
-        if problems:
-            raise RunCheckError('; '.join(problems))
-    except RunCheckError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    try:
-        model = build_detector(cfg, args.checkpoint, args.config)
-    except RunCheckError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    input_size = args.input_size or default_input_size(cfg, model)
-    if input_size is None:
-        print(
-            f'error: {args.config} has no fixed-size Resize in its test pipeline and its '
-            'anchor generator no input_size: give --input-size H W',
-            file=sys.stderr,
-        )
-        return 2
+def _argument_problems(args: argparse.Namespace) -> List[str]:
+    """What is wrong with ``--input-size`` and ``--out``, found before any work."""
+    problems = []
+    if args.input_size is not None and min(args.input_size) < 1:
+        h, w = args.input_size
+        problems.append(f'--input-size {h} {w}: height and width must be positive')
+    out_dir = osp.dirname(osp.abspath(args.out))
+    if not osp.isdir(out_dir):
+        problems.append(f'--out {args.out}: the folder {out_dir} does not exist')
+    return problems
+
+
+def _build_wrapper(model, input_size, config: str, default) -> SSDOnnxWrapper:
+    """The graph at ``input_size``; RunCheckError when the model cannot run on it."""
+    size = f'--input-size {input_size[0]} {input_size[1]}'
     try:
         wrapper = SSDOnnxWrapper(model, input_size)
     except ValueError as err:  # an input the default boxes were not made for
+        raise RunCheckError(f'{size} does not fit the default boxes of {config}: {err}') from err
+    except RuntimeError as err:  # a layer left with an empty feature map
+        first = str(err).strip().splitlines()[0]
+        raise RunCheckError(f'{size}: the model of {config} cannot run on it ({first})') from err
+    if default is not None and tuple(input_size) != tuple(default):
         print(
-            f'error: --input-size {input_size[0]} {input_size[1]} does not fit the default '
-            f'boxes of {args.config}: {err}',
+            f'warning: {size} differs from the {default[0]}x{default[1]} the model of {config} '
+            'runs at (its test pipeline or default boxes); detections at another size may be '
+            'poor',
             file=sys.stderr,
         )
+    return wrapper
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        problems = _argument_problems(args)
+        cfg = load_tool_config(args.config, cfg_options=args.cfg_options)  # checks the file
+        problems += checkpoint_problems(args.checkpoint)
+        if problems:
+            raise RunCheckError('; '.join(problems))
+        model = build_detector(cfg, args.checkpoint, args.config)
+        default = default_input_size(cfg, model)
+        input_size = args.input_size or default
+        if input_size is None:
+            raise RunCheckError(
+                f'{args.config} has no fixed-size Resize in its test pipeline and its '
+                'anchor generator no input_size: give --input-size H W'
+            )
+        wrapper = _build_wrapper(model, input_size, args.config, default)
+    except RunCheckError as err:
+        print(f'error: {err}', file=sys.stderr)
         return 2
     export_onnx(wrapper, args.out, args.opset, dynamic_batch=not args.static_batch)
     batch = '1' if args.static_batch else 'B'

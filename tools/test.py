@@ -9,7 +9,9 @@ Examples::
 
 A relative ``--show-dir`` is placed under ``WORK_DIR/TIMESTAMP/`` as in mmdet;
 the path is printed at the end. Missing data or checkpoint files end the run
-with a message that says how to get them (exit status 2).
+with a message that says how to get them (exit status 2), as does a truncated
+or corrupt checkpoint, or one whose weights do not fit the config's model
+(missing, unexpected and reshaped weights named).
 """
 
 import argparse
@@ -23,6 +25,7 @@ from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
 from ssd_plugin.apis.onnxruntime_detector import configure_backend
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_model_file_args, add_runner_args, export_local_rank
@@ -91,6 +94,8 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def _test(cfg: Config, args: argparse.Namespace) -> None:
     runner = build_runner(cfg)
+    if cfg.get('load_from'):  # --backend pytorch: refuse weights of another model
+        check_checkpoint_file_fits(runner.model, cfg.load_from, args.config)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
 

@@ -11,8 +11,10 @@ Examples::
 Before the Runner is built, the data, pretrained weights and resume checkpoint
 the run needs are checked, and a missing one ends the run with a message that
 says how to get it (exit status 2), as does an annotation file that is not
-valid JSON (named with the parse position). Temporary files that killed
-checkpoint writes left in the work directory are removed at start.
+valid JSON (named with the parse position), or a misspelled hook setting. A
+work directory that another live run holds is refused (its pid and host
+named). Temporary files that killed checkpoint writes left in the work
+directory are removed at start.
 """
 
 import argparse
@@ -31,6 +33,7 @@ from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
 from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 from ssd_plugin.apis.tool_runner import run_tool
+from ssd_plugin.apis.work_dir_lock import hold_work_dir
 from ssd_plugin.fileio import remove_stale_temp_files
 
 
@@ -98,10 +101,11 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def _train(cfg: Config) -> None:
-    # Temporary files of checkpoint writes killed earlier (never one being written).
-    for path in remove_stale_temp_files(cfg.work_dir):
-        print_log(f'removed {path}, left by an interrupted checkpoint write', logger='current')
-    build_runner(cfg).train()
+    with hold_work_dir(cfg.work_dir):  # refuses a work dir a live run holds
+        # Temporary files of checkpoint writes killed earlier (never one being written).
+        for path in remove_stale_temp_files(cfg.work_dir):
+            print_log(f'removed {path}, left by an interrupted checkpoint write', logger='current')
+        build_runner(cfg).train()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

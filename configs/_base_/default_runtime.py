@@ -25,6 +25,7 @@ custom_hooks = [
     dict(type='ssd_plugin.RNGStateHook'),
     # --resume from inside an epoch continues it at the next unseen batch.
     dict(type='ssd_plugin.MidEpochResumeHook'),
+    dict(type='ssd_plugin.CheckpointOrderHook'),  # old checkpoints deleted after the new one
 ]
 
 env_cfg = dict(

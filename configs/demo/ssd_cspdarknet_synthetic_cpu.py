@@ -190,6 +190,7 @@ custom_hooks = [
     dict(type='ssd_plugin.InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
     dict(type='ssd_plugin.RNGStateHook'),  # exact --resume
     dict(type='ssd_plugin.MidEpochResumeHook'),  # --resume inside an epoch continues it
+    dict(type='ssd_plugin.CheckpointOrderHook'),  # old checkpoints deleted after the new one
     # Evaluate and save an exponential moving average of the weights (YOLOX's).
     dict(
         type='EMAHook',

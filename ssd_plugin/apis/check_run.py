@@ -8,6 +8,7 @@ from typing import Any, Sequence, Tuple
 
 from ._config_walk import cfg_get, used_dataloaders
 from .dataset_checks import dataset_problems
+from .hook_checks import hook_problems
 from .resume_checks import resume_problem
 from .run_check_error import RunCheckError
 from .weight_checks import checkpoint_problems, weight_problems
@@ -26,8 +27,9 @@ def check_run(
     Args:
         cfg: The merged config (after ``--cfg-options``).
         config_path: The config file, named in the message.
-        mode: ``'train'`` (train + val data, pretrained weights, load_from
-            or the resume checkpoint), ``'test'`` (test data), ``'browse'``
+        mode: ``'train'`` (hook settings, train + val data, pretrained
+            weights, load_from or the resume checkpoint), ``'test'`` (hook
+            settings, test data), ``'browse'``
             (train data only) or ``'infer'`` (no data).
         checkpoints: ``(what, path)`` pairs given on the command line, e.g.
             ``[('checkpoint', args.checkpoint)]``.
@@ -40,7 +42,13 @@ def check_run(
     sections = []
     problems = [p for what, path in checkpoints for p in checkpoint_problems(path, what)]
     if problems:
-        sections.append('Checkpoint not available:\n' + '\n'.join(f'  - {p}' for p in problems))
+        sections.append(
+            'Checkpoint not found or not usable:\n' + '\n'.join(f'  - {p}' for p in problems)
+        )
+    if mode in ('train', 'test'):
+        problems = hook_problems(cfg)
+        if problems:
+            sections.append('Unknown hook settings:\n' + '\n'.join(f'  - {p}' for p in problems))
     problems, hints = dataset_problems(cfg, used_dataloaders(cfg, mode))
     if problems:
         lines = [f'Dataset not found (relative paths are from {os.getcwd()}):']

@@ -47,8 +47,12 @@ SYNTHETIC_HOWTO = (
 )
 
 
-def _dataset_howto(ds_type: str, data_root: str) -> str:
-    if 'synthetic' in data_root:
+# The annotation files of tools/generate_dataset.py's default layout (the demo's).
+SYNTHETIC_ANN_FILES = ('instances_train.json', 'instances_val.json')
+
+
+def _dataset_howto(ds_type: str, data_root: str, ann_file: str = '') -> str:
+    if 'synthetic' in data_root or osp.basename(str(ann_file)) in SYNTHETIC_ANN_FILES:
         return SYNTHETIC_HOWTO.format(root=data_root.rstrip('/') or 'data/synthetic')
     if 'voc' in ds_type.lower():
         return VOC_HOWTO
@@ -97,7 +101,7 @@ def dataset_problems(cfg: Any, dataloaders: Sequence[str]) -> Tuple[List[str], L
                 problems.append(f'{key} ({ds_type}): {text}')
             if found:
                 root_keys.append(f'{key}.data_root=/path/to/data/')
-                howto = _dataset_howto(ds_type, data_root)
+                howto = _dataset_howto(ds_type, data_root, cfg_get(ds, 'ann_file') or '')
                 if howto not in howtos:
                     howtos.append(howto)
         eval_name = name.replace('_dataloader', '_evaluator')
@@ -141,8 +145,9 @@ def json_problem(path: str) -> Optional[str]:
     except UnicodeDecodeError as err:
         return f'{path} is not valid JSON: not UTF-8 text (byte {err.start})'
     except json.JSONDecodeError as err:
+        what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
         return (
-            f'{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno} '
+            f'{path} is not valid JSON: {what} at line {err.lineno} column {err.colno} '
             f'(char {err.pos} of {len(err.doc)})'
         )
     except OSError:

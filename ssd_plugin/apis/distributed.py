@@ -1,11 +1,43 @@
 """Joining the process group of a CPU-only ``torchrun`` launch (mmengine's
 ``init_dist`` needs CUDA)."""
 
+import os
+import signal
+import threading
+import time
 from typing import Any, Optional
 
 from .run_check_error import RunCheckError
 
-__all__ = ['init_cpu_distributed']
+__all__ = ['exit_with_launcher', 'init_cpu_distributed']
+
+
+def exit_with_launcher(poll_s: float = 2.0) -> None:
+    """End this worker (SIGTERM to itself) when the process that started it dies.
+
+    A ``torchrun`` launcher killed with ``kill -9`` cannot stop its workers,
+    which would go on training as orphans (parent pid 1) until the end. A
+    daemon thread checks every ``poll_s`` whether the parent pid changed
+    (the kernel re-parents an orphan). A thread rather than
+    ``PR_SET_PDEATHSIG``: that signal fires when the parent's *thread* that
+    forked ends, which need not be the launcher's end. The watch starts
+    when the tool does (``run_tool``), after its imports: a launcher killed
+    in those first seconds is not seen. POSIX only.
+    """
+    if os.name != 'posix':
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        print(
+            f'[pid {os.getpid()}] the launcher (pid {parent}) is gone: stopping this worker',
+            flush=True,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name='exit-with-launcher', daemon=True).start()
 
 
 def init_cpu_distributed(cfg: Any, launcher: str, cuda: Optional[bool] = None) -> Optional[str]:

@@ -1,12 +1,15 @@
-"""Resume checks: the checkpoint ``--resume`` continues from, skipping a
-truncated one (a run killed while saving without the ``atomic_local`` backend)
-or a ``last_checkpoint`` that names none, and why a given one is not usable.
+"""Resume checks: the checkpoint ``--resume`` continues from, skipping one that
+is truncated (a run killed while saving without the ``atomic_local`` backend),
+corrupt (its bytes no longer match the CRC-32 checksums ``torch.save`` stored)
+or that an empty ``last_checkpoint`` names none, and why a given one is not
+usable.
 """
 
 import os
 import os.path as osp
-import zipfile
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
+
+from ssd_plugin.fileio import checkpoint_problem
 
 from .weight_checks import checkpoint_problems
 
@@ -14,12 +17,26 @@ __all__ = ['is_complete_checkpoint', 'find_resume_checkpoint', 'resume_problem']
 
 
 def is_complete_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a whole ``torch.save`` file.
+    """Whether ``path`` is a whole, unaltered ``torch.save`` file.
 
     ``torch.save`` writes a zip archive whose central directory comes last,
-    so a file cut short by a killed save is no valid zip.
+    so a file cut short by a killed save is no valid zip; every record's
+    bytes are checked against the CRC-32 the archive stores
+    (:func:`ssd_plugin.fileio.checkpoint_problem`).
     """
-    return osp.isfile(path) and osp.getsize(path) > 0 and zipfile.is_zipfile(path)
+    return checkpoint_problem(path) is None
+
+
+def _checkpoints(work_dir: str) -> List[Tuple[float, str, Optional[str]]]:
+    """``(mtime, path, problem)`` of every ``*.pth`` of ``work_dir``, newest first."""
+    if not osp.isdir(work_dir):
+        return []
+    found = []
+    for name in os.listdir(work_dir):
+        path = osp.join(work_dir, name)
+        if name.endswith('.pth') and not name.startswith('.') and osp.isfile(path):
+            found.append((osp.getmtime(path), path, checkpoint_problem(path)))
+    return sorted(found, reverse=True)
 
 
 def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
@@ -27,61 +44,56 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]
     the one ``last_checkpoint`` names.
 
     Returns:
-        ``(path, note)``: ``last_checkpoint``'s file when it is complete;
-        otherwise the newest complete ``*.pth`` of ``work_dir`` (or None),
-        with a note saying why.
+        ``(path, note)``: ``last_checkpoint``'s file when it is intact;
+        otherwise the newest intact ``*.pth`` of ``work_dir`` (or None), with
+        a note saying why and naming the checkpoints passed over.
     """
     record = osp.join(work_dir, 'last_checkpoint')
     last = None
     if osp.isfile(record):
         with open(record) as f:
             last = f.read().strip() or None
-    if last is not None and is_complete_checkpoint(last):
+    problem = checkpoint_problem(last) if last is not None else None
+    if last is not None and problem is None:
         return last, None
-    candidates = []
-    if osp.isdir(work_dir):
-        for name in os.listdir(work_dir):
-            path = osp.join(work_dir, name)
-            if name.endswith('.pth') and not name.startswith('.') and is_complete_checkpoint(path):
-                candidates.append((osp.getmtime(path), path))
-    if last is None and not candidates:
+    found = _checkpoints(work_dir)
+    if last is None and not found:
         return None, None
     why = (
-        f'{record} names {last}, which is missing or truncated'
-        if last is not None
-        else f'{record} is missing or empty'
+        f'{record} names {last}: {problem}' if last is not None else f'{record} is missing or empty'
     )
-    if not candidates:
-        return None, f'{why}, and {work_dir} holds no complete checkpoint; starting afresh'
-    newest = max(candidates)[1]
-    return newest, f'{why}; resuming from the newest complete checkpoint {newest}'
+    skipped = [f'{path} ({bad})' for _, path, bad in found if bad and path != last]
+    intact = [path for _, path, bad in found if not bad]
+    if skipped:
+        why += '; not usable either: ' + ', '.join(skipped)
+    if not intact:
+        return None, f'{why}; {work_dir} holds no intact checkpoint; starting afresh'
+    return intact[0], f'{why}; resuming from the newest intact checkpoint {intact[0]}'
 
 
 def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[str]:
     """The message section when ``--resume CHECKPOINT`` cannot be resumed from, else None.
 
-    A missing or truncated file is named with the complete checkpoints of
-    ``work_dir`` to resume from instead.
+    A missing, truncated or corrupt file is named with the intact checkpoints
+    of ``work_dir`` to resume from instead.
     """
-    lines = [f'  - {p}' for p in checkpoint_problems(checkpoint, 'resume checkpoint')]
-    if not lines and osp.isfile(checkpoint) and not is_complete_checkpoint(checkpoint):
-        lines.append(
-            f'  - {checkpoint} is truncated or not a torch checkpoint '
-            f'({osp.getsize(checkpoint)} bytes)'
-        )
+    lines = [f'  - {p}' for p in checkpoint_problems(checkpoint, 'resume checkpoint', verify=False)]
+    if not lines and osp.isfile(checkpoint):
+        problem = checkpoint_problem(checkpoint)
+        if problem:
+            lines.append(f'  - {checkpoint}: {problem}')
     if not lines:
         return None
-    found = []
-    if work_dir and osp.isdir(work_dir):
-        found = sorted(
-            osp.join(work_dir, n)
-            for n in os.listdir(work_dir)
-            if n.endswith('.pth') and n[0] != '.' and is_complete_checkpoint(osp.join(work_dir, n))
+    intact = sorted(path for _, path, bad in _checkpoints(work_dir or '') if not bad)
+    if intact:
+        lines.append(f'  Intact checkpoints in {work_dir}: {", ".join(intact)}')
+        lines.append(
+            '  Pass one of them, or --resume without a path to take the newest intact '
+            'checkpoint of the work directory (--work-dir).'
         )
-    if found:
-        lines.append(f'  Complete checkpoints in {work_dir}: {", ".join(found)}')
-    lines.append(
-        '  Pass one of them, or --resume without a path to take the newest complete checkpoint '
-        'of the work directory (--work-dir).'
-    )
+    else:
+        lines.append(
+            f'  {work_dir or "The work directory"} holds no intact checkpoint; train without '
+            '--resume to start afresh.'
+        )
     return '\n'.join(['Resume checkpoint not usable:'] + lines)

@@ -15,7 +15,7 @@ from mmengine.logging import print_log
 from ssd_plugin.utils import register_all_modules
 
 from .dataset_checks import invalid_json_error, is_json_error
-from .distributed import init_cpu_distributed
+from .distributed import exit_with_launcher, init_cpu_distributed
 from .run_check_error import RunCheckError
 
 __all__ = ['EXIT_MISSING', 'json_errors_named', 'run_tool']
@@ -53,6 +53,8 @@ def run_tool(
     Returns:
         0, or :data:`EXIT_MISSING` after printing the RunCheckError.
     """
+    if args.launcher != 'none':  # a worker of torchrun (or slurm, mpi) ends with it
+        exit_with_launcher()
     register_all_modules(init_default_scope=False)
     from mmdet.utils import setup_cache_size_limit_of_dynamo
 

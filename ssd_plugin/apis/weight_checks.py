@@ -17,6 +17,8 @@ import socket
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlparse
 
+from ssd_plugin.fileio import checkpoint_problem
+
 from ._config_walk import cfg_get, is_remote
 
 __all__ = [
@@ -207,14 +209,22 @@ def weight_problems(cfg: Any, include_load_from: bool = True) -> List[str]:
     return problems
 
 
-def checkpoint_problems(checkpoint: str, what: str = 'checkpoint') -> List[str]:
+def checkpoint_problems(
+    checkpoint: str, what: str = 'checkpoint', verify: bool = True
+) -> List[str]:
     """A line if a checkpoint given on the command line cannot be loaded.
 
     A URL or model-zoo name is downloaded to the cache first, as mmdet's tools do.
+    With ``verify``, a local file that is truncated or corrupt is named too (its
+    records checked against their CRC-32, :func:`ssd_plugin.fileio.checkpoint_problem`;
+    a file of torch's legacy non-zip format passes unchecked).
     """
     problem, path = _weight_problem(checkpoint)
-    if problem is None:
-        return []
-    if problem.startswith('file not found'):
-        return [f'{what} not found: {checkpoint} (resolved: {path})']
-    return [f'{what} {checkpoint}: {problem}; or pass a local file']
+    if problem is not None:
+        if problem.startswith('file not found'):
+            return [f'{what} not found: {checkpoint} (resolved: {path})']
+        return [f'{what} {checkpoint}: {problem}; or pass a local file']
+    if verify and path is not None and osp.isfile(path):
+        problem = checkpoint_problem(path, allow_legacy=True)
+        return [f'{what} {checkpoint}: {problem}'] if problem else []
+    return []

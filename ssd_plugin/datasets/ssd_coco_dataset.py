@@ -10,7 +10,7 @@ from mmengine.logging import print_log
 
 from ssd_plugin.registry import DATASETS
 
-_COUNTERS = ('invalid', 'outside', 'tiny', 'clipped', 'unselected', 'orphan')
+_COUNTERS = ('invalid', 'malformed', 'outside', 'tiny', 'clipped', 'unselected', 'orphan')
 
 
 @DATASETS.register_module()
@@ -23,9 +23,9 @@ class SSDCocoDataset(CocoDataset):
     being mmdet's (``filter_cfg`` with ``filter_empty_gt`` and ``min_size``,
     ``metainfo``, ``iscrowd`` as ``ignore_flag``, masks):
 
-    * **Zero or negative size** (``w <= 0`` or ``h <= 0``, or a ``bbox`` that
-      is not 4 finite numbers): ``invalid_box='filter'`` drops them and logs
-      how many; ``invalid_box='error'`` raises ``ValueError`` naming the
+    * **Zero or negative size** (``w <= 0`` or ``h <= 0``), or a ``bbox`` that
+      is not 4 finite numbers (counted apart): ``invalid_box='filter'`` drops
+      them and logs how many; ``invalid_box='error'`` raises ``ValueError`` naming the
       annotation file, the image, the annotation id and the box.
     * **Partly outside the image**: clipped to ``[0, width] x [0, height]``.
       Boxes with no area inside the image, or under 1 px after clipping (as
@@ -36,6 +36,9 @@ class SSDCocoDataset(CocoDataset):
       on a subset of classes) are dropped and counted, as in mmdet.
     * **Classes of the metainfo missing from the file**: ``ValueError`` naming
       them. mmdet would silently shift every label after the missing one.
+    * **Image ids used twice**: ``ValueError`` naming each id and its files.
+      pycocotools keeps one image of the id, and mmdet trains the boxes of
+      both on it.
 
     * **Annotations of missing images** (an ``image_id`` not in ``images``):
       counted and reported in a warning naming some of the ids (pycocotools
@@ -79,8 +82,9 @@ class SSDCocoDataset(CocoDataset):
         try:
             data_list = super().load_data_list()
         except json.JSONDecodeError as err:
+            what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
             raise ValueError(
-                f'{self.ann_file} is not valid JSON: {err.msg} at line {err.lineno} column '
+                f'{self.ann_file} is not valid JSON: {what} at line {err.lineno} column '
                 f'{err.colno} (char {err.pos} of {len(err.doc)}). Fix or regenerate the file '
                 '(a truncated download or copy is the usual cause).'
             ) from err
@@ -88,13 +92,28 @@ class SSDCocoDataset(CocoDataset):
         self._log_annotation_counts()
         return data_list
 
+    def prepare_data(self, idx: int):
+        """mmengine's, with the image named when its pipeline runs out of memory
+        (a 10000x10000 image zoomed out by ``Expand``: mmengine's error names
+        only the bytes it could not allocate)."""
+        try:
+            return super().prepare_data(idx)
+        except MemoryError as err:
+            info = self.get_data_info(idx)
+            raise MemoryError(
+                f'{info.get("img_path")} ({info.get("width")}x{info.get("height")} in '
+                f'{self.ann_file}): out of memory in the data pipeline ({err}). Resize the '
+                'image on disk, or drop it from the annotation file.'
+            ) from err
+
     def _log_annotation_counts(self) -> None:
         """One warning summing up ``annotation_counts`` (orphans have their own)."""
         counts = self.annotation_counts
         if any(v for k, v in counts.items() if k != 'orphan'):  # orphans: their own line
             print_log(
                 f'{type(self).__name__}({self.ann_file}): dropped {counts["invalid"]} '
-                f'annotations of zero or negative size (invalid_box="filter"), '
+                f'annotations of zero or negative size and {counts["malformed"]} whose bbox is '
+                'not 4 finite numbers (invalid_box="filter"), '
                 f'{counts["outside"]} outside their image, {counts["tiny"]} under 1 px after '
                 f'clipping and {counts["unselected"]} of categories not in metainfo["classes"]; '
                 f'clipped {counts["clipped"]} boxes to their image.',
@@ -135,13 +154,44 @@ class SSDCocoDataset(CocoDataset):
 
         mmdet decides emptiness from the raw file, so an image whose every box
         was dropped (e.g. all of zero size) would stay as an empty image.
+
+        Raises:
+            ValueError: when no image is left, with the count of each reason
+                (mmengine would fail with "need at least one array to
+                concatenate").
         """
         data_list = super().filter_data()
-        if self.test_mode or not (self.filter_cfg or {}).get('filter_empty_gt', False):
-            return data_list
-        kept = [info for info in data_list if info['instances']]
-        self._log_emptied(len(data_list) - len(kept))
-        return kept
+        if not self.test_mode and (self.filter_cfg or {}).get('filter_empty_gt', False):
+            kept = [info for info in data_list if info['instances']]
+            self._log_emptied(len(data_list) - len(kept))
+            empty, data_list = len(data_list) - len(kept), kept
+        else:
+            empty = 0
+        if not data_list:
+            self._raise_nothing_left(empty)
+        return data_list
+
+    def _raise_nothing_left(self, emptied: int) -> None:
+        counts = self.annotation_counts
+        dropped = ', '.join(
+            f'{counts[key]} {what}'
+            for key, what in (
+                ('invalid', 'of zero or negative size'),
+                ('malformed', 'whose bbox is not 4 finite numbers'),
+                ('outside', 'outside their image'),
+                ('tiny', 'under 1 px after clipping'),
+                ('unselected', 'of categories not in metainfo["classes"]'),
+                ('orphan', 'of image ids missing from "images"'),
+            )
+            if counts[key]
+        )
+        filtered = len(self.data_list) - emptied
+        raise ValueError(
+            f'{self.ann_file}: no usable image is left. The file has {len(self.data_list)} '
+            f'images; filter_cfg {self.filter_cfg} dropped {filtered} (without annotations '
+            f'of the classes, or under min_size) and {emptied} more whose boxes were all '
+            f'dropped. Annotations dropped: {dropped or "none"}.'
+        )
 
     def _log_emptied(self, num: int) -> None:
         """Warn that ``filter_empty_gt`` dropped ``num`` images left empty here."""
@@ -151,6 +201,23 @@ class SSDCocoDataset(CocoDataset):
                 f'{num} more images whose boxes were all dropped',
                 logger='current',
                 level=logging.WARNING,
+            )
+
+    def _check_image_ids(self) -> None:
+        """Every image id must be unique: pycocotools keeps the last image of an
+        id, and mmdet trains the boxes of both on it."""
+        files = {}
+        for img in self.coco.dataset.get('images', []):
+            files.setdefault(img.get('id'), []).append(img.get('file_name'))
+        doubled = {i: names for i, names in files.items() if len(names) > 1}
+        if doubled:
+            shown = '; '.join(
+                f'id {i!r}: {", ".join(map(str, n))}' for i, n in list(doubled.items())[:5]
+            )
+            raise ValueError(
+                f'{self.ann_file}: {len(doubled)} image ids are used by more than one image '
+                f'({shown}); one image of each would vanish and its boxes be trained on the '
+                'other. Give every image its own id.'
             )
 
     def _check_categories(self) -> None:
@@ -178,6 +245,7 @@ class SSDCocoDataset(CocoDataset):
             inside the image.
         """
         if not self._categories_checked:
+            self._check_image_ids()
             self._check_categories()
             self._count_orphans()
         img_info = raw_data_info['raw_img_info']
@@ -209,21 +277,20 @@ class SSDCocoDataset(CocoDataset):
             self.annotation_counts['unselected'] += 1
             return None
         bbox = ann.get('bbox')
-        valid = (
+        numbers = (
             isinstance(bbox, (list, tuple))
             and len(bbox) == 4
             and all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)
-            and bbox[2] > 0
-            and bbox[3] > 0
         )
-        if not valid:
+        if not numbers or bbox[2] <= 0 or bbox[3] <= 0:
             if self.invalid_box == 'error':
+                need = 'width and height must be > 0' if numbers else 'it must be 4 finite numbers'
                 raise ValueError(
-                    f'{self._where(ann, img_info)} has bbox {bbox}: width and height must be '
-                    '> 0 (COCO bbox is [x, y, w, h]). Fix the file, or set '
-                    'invalid_box="filter" on the dataset to drop such boxes.'
+                    f'{self._where(ann, img_info)} has bbox {bbox}: {need} (COCO bbox is '
+                    '[x, y, w, h]). Fix the file, or set invalid_box="filter" on the dataset '
+                    'to drop such boxes.'
                 )
-            self.annotation_counts['invalid'] += 1
+            self.annotation_counts['invalid' if numbers else 'malformed'] += 1
             return None
         x1, y1, w, h = (float(v) for v in bbox)
         x2, y2 = x1 + w, y1 + h

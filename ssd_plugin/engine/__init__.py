@@ -1,5 +1,6 @@
 from .hooks import (
     ChannelsLastHook,
+    CheckpointOrderHook,
     InvalidLossGuardHook,
     MidEpochResumeHook,
     RNGStateHook,
@@ -10,6 +11,7 @@ from .optimizers import CPUAutocastOptimWrapper, cpu_has_native_bf16
 
 __all__ = [
     'ChannelsLastHook',
+    'CheckpointOrderHook',
     'CPUAutocastOptimWrapper',
     'InvalidLossGuardHook',
     'MidEpochResumeHook',

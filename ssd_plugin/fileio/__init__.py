@@ -1,3 +1,10 @@
 from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes, remove_stale_temp_files
+from .checkpoint_integrity import checkpoint_problem, is_intact_checkpoint
 
-__all__ = ['AtomicLocalBackend', 'atomic_write_bytes', 'remove_stale_temp_files']
+__all__ = [
+    'AtomicLocalBackend',
+    'atomic_write_bytes',
+    'checkpoint_problem',
+    'is_intact_checkpoint',
+    'remove_stale_temp_files',
+]

@@ -53,6 +53,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
+
+
 def _lock_exclusive(fd: int) -> None:
     if fcntl is not None:
         try:
@@ -145,7 +151,8 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     The bytes go to a hidden temporary file in the same directory, named
     after this host and process and locked (``flock``) until the end, which
     is flushed, ``fsync``-ed and then renamed over ``filepath`` with
-    ``os.replace`` (atomic on POSIX and Windows within one file system). A
+    ``os.replace`` (atomic on POSIX and Windows within one file system). The
+    file gets the mode ``open()`` would give it (``0666`` less the umask). A
     process killed mid-write leaves the previous file (if any) untouched and
     at most a ``.{name}.w-{host}-{pid}.*.tmp`` file, never a truncated
     ``filepath``; :func:`remove_stale_temp_files` removes it later.
@@ -162,6 +169,8 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             _lock_exclusive(f.fileno())
+            if hasattr(os, 'fchmod'):  # mkstemp's 0600 -> the umask's mode, as open() gives
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

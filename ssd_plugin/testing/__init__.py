@@ -5,6 +5,7 @@ the synthetic COCO/VOC generator and config and model factories.
 """
 
 from .config_files import config_dir, get_config, get_model_cfg
+from .corrupt_files import flip_bit_in_checkpoint
 from .dataset_layouts import COCO2017_CATEGORY_IDS, LAYOUTS, layout_categories
 from .ssd_head_factories import (
     SSD_FEAT_SIZES,
@@ -33,6 +34,7 @@ __all__ = [
     'SYNTHETIC_CLASSES',
     'build_head_pair',
     'config_dir',
+    'flip_bit_in_checkpoint',
     'generate_synthetic_coco',
     'get_config',
     'get_model_cfg',

@@ -77,8 +77,12 @@ def test_zero_and_negative_boxes_are_filtered_with_a_logged_count(tmp_path, log_
     )
     dataset = _build(ann_file)
     assert _boxes(dataset) == [[10.0, 10.0, 30.0, 30.0]]
-    assert dataset.annotation_counts['invalid'] == 3
-    assert any('dropped 3 annotations of zero or negative size' in m for m in log_messages)
+    assert dataset.annotation_counts['invalid'] == 2 and dataset.annotation_counts['malformed'] == 1
+    assert any(
+        'dropped 2 annotations of zero or negative size and 1 whose bbox is not 4 finite numbers'
+        in m
+        for m in log_messages
+    )
     assert any(ann_file in m for m in log_messages)
 
 
@@ -172,3 +176,56 @@ def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path):
     message = str(err.value)
     assert str(path) in message and 'not valid JSON' in message
     assert 'line 2 column 12' in message, message
+
+
+def test_duplicate_image_ids_are_refused_naming_the_id_and_both_files(tmp_path):
+    images = [
+        dict(id=1, file_name='a.jpg', width=100, height=80),
+        dict(id=7, file_name='b.jpg', width=100, height=80),
+        dict(id=7, file_name='c.jpg', width=100, height=80),
+    ]
+    ann = _write(tmp_path, [dict(bbox=[1, 1, 10, 10], image_id=7)], images=images)
+    with pytest.raises(
+        ValueError, match=r'1 image ids are used by more than one image \(id 7: b.jpg, c.jpg\)'
+    ):
+        _build(ann)
+
+
+def test_no_usable_image_left_says_why_with_counts(tmp_path):
+    """mmengine used to fail with "need at least one array to concatenate"."""
+    ann = _write(tmp_path, [dict(bbox=[1, 1, 0, 5]), dict(bbox=[500, 500, 10, 10], image_id=2)])
+    with pytest.raises(ValueError) as info:
+        _build(ann, filter_empty_gt=True)
+    msg = str(info.value)
+    assert 'no usable image is left. The file has 2 images' in msg, msg
+    assert '2 more whose boxes were all dropped' in msg
+    assert '1 of zero or negative size, 1 outside their image' in msg
+
+
+def test_unterminated_string_message_reads_once_at(tmp_path):
+    path = tmp_path / 'ann.json'
+    path.write_text('{"images": [{"file_name": "a.jpg')
+    with pytest.raises(
+        ValueError, match=r'Unterminated string starting at line 1 column 27'
+    ) as info:
+        _build(str(path))
+    assert 'at at' not in str(info.value)
+
+
+def test_out_of_memory_in_the_pipeline_names_the_image(tmp_path):
+    from ssd_plugin.registry import TRANSFORMS
+
+    @TRANSFORMS.register_module(force=True)
+    class _Exhausting:  # stands for Expand on a 10000x10000 image
+        def __call__(self, results):
+            raise MemoryError('Unable to allocate 4.47 GiB for an array')
+
+    ann = _write(tmp_path, [dict(bbox=[1, 1, 10, 10])])
+    dataset = DATASETS.build(
+        dict(
+            type='SSDCocoDataset', ann_file=ann, data_prefix=dict(img='imgs/'),
+            metainfo=dict(classes=CLASSES), pipeline=[dict(type='_Exhausting')],
+        )
+    )  # fmt: skip
+    with pytest.raises(MemoryError, match=r'imgs/a.jpg \(100x80 in .*ann.json\): out of memory'):
+        dataset[0]

@@ -144,3 +144,18 @@ def test_guard_leaves_amp_steps_to_grad_scaler_and_counts_non_finite_losses(tmp_
     runner.iter = 2
     with pytest.raises(FloatingPointError, match='iteration 3 .*2 iterations in a row'):
         hook.after_train_iter(runner, 2, outputs=dict(loss=torch.tensor(float('nan'))))
+
+
+def test_guard_passes_over_a_bit_flipped_checkpoint(tmp_path):
+    from ssd_plugin.engine import InvalidLossGuardHook
+    from ssd_plugin.testing import flip_bit_in_checkpoint
+
+    older, newer = tmp_path / 'epoch_2.pth', tmp_path / 'epoch_3.pth'
+    for path in (older, newer):
+        torch.save(dict(state_dict=dict(w=torch.ones(64))), str(path))
+    os.utime(older, (1, 1))
+    flip_bit_in_checkpoint(newer)  # still finite: only its CRC-32 tells
+    (tmp_path / 'last_checkpoint').write_text(str(newer))
+    found, rejected = InvalidLossGuardHook.last_finite_checkpoint(str(tmp_path))
+    assert found == (str(older), 1)
+    assert rejected[0][0] == str(newer) and 'CRC-32' in rejected[0][1][0]

@@ -119,3 +119,31 @@ def test_temp_file_names_the_writer_and_the_backend_cleans_its_directory(tmp_pat
     backend = get_file_backend(str(tmp_path), backend_args=dict(backend='atomic_local'))
     backend.put(b'y', tmp_path / 'iter_3.pth')
     assert not stale.exists() and (tmp_path / 'iter_3.pth').read_bytes() == b'y'
+
+
+def test_written_file_gets_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(b'x', tmp_path / 'a.pth')
+        os.umask(0o027)
+        atomic_write_bytes(b'x', tmp_path / 'b.pth')
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'a.pth').stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / 'b.pth').stat().st_mode & 0o777 == 0o640
+
+
+def test_full_disk_keeps_the_previous_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    target = tmp_path / 'iter_6.pth'
+    atomic_write_bytes(b'good', target)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(module.os, 'fsync', full)
+    with pytest.raises(OSError, match='No space left'):
+        atomic_write_bytes(b'new bytes', target)
+    assert target.read_bytes() == b'good'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_6.pth']

@@ -149,3 +149,30 @@ def test_verify_accepts_near_tied_scores_and_catches_a_wrong_export(tiny_config,
             conv[-1].bias.data += 0.5
     with pytest.raises(RuntimeError, match='none of the reference candidates'):
         verify_onnx(wrapper, str(out))
+
+
+def test_bad_input_size_and_out_folder_are_refused_before_any_work(tiny_config, tmp_path, capsys):
+    """0x0 and 127x131 used to fail inside the backbone, 2x2 exported without a word, and a
+    missing --out folder failed after the export."""
+    cfg = Config.fromfile(tiny_config)
+    ckpt = tmp_path / 'tiny.pth'
+    _save_checkpoint(cfg.model, ckpt, cfg.metainfo['classes'])
+    tool = load_tool('export_onnx')
+    out = tmp_path / 'x.onnx'
+    base = [tiny_config, str(ckpt), '--no-verify', '--input-size']
+    assert tool.main(base + ['0', '0', '--out', str(out)]) == 2
+    assert '--input-size 0 0: height and width must be positive' in capsys.readouterr().err
+    demo = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
+    demo_ckpt = tmp_path / 'demo.pth'
+    _save_checkpoint(Config.fromfile(demo).model, demo_ckpt, ['c'] * 6)
+    args = [demo, str(demo_ckpt), '--no-verify', '--out', str(out), '--input-size', '127', '131']
+    assert tool.main(args) == 2  # CSPDarknet's concatenations need even sizes
+    err = capsys.readouterr().err
+    assert err.startswith('error: --input-size 127 131: the model of') and 'cannot run on it' in err
+    missing = tmp_path / 'nowhere' / 'x.onnx'
+    assert tool.main(base + ['128', '128', '--out', str(missing)]) == 2
+    assert f'the folder {tmp_path / "nowhere"} does not exist' in capsys.readouterr().err
+    assert not out.exists()
+    model = tool.build_detector(Config.fromfile(tiny_config), str(ckpt))
+    tool._build_wrapper(model, (64, 64), 'tiny', tool.default_input_size(cfg, model))
+    assert 'warning: --input-size 64 64 differs from the 128x128' in capsys.readouterr().err

@@ -21,6 +21,7 @@ from ssd_plugin.apis.device import adapt_to_device
 from ssd_plugin.apis.distributed import init_cpu_distributed
 from ssd_plugin.apis.resume_checks import find_resume_checkpoint, is_complete_checkpoint
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import locate_weight, weight_problems
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
@@ -179,7 +180,7 @@ def test_weight_schemes_and_local_paths(tmp_path, empty_cache):
 
 def test_checkpoints_given_on_the_command_line(tmp_path, empty_cache):
     missing = str(tmp_path / 'epoch_12.pth')
-    with pytest.raises(RunCheckError, match='Checkpoint not available') as info:
+    with pytest.raises(RunCheckError, match='Checkpoint not found or not usable') as info:
         check_run({}, 'cfg.py', 'infer', checkpoints=[('checkpoint', missing)])
     assert missing in str(info.value)
     work_dir = tmp_path / 'work'
@@ -192,7 +193,7 @@ def test_checkpoints_given_on_the_command_line(tmp_path, empty_cache):
         check_run(cfg, 'cfg.py', 'train')
     message = str(info.value)
     assert 'Resume checkpoint not usable' in message and 'Pretrained weights' not in message
-    assert f'Complete checkpoints in {work_dir}: {work_dir / "iter_3.pth"}' in message
+    assert f'Intact checkpoints in {work_dir}: {work_dir / "iter_3.pth"}' in message
     assert '--resume without a path' in message
 
 
@@ -274,18 +275,54 @@ def test_resume_skips_a_truncated_checkpoint(tmp_path):
     record = tmp_path / 'last_checkpoint'
     record.write_text(str(cut))
     path, note = find_resume_checkpoint(str(tmp_path))
-    assert path == str(good) and 'iter_6.pth, which is missing or truncated' in note
+    assert path == str(good) and 'iter_6.pth: truncated or not a torch checkpoint' in note
+    assert f'resuming from the newest intact checkpoint {good}' in note
     record.write_text(str(good))
     assert find_resume_checkpoint(str(good.parent)) == (str(good), None)
     good.unlink()
     record.write_text(str(cut))
     path, note = find_resume_checkpoint(str(tmp_path))
-    assert path is None and 'no complete checkpoint' in note
+    assert path is None and 'no intact checkpoint' in note
     assert find_resume_checkpoint(str(tmp_path / 'none')) == (None, None)
 
-    cfg = Config(dict(resume=True, load_from=str(cut)))
-    with pytest.raises(RunCheckError, match=r'iter_6.pth is truncated'):
+    cfg = Config(dict(resume=True, load_from=str(cut), work_dir=str(tmp_path)))
+    with pytest.raises(RunCheckError, match=r'iter_6.pth: truncated') as info:
         check_run(cfg, 'cfg.py', 'train')
+    assert 'Pass one of them' not in str(info.value)  # none is listed
+    assert 'holds no intact checkpoint' in str(info.value)
+
+
+def test_bit_flipped_checkpoint_is_passed_over_on_resume_and_refused_by_the_tools(
+    tmp_path, tiny_config, tiny_data, capsys
+):
+    import torch
+
+    from ssd_plugin.testing import flip_bit_in_checkpoint
+
+    older, newest = tmp_path / 'iter_3.pth', tmp_path / 'iter_6.pth'
+    for path, it in ((older, 3), (newest, 6)):
+        torch.save({'meta': {'iter': it}, 'state_dict': {'w': torch.ones(64)}}, str(path))
+    os.utime(older, (1, 1))  # older by its time too
+    flip_bit_in_checkpoint(newest)
+    (tmp_path / 'last_checkpoint').write_text(str(newest))
+    path, note = find_resume_checkpoint(str(tmp_path))
+    assert path == str(older), note
+    assert (
+        f'names {newest}: corrupt: record' in note and f'newest intact checkpoint {older}' in note
+    )
+
+    cfg = Config(dict(resume=True, load_from=str(newest), work_dir=str(tmp_path)))
+    with pytest.raises(RunCheckError, match='does not match its CRC-32') as info:
+        check_run(cfg, 'cfg.py', 'train')
+    assert f'Intact checkpoints in {tmp_path}: {older}' in str(info.value)
+    for tool, argv in (
+        ('test', [tiny_config, str(newest), '--work-dir', str(tmp_path / 'w')]),
+        ('infer', [tiny_data + 'val', tiny_config, str(newest)]),
+        ('export_onnx', [tiny_config, str(newest), '--out', str(tmp_path / 'x.onnx')]),
+    ):
+        assert load_tool(tool).main(argv) == 2, tool
+        err = capsys.readouterr().err
+        assert f'{newest}: corrupt: record' in err and 'CRC-32' in err, (tool, err)
 
 
 def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path, tiny_config):
@@ -336,3 +373,161 @@ def test_browse_dataset_without_data_gives_the_train_message(tmp_path, tiny_conf
                  'train_dataloader.dataset.dataset.data_root=/path/to/data/'):  # fmt: skip
         assert part in proc.stderr, proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.slow  # a holder process that imports ssd_plugin
+def test_work_dir_held_by_a_live_run_is_refused_naming_its_pid_and_host(
+    tmp_path, tiny_config, capsys
+):
+    import socket
+    import subprocess
+    import sys
+
+    from ssd_plugin.apis.work_dir_lock import LOCK_NAME, hold_work_dir
+
+    work_dir = tmp_path / 'work'
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\n'
+         'from ssd_plugin.apis.work_dir_lock import hold_work_dir\n'
+         f'with hold_work_dir({str(work_dir)!r}):\n'
+         '    print("held", flush=True); time.sleep(60)'],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        with pytest.raises(RunCheckError) as info:
+            with hold_work_dir(str(work_dir)):
+                pass
+        msg = str(info.value)
+        assert f'pid {holder.pid} on host {socket.gethostname()}' in msg and '--work-dir' in msg
+        train = load_tool('train')
+        assert train.main([tiny_config, '--work-dir', str(work_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f'is in use by another training run: pid {holder.pid}' in err, err
+        assert not list(work_dir.glob('*.pth'))
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone (killed): the lock went with it.
+    with hold_work_dir(str(work_dir)):
+        assert f'pid {os.getpid()} ' in (work_dir / LOCK_NAME).read_text()
+
+
+def test_misspelled_hook_keys_are_refused_before_anything_is_built(tmp_path, tiny_config, capsys):
+    cfg = Config.fromfile(tiny_config)
+    cfg.merge_from_dict(
+        {'default_hooks.checkpoint.intervall': 1, 'default_hooks.logger.intreval': 5}
+    )
+    cfg.custom_hooks = [
+        dict(type='InvalidLossGuardHook', max_consecutiv=2),
+        dict(type='DetVisualizationHook', _scope_='mmdet', draw=False),  # from a mmdet:: base
+    ]
+    from ssd_plugin.apis.hook_checks import hook_problems
+
+    problems = hook_problems(cfg)
+    assert len(problems) == 3, problems
+    text = '\n'.join(problems)
+    for expected in (
+        "default_hooks.checkpoint (CheckpointHook): unknown key 'intervall' (did you mean "
+        "'interval'?)",
+        "default_hooks.logger (LoggerHook): unknown key 'intreval' (did you mean 'interval'?)",
+        "custom_hooks[0] (InvalidLossGuardHook): unknown key 'max_consecutiv' (did you mean "
+        "'max_consecutive'?)",
+    ):
+        assert expected in text, text
+    assert hook_problems(Config.fromfile(tiny_config)) == []
+
+    train = load_tool('train')
+    argv = [tiny_config, '--work-dir', str(tmp_path / 'w'), '--cfg-options']
+    assert train.main(argv + ['default_hooks.checkpoint.max_keep_ckpt=1']) == 2
+    err = capsys.readouterr().err
+    assert 'Unknown hook settings' in err and "did you mean 'max_keep_ckpts'?" in err, err
+    assert not (tmp_path / 'w').exists() or not list((tmp_path / 'w').glob('*.pth'))
+
+
+def test_cfg_options_keys_the_config_lacks_are_warned_about(tiny_config):
+    from ssd_plugin.apis.tool_config import new_key_notes
+
+    cfg = Config.fromfile(tiny_config)
+    notes = new_key_notes(
+        cfg,
+        {
+            'randomnes.seed': 1,
+            'train_dataloader.dataset.dataset.filter_cfg.filter_empty_g': False,
+            'train_dataloader.batch_size': 2,  # exists: no note
+            'model.backbone.init_cfg': None,  # None: as absent
+            'param_scheduler.0.end': 3,  # a list index
+        },
+    )
+    assert notes == [
+        "--cfg-options randomnes.seed: the config has no key 'randomnes' (did you mean "
+        "'randomness'?); it is added, but nothing may read it",
+        '--cfg-options train_dataloader.dataset.dataset.filter_cfg.filter_empty_g: '
+        "train_dataloader.dataset.dataset.filter_cfg has no key 'filter_empty_g' (did you mean "
+        "'filter_empty_gt'?); it is added, but nothing may read it",
+    ]
+
+
+def test_test_and_infer_refuse_a_checkpoint_of_another_model(
+    tmp_path, tiny_config, tiny_data, capsys
+):
+    """Neck/head shapes of another model used to give mAP and detections of partly random
+    weights with exit 0 (only "size mismatch" log lines); now the keys are named, exit 2."""
+    import torch
+    from mmengine.registry import DefaultScope
+
+    from ssd_plugin.registry import MODELS
+
+    cfg = Config.fromfile(tiny_config)
+    other = cfg.model.copy()
+    other.bbox_head = dict(other.bbox_head, num_classes=3)
+    with DefaultScope.overwrite_default_scope('ssd_plugin'):
+        state = MODELS.build(other).state_dict()
+    state['extra.weight'] = torch.zeros(2)
+    ckpt = tmp_path / 'other.pth'
+    torch.save(dict(state_dict=state, meta=dict(dataset_meta=dict(classes=['a', 'b', 'c']))),
+               str(ckpt))  # fmt: skip
+    for tool, argv in (
+        ('test', [tiny_config, str(ckpt), '--work-dir', str(tmp_path / 'w')]),
+        ('infer', [tiny_data + 'val', tiny_config, str(ckpt), '--out-dir', str(tmp_path / 'i')]),
+    ):
+        assert load_tool(tool).main(argv) == 2, tool
+        err = capsys.readouterr().err
+        assert f'Checkpoint {ckpt} does not fit the model of config {tiny_config}' in err, err
+        assert (
+            '1 unexpected: extra.weight' in err and 'of another shape: bbox_head.cls_convs.0' in err
+        )
+    assert not (tmp_path / 'i' / 'detections.json').exists()
+
+
+def test_json_problem_of_an_unterminated_string_reads_once_at(tmp_path):
+    path = tmp_path / 'cut.json'
+    path.write_text('{"images": [{"file_name": "a.jpg')
+    assert json_problem(str(path)) == (
+        f'{path} is not valid JSON: Unterminated string starting at line 1 column 27 '
+        '(char 26 of 32)'
+    )
+
+
+def test_syntax_error_in_a_base_config_names_the_file_and_line(tmp_path, capsys):
+    """mmengine reports it as File "<unknown>", line 2."""
+    (tmp_path / 'base.py').write_text('a = 1\nb = (2,\nc = 3\n')
+    top = tmp_path / 'top.py'
+    top.write_text("_base_ = ['./base.py']\nx = 1\n")
+    with pytest.raises(RunCheckError) as info:
+        load_tool_config(str(top))
+    assert f'Syntax error in config {tmp_path}/./base.py:2:5: ' in str(info.value)
+    assert 'b = (2,' in str(info.value)
+    assert load_tool('export_onnx').main([str(top), 'x.pth', '--out', 'x.onnx']) == 2
+    assert 'base.py:2:5' in capsys.readouterr().err
+
+
+def test_demo_config_without_its_data_gets_the_generator_advice_not_coco(tmp_path):
+    from ssd_plugin.testing import get_config
+
+    cfg = get_config('demo/ssd_cspdarknet_synthetic_cpu.py')
+    root = str(tmp_path / 'elsewhere') + '/'
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': root})
+    problems, hints = dataset_problems(cfg, ['train_dataloader'])
+    assert problems and any('tools/generate_dataset.py --out' in h for h in hints), hints
+    assert not any('cocodataset.org' in h for h in hints), hints

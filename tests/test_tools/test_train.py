@@ -57,12 +57,18 @@ def _derived(tmp_path, tiny_config, name, body):
 def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_good(
     tiny_config, tmp_path
 ):
-    atomic = "default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))\n"
+    # max_keep_ckpts=1: mmengine alone deletes iter_3.pth before writing iter_6.pth, so the
+    # kill left no checkpoint at all; CheckpointOrderHook deletes it after.
+    atomic = (
+        'default_hooks = dict(checkpoint=dict(max_keep_ckpts=1, '
+        "backend_args=dict(backend='atomic_local')))\n"
+    )
+    order = "dict(type='ssd_plugin.CheckpointOrderHook')"
     killed_cfg = _derived(
         tmp_path,
         tiny_config,
         'tiny_kill.py',
-        atomic + 'custom_hooks = [dict(type="ToolsTestKillMidSaveHook", kill_at=6)]\n',
+        atomic + f'custom_hooks = [{order}, dict(type="ToolsTestKillMidSaveHook", kill_at=6)]\n',
     )
     work_dir = tmp_path / 'work'
     killed = run_tool(['train.py', killed_cfg, '--work-dir', str(work_dir)])
@@ -75,7 +81,9 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     resumed = run_tool(
         [
             'train.py',
-            _derived(tmp_path, tiny_config, 'tiny_atomic.py', atomic),
+            _derived(
+                tmp_path, tiny_config, 'tiny_atomic.py', atomic + f'custom_hooks = [{order}]\n'
+            ),
             '--work-dir',
             str(work_dir),
             '--resume',
@@ -85,6 +93,7 @@ def test_kill_mid_save_leaves_no_truncated_checkpoint_and_resume_takes_the_last_
     assert 'resumed epoch: 0, iter: 3' in resumed.stdout + resumed.stderr
     ckpt = torch.load(str(work_dir / 'iter_6.pth'), map_location='cpu', weights_only=False)
     assert ckpt['meta']['iter'] == 6
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['iter_6.pth']  # rotated after
     # The killed writer's temporary file was removed at start (its process is gone).
     assert not [p.name for p in work_dir.iterdir() if p.name.endswith('.tmp')]
     assert 'left by an interrupted checkpoint write' in resumed.stdout + resumed.stderr

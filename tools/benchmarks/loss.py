@@ -12,8 +12,9 @@ truth, 80 classes, drawn from one of two distributions (``--objects``):
 Both heads come from ``ssd_plugin.testing.build_head_pair`` over the shipped
 SSD300/SSD512 configs: mmdet's is built in mmdet's own scope with its own
 assigner and sampler (the framework baseline) and its train_cfg from mmdet's
-``ssd/ssd300_coco.py``; ``patch_mmdet_ssd_head`` gives it the missing
-``loss_cls``, which its loss path does not read anyway.
+``ssd/ssd300_coco.py``; ``import ssd_plugin`` gives its class the missing
+``loss_cls`` (``ssd_plugin.utils.mmdet_ssd_head_compat``), which its loss path
+does not read anyway.
 """
 
 import argparse

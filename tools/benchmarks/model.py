@@ -42,7 +42,6 @@ def build(config: str, device: str, state_dict=None):
 
     import ssd_plugin  # noqa: F401
     from ssd_plugin.apis.tool_config import load_tool_config
-    from ssd_plugin.engine import patch_mmdet_ssd_head
     from ssd_plugin.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
@@ -51,7 +50,6 @@ def build(config: str, device: str, state_dict=None):
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
         model.init_weights()
-    patch_mmdet_ssd_head(model)  # mmdet 3.3.0's SSDHead cannot predict without it
     if state_dict is not None:
         model.load_state_dict(state_dict)
     return model.to(device), cfg.input_size

@@ -2,7 +2,7 @@
 
 import io
 import logging
-from typing import Optional
+from typing import Optional, Tuple
 
 import mmcv
 import numpy as np
@@ -18,6 +18,8 @@ _JPEG_START = b'\xff\xd8'
 _JPEG_END = b'\xff\xd9'
 _PNG_START = b'\x89PNG\r\n\x1a\n'
 _COLOR_FLAGS = ('color', 'color_ignore_orientation')
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 class ImageLoadError(OSError):
@@ -46,6 +48,17 @@ def looks_truncated(data: bytes) -> bool:
     except Exception:  # PIL raises OSError, SyntaxError, ValueError, ... on bad data
         return True
     return False
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation tag of JPEG bytes (1, the stored pixels upright, when absent)."""
+    if not data.startswith(_JPEG_START) or b'Exif' not in data[:65536]:
+        return 1
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block: the pixels are what is stored
+        return 1
 
 
 def to_three_channel_uint8(img: np.ndarray) -> np.ndarray:
@@ -93,6 +106,17 @@ class SafeLoadImageFromFile(LoadImageFromFile):
     ``BaseDataset`` then draws another image in training (in test mode it
     refuses a None, so keep ``'raise'`` for validation and test).
 
+    **EXIF orientation**: the stored pixels are used, as they are (the rule
+    of COCO files, whose ``width`` and ``height`` describe them, and of
+    pycocotools): a JPEG's EXIF Orientation tag is not applied, with
+    ``'color'`` as with ``'color_ignore_orientation'``, in training, test and
+    inference alike. Each file with a tag other than 1 is named once in a
+    warning. **Annotated size**: when the data info holds the annotation
+    file's ``height`` and ``width`` (COCO datasets), the decoded image must
+    have that size: a mismatch would put the boxes on the wrong pixels. It
+    raises :class:`ImageLoadError` (or skips) naming the file and both sizes,
+    and the EXIF tag when the annotated size is the rotated one.
+
     With a colour ``color_type`` (the default) every image comes out
     ``(H, W, 3)`` uint8 BGR: grayscale is repeated over 3 channels, an alpha
     channel is dropped and 16-bit values are scaled to 8 bits (``>> 8``), as
@@ -133,12 +157,14 @@ class SafeLoadImageFromFile(LoadImageFromFile):
         )
         self.on_error = on_error
         self.check_truncated = check_truncated
+        self._oriented_named = set()  # files whose EXIF orientation was named
 
     def transform(self, results: dict) -> Optional[dict]:
         """Load ``results['img_path']``; None (skip) or raise on a bad file."""
         filename = results['img_path']
         try:
-            img = self._load(filename)
+            img, orientation = self._load(filename)
+            self._check_annotated_size(img, results, orientation)
         except ImageLoadError as err:
             if self.on_error == 'raise':
                 raise
@@ -151,8 +177,29 @@ class SafeLoadImageFromFile(LoadImageFromFile):
         results['ori_shape'] = img.shape[:2]
         return results
 
-    def _load(self, filename: str) -> np.ndarray:
-        """Decoded image; :class:`ImageLoadError` naming ``filename`` and why."""
+    @staticmethod
+    def _check_annotated_size(img: np.ndarray, results: dict, orientation: int) -> None:
+        """:class:`ImageLoadError` when the annotation file gave another size."""
+        height, width = results.get('height'), results.get('width')
+        if height is None or width is None or tuple(img.shape[:2]) == (int(height), int(width)):
+            return
+        got_h, got_w = img.shape[:2]
+        msg = (
+            f'{results["img_path"]}: the annotation file gives {int(width)}x{int(height)} '
+            f'(width x height) but the image is {got_w}x{got_h}; its boxes would be placed on '
+            'the wrong pixels. Fix width/height (and the boxes) in the annotation file'
+        )
+        if (got_h, got_w) == (int(width), int(height)) and orientation in _TRANSPOSED:
+            msg += (
+                f' (the annotated size is the image turned by its EXIF Orientation='
+                f'{orientation}; the stored pixels are used, see '
+                "docs/robustness.md: rotate the file's pixels or its boxes)"
+            )
+        raise ImageLoadError(msg)
+
+    def _load(self, filename: str) -> Tuple[np.ndarray, int]:
+        """Decoded image (stored pixels) and its EXIF orientation; :class:`ImageLoadError`
+        naming ``filename`` and why."""
         try:
             data = fileio.get(filename, backend_args=self.backend_args)
         except FileNotFoundError as err:
@@ -165,8 +212,18 @@ class SafeLoadImageFromFile(LoadImageFromFile):
             raise ImageLoadError(
                 f'Image file is truncated ({len(data)} bytes, no end marker): {filename}'
             )
+        orientation = exif_orientation(data)
+        if orientation != 1 and filename not in self._oriented_named:
+            self._oriented_named.add(filename)
+            print_log(
+                f'{filename}: EXIF Orientation={orientation} not applied; the stored pixels are '
+                "used, as the annotation file's width and height describe them",
+                logger='current',
+                level=logging.WARNING,
+            )
+        flag = 'color_ignore_orientation' if self.color_type == 'color' else self.color_type
         try:
-            img = mmcv.imfrombytes(data, flag=self.color_type, backend=self.imdecode_backend)
+            img = mmcv.imfrombytes(data, flag=flag, backend=self.imdecode_backend)
         except Exception as err:  # decoders raise many types on bad data
             raise ImageLoadError(f'Cannot decode image file {filename}: {err}') from err
         if img is None or img.size == 0:
@@ -175,7 +232,7 @@ class SafeLoadImageFromFile(LoadImageFromFile):
             )
         if self.color_type in _COLOR_FLAGS:
             img = to_three_channel_uint8(img)
-        return img
+        return img, orientation
 
     def __repr__(self) -> str:
         return (

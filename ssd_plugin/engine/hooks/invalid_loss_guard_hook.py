@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 
+from ssd_plugin.fileio import checkpoint_problem
 from ssd_plugin.registry import HOOKS
 
 __all__ = ['InvalidLossGuardHook', 'non_finite_tensors', 'grads_are_finite']
@@ -267,7 +268,9 @@ class InvalidLossGuardHook(Hook):
         """The newest checkpoint of ``work_dir`` whose ``state_dict`` is finite.
 
         ``last_checkpoint``'s file comes first, then the ``*.pth`` files from
-        the newest; each is loaded (on CPU) and checked.
+        the newest; each is checked against its CRC-32 checksums
+        (:func:`ssd_plugin.fileio.checkpoint_problem`), loaded (on CPU) and
+        checked tensor by tensor.
 
         Returns:
             ``((path, number of floating-point tensors) or None, rejected)``,
@@ -287,6 +290,10 @@ class InvalidLossGuardHook(Hook):
             candidates += [p for p in paths if not candidates or not osp.samefile(p, candidates[0])]
         rejected: List[Tuple[str, List[str]]] = []
         for path in candidates[:_MAX_CHECKED]:
+            problem = checkpoint_problem(path)  # truncated, or bytes changed (CRC-32)
+            if problem:
+                rejected.append((path, [problem]))
+                continue
             try:
                 ckpt = torch.load(path, map_location='cpu', weights_only=False)
             except Exception as err:  # noqa: BLE001  (a truncated file is no candidate)

@@ -1,10 +1,13 @@
 """SafeLoadImageFromFile: named errors or skips on bad files; gray, RGBA and
 16-bit PNGs come out as 3-channel uint8."""
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
 from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
 
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 from ssd_plugin.registry import TRANSFORMS
@@ -101,3 +104,56 @@ def test_pillow_backend_gives_three_channels_too(tmp_path, channels):
     cv2.imwrite(str(path), _image(c=channels))
     out = _load(path, imdecode_backend='pillow')['img']
     assert out.shape == (24, 32, 3) and out.dtype == np.uint8
+
+
+def _jpeg_with_orientation(path, h, w, orientation):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(_image(h, w)[..., ::-1].copy()).save(str(path), exif=exif.tobytes())
+
+
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_exif_orientation_is_not_applied_and_the_file_is_named(tmp_path):
+    """The rule: the stored pixels (what the COCO file's width and height describe).
+    mmcv's colour decode used to turn a 128x96 JPEG with Orientation=6 into 96x128."""
+    path = tmp_path / 'turned.jpg'
+    _jpeg_with_orientation(path, 96, 128, 6)
+    loader = TRANSFORMS.build(dict(type='SafeLoadImageFromFile'))
+    logger = MMLogger.get_current_instance()
+    handler = _Messages()
+    messages = handler.messages
+    logger.addHandler(handler)
+    try:
+        for _ in range(2):
+            results = loader(dict(img_path=str(path), height=96, width=128))
+    finally:
+        logger.removeHandler(handler)
+    assert results['img'].shape == (96, 128, 3) and results['ori_shape'] == (96, 128)
+    named = [m for m in messages if 'EXIF Orientation=6 not applied' in m]
+    assert len(named) == 1 and str(path) in named[0], messages  # once per file
+
+
+def test_annotated_size_other_than_the_image_is_refused_naming_both(tmp_path):
+    path = tmp_path / 'small.jpg'
+    cv2.imwrite(str(path), _image(128, 128))
+    loader = TRANSFORMS.build(dict(type='SafeLoadImageFromFile'))
+    with pytest.raises(ImageLoadError, match=r'gives 640x480 .* but the image is 128x128'):
+        loader(dict(img_path=str(path), height=480, width=640))
+    assert loader(dict(img_path=str(path), height=128, width=128))['img'].shape == (128, 128, 3)
+    skip = TRANSFORMS.build(dict(type='SafeLoadImageFromFile', on_error='skip'))
+    assert skip(dict(img_path=str(path), height=480, width=640)) is None
+    # An annotation of the EXIF-rotated size says so.
+    turned = tmp_path / 'turned.jpg'
+    _jpeg_with_orientation(turned, 96, 128, 6)
+    with pytest.raises(ImageLoadError, match=r'turned by its EXIF Orientation=6'):
+        loader(dict(img_path=str(turned), height=128, width=96))
