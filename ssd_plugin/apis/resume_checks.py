@@ -27,16 +27,17 @@ def is_complete_checkpoint(path: str) -> bool:
     return checkpoint_problem(path) is None
 
 
-def _checkpoints(work_dir: str) -> List[Tuple[float, str, Optional[str]]]:
-    """``(mtime, path, problem)`` of every ``*.pth`` of ``work_dir``, newest first."""
+def _checkpoints(work_dir: str) -> List[str]:
+    """The ``*.pth`` files of ``work_dir``, newest first."""
     if not osp.isdir(work_dir):
         return []
-    found = []
-    for name in os.listdir(work_dir):
-        path = osp.join(work_dir, name)
-        if name.endswith('.pth') and not name.startswith('.') and osp.isfile(path):
-            found.append((osp.getmtime(path), path, checkpoint_problem(path)))
-    return sorted(found, reverse=True)
+    paths = [
+        osp.join(work_dir, name)
+        for name in os.listdir(work_dir)
+        if name.endswith('.pth') and not name.startswith('.')
+    ]
+    paths = [p for p in paths if osp.isfile(p)]
+    return sorted(paths, key=osp.getmtime, reverse=True)
 
 
 def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
@@ -62,13 +63,19 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]
     why = (
         f'{record} names {last}: {problem}' if last is not None else f'{record} is missing or empty'
     )
-    skipped = [f'{path} ({bad})' for _, path, bad in found if bad and path != last]
-    intact = [path for _, path, bad in found if not bad]
+    skipped, intact = [], None
+    for path in found:  # newest first; each costs one read of the file
+        bad = checkpoint_problem(path) if path != last else problem
+        if not bad:
+            intact = path
+            break
+        if path != last:
+            skipped.append(f'{path} ({bad})')
     if skipped:
         why += '; not usable either: ' + ', '.join(skipped)
-    if not intact:
+    if intact is None:
         return None, f'{why}; {work_dir} holds no intact checkpoint; starting afresh'
-    return intact[0], f'{why}; resuming from the newest intact checkpoint {intact[0]}'
+    return intact, f'{why}; resuming from the newest intact checkpoint {intact}'
 
 
 def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[str]:
@@ -84,7 +91,7 @@ def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[
             lines.append(f'  - {checkpoint}: {problem}')
     if not lines:
         return None
-    intact = sorted(path for _, path, bad in _checkpoints(work_dir or '') if not bad)
+    intact = sorted(p for p in _checkpoints(work_dir or '') if checkpoint_problem(p) is None)
     if intact:
         lines.append(f'  Intact checkpoints in {work_dir}: {", ".join(intact)}')
         lines.append(
