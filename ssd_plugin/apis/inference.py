@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from mmengine.config import Config
 
 from ssd_plugin.apis.check_run import check_run
+from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
@@ -155,6 +156,8 @@ def infer_images(
         scope=cfg.default_scope,
         show_progress=False,
     )
+    if backend == 'pytorch':  # DetInferencer loads any checkpoint with warnings only
+        check_checkpoint_file_fits(inferencer.model, checkpoint, config)
     if backend == 'onnxruntime':  # DetInferencer gave it COCO's names, having no weights
         inferencer.model.dataset_meta = inferencer.visualizer.dataset_meta = dict(
             classes=tuple(inferencer.model.meta.get('classes') or ())
