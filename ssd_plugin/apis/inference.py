@@ -23,6 +23,9 @@ from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 
+# The longest side of a drawn image (the detections keep the original pixels).
+MAX_DRAW_SIDE = 2048
+
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
@@ -67,6 +70,36 @@ def readable_images(images: List[str]) -> Tuple[List[str], List[Dict[str, str]]]
         else:
             readable.append(path)
     return readable, skipped
+
+
+def draw_detections(visualizer, image: str, sample, out_file: str, score_thr: float) -> None:
+    """Draw ``sample``'s detections on ``image`` into ``out_file``, at most
+    :data:`MAX_DRAW_SIDE` px a side.
+
+    mmdet's ``DetInferencer`` draws at the image's full size, which for a
+    10000 x 10000 px image asks for ~5 GB; larger images are scaled down for the
+    picture only (``detections.json`` keeps the original pixels).
+    """
+    import mmcv
+
+    img = mmcv.imread(image, channel_order='rgb')
+    scale = min(1.0, MAX_DRAW_SIDE / max(img.shape[:2]))
+    if scale < 1.0:
+        img = mmcv.imrescale(img, scale)
+        instances = sample.pred_instances.clone()  # the caller's boxes stay as they are
+        instances.bboxes = instances.bboxes * scale
+        sample = sample.clone()
+        sample.pred_instances = instances
+    os.makedirs(osp.dirname(out_file), exist_ok=True)
+    visualizer.add_datasample(
+        osp.basename(image),
+        img,
+        data_sample=sample,
+        draw_gt=False,
+        show=False,
+        pred_score_thr=score_thr,
+        out_file=out_file,
+    )
 
 
 def load_inference_config(
@@ -166,13 +199,20 @@ def infer_images(
     results = inferencer(
         images,
         batch_size=batch_size,
-        out_dir=out_dir,
         pred_score_thr=score_thr,
+        no_save_vis=True,  # drawn below, at a bounded size
         no_save_pred=True,
+        return_datasamples=True,
     )
     records = []
-    for path, prediction in zip(images, results['predictions']):
-        record = dict(image=path, vis=osp.join(out_dir, 'vis', osp.basename(path)))
+    for path, sample in zip(images, results['predictions']):
+        vis = osp.join(out_dir, 'vis', osp.basename(path))
+        draw_detections(inferencer.visualizer, path, sample, vis, score_thr)
+        pred = sample.pred_instances
+        prediction = dict(
+            bboxes=pred.bboxes.tolist(), scores=pred.scores.tolist(), labels=pred.labels.tolist()
+        )
+        record = dict(image=path, vis=vis)
         record.update(detections(prediction, classes, score_thr))
         records.append(record)
     os.makedirs(out_dir, exist_ok=True)

@@ -139,3 +139,25 @@ def test_truncated_image_error_names_the_file(tested, tiny_config, tmp_path, cap
     assert (
         f'Image file is truncated (1500 bytes, no end marker): {image}' in capsys.readouterr().err
     )
+
+
+def test_a_huge_image_is_drawn_at_a_bounded_size(tested, tiny_config, tiny_data, tmp_path):
+    """mmdet's DetInferencer draws at the full image size (a 10000 px image asked for
+    ~5 GB); infer.py draws at most MAX_DRAW_SIDE px a side and keeps the detections in
+    the original pixels."""
+    import cv2
+
+    from ssd_plugin.apis.inference import MAX_DRAW_SIDE
+
+    small = cv2.imread(tiny_data + 'val/000002.jpg')
+    image = tmp_path / 'huge.jpg'
+    cv2.imwrite(str(image), cv2.resize(small, (MAX_DRAW_SIDE * 3, MAX_DRAW_SIDE * 2)))
+    out_dir = tmp_path / 'out'
+    infer = load_tool('infer')
+    argv = [str(image), tiny_config, tested['checkpoint'], '--out-dir', str(out_dir)]
+    assert infer.main(argv + ['--score-thr', '0.05']) == 0
+    drawn = cv2.imread(str(out_dir / 'vis' / 'huge.jpg'))
+    assert drawn.shape[:2] == (MAX_DRAW_SIDE * 2 // 3, MAX_DRAW_SIDE)
+    with open(out_dir / 'detections.json') as f:
+        boxes = json.load(f)['images'][0]['bboxes']
+    assert boxes and max(b[2] for b in boxes) > MAX_DRAW_SIDE  # original pixels
