@@ -1,6 +1,5 @@
 """The demo's epochs fitted to a time budget: hand-computed plans on given timings."""
 
-import json
 import re
 import time
 
@@ -9,7 +8,6 @@ import pytest
 from ssd_plugin.apis.time_budget_plan import (
     mean_step_time,
     plan_epochs,
-    read_step_times,
     steps_per_epoch,
 )
 
@@ -63,18 +61,7 @@ def test_the_boundary_fits_and_no_fit_trains_one_epoch_and_says_so():
         plan_epochs(600, 0, 0.0, 157, 10, max_epochs=12)
 
 
-def test_step_times_are_read_from_training_lines_and_the_warm_up_is_skipped(tmp_path):
-    path = tmp_path / 'scalars.json'
-    lines = [
-        dict(lr=0.1, data_time=0.01, loss=2.0, time=t, iter=i, step=i)
-        for i, t in [(2, 0.5), (1, 1.5), (3, 0.3)]
-    ]
-    lines.append({'coco/bbox_mAP': 0.1, 'data_time': 0.2, 'time': 9.0, 'step': 1})  # validation
-    path.write_text('\n'.join(json.dumps(line) for line in lines) + '\n')
-    times = read_step_times(str(path))
-    assert times == [1.5, 0.5, 0.3]
+def test_the_mean_step_leaves_out_the_warm_up():
+    times = [1.5, 0.5, 0.3]
     assert mean_step_time(times, warmup=1) == pytest.approx(0.4)
     assert mean_step_time(times, warmup=5) == pytest.approx(2.3 / 3)  # too few: all
-    path.write_text(json.dumps(lines[-1]) + '\n')
-    with pytest.raises(ValueError, match='no training step times'):
-        read_step_times(str(path))
