@@ -1,11 +1,11 @@
 """Fit the epochs of a running training to a wall-clock budget (``tools/demo.py``).
 
 The demo used to time a separate probe run before training: a second start of
-the training processes and 25 steps that trained nothing, about 90 s of the
-10 minutes on the slowest VM measured. This hook times the first steps of the
-real training instead, in the same processes, and then sets the number of
-epochs (:func:`~ssd_plugin.apis.time_budget_plan.plan_epochs`), before any of
-those steps depended on it.
+the training processes and 25 steps that trained nothing, time a slow machine
+could not spare. This hook times the first steps of the real training instead,
+in the same processes, and then sets the number of epochs
+(:func:`~ssd_plugin.apis.time_budget_plan.plan_epochs`) before any step
+depends on it.
 
 The run must stay exactly the run that ``--epochs N`` trains: the hook only
 reads clocks, and it decides before the first step whose learning rate or
