@@ -13,19 +13,23 @@ Steps, each printed as it starts:
    in ``--data-root``, unless it is there already;
 2. train ``configs/demo/ssd_cspdarknet_synthetic_cpu.py`` (the log shows the
    progress and an ETA), unless ``--work-dir`` holds a finished run of the
-   same settings. Without ``--epochs``, a short probe run times a few real
-   training steps first and the demo trains the most epochs, up to the
-   config's, that fit ``--time-budget`` (600 s from ``--started-at``, which
-   ``make demo`` sets to its own start), with the schedule scaled to them; it
-   prints ``time budget ... -> N epochs, expected finish at ...``. The weights
-   depend only on the epochs and the seed: ``--epochs N`` gives the same run;
+   same settings. Without ``--epochs``, the first training steps are timed
+   (``TimeBudgetHook``, in the training processes) and the run trains the
+   most epochs, up to the config's, that fit ``--time-budget`` (600 s from
+   ``--started-at``, which ``make demo`` sets to its own start), with the
+   schedule scaled to them; it prints ``time budget ... -> N epochs, expected
+   finish at ...``. The weights depend only on the epochs and the seed:
+   ``--epochs N`` gives the same run;
 3. evaluate the final checkpoint on the val split with pycocotools (COCO
    bbox mAP, printed and saved to ``WORK_DIR/demo_metrics.json``); after a
    training run this is the validation that training ran on its last epoch;
 4. draw the detections of the first ``--num-draw`` val images into
    ``WORK_DIR/infer/vis/`` and write ``WORK_DIR/infer/detections.json``.
 
-The paths of everything written are printed at the end.
+The demo ends with a results block: bbox mAP, AP50 and AP_small next to the
+paper's COCO figures, the time against the budget, and the paths of the
+drawn detections, the loss curve (``WORK_DIR/loss_curve.png``, drawn with
+``tools/analysis_tools/analyze_logs.py``) and everything else written.
 """
 
 import argparse
@@ -34,7 +38,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import time
@@ -46,26 +49,25 @@ from mmengine.runner import Runner
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
-from ssd_plugin.apis.time_budget_plan import (
-    PROBE_STEPS,
-    TimeBudgetPlan,
-    mean_step_time,
-    plan_epochs,
-    read_step_times,
-    steps_per_epoch,
-)
+from ssd_plugin.apis.mmdet_analysis_tool import run_mmdet_tool
+from ssd_plugin.apis.time_budget_hook import PLAN_FILE, read_plan
+from ssd_plugin.apis.time_budget_plan import PROBE_STEPS
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.testing.synthetic_coco import (
-    DEFAULT_NUM_TRAIN,
-    DEFAULT_NUM_VAL,
-    generate_synthetic_coco,
-)
+from ssd_plugin.testing.synthetic_coco import DEFAULT_NUM_VAL, generate_synthetic_coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
 DONE_FILE = 'demo_done.json'
+# Training images: the first 3000 of the generator's 10000 (image i is the same in any
+# size of set). The recipe sees each a few times; generating them takes a third of the time.
+DEMO_NUM_TRAIN = 3000
 DEFAULT_TIME_BUDGET = 600  # seconds: `make demo`, creating .venv included, in 10 minutes
+TIME_BUDGET_MODULE = 'ssd_plugin.apis.time_budget_hook'  # registers TimeBudgetHook
+LOSS_CURVE = 'loss_curve.png'  # in the work directory, drawn after training
+# The paper's COCO test-dev results (arXiv 1512.02325, Table 5: the models with the
+# expansion augmentation): mAP@[.5:.95], AP50, AP_small. Another dataset, for scale only.
+PAPER_COCO = {'SSD300*': (0.251, 0.431, 0.066), 'SSD512*': (0.288, 0.485, 0.109)}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -75,7 +77,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/demo', help='logs, checkpoints, outputs')
     parser.add_argument('--data-root', default='data/synthetic', help='the generated dataset')
     parser.add_argument(
-        '--num-train', type=int, default=DEFAULT_NUM_TRAIN, help='training images to generate'
+        '--num-train', type=int, default=DEMO_NUM_TRAIN, help='training images to generate'
     )
     parser.add_argument(
         '--num-val', type=int, default=DEFAULT_NUM_VAL, help='val images to generate'
@@ -143,7 +145,7 @@ def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Conf
             if scheduler.get('by_epoch', True):
                 options[f'param_scheduler.{i}.end'] = epochs
                 if 'T_max' in scheduler:
-                    options[f'param_scheduler.{i}.T_max'] = epochs
+                    options[f'param_scheduler.{i}.T_max'] = epochs - scheduler.get('begin', 0)
         cfg.merge_from_dict(options)
     return cfg
 
@@ -196,8 +198,9 @@ def train(cfg: Config) -> Tuple[str, Optional[Dict[str, float]]]:
     last_val = _LastValMetrics()
     runner.register_hook(last_val, priority='LOWEST')
     runner.train()
-    final = last_val.metrics if last_val.epoch == cfg.train_cfg.max_epochs else None
-    return osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth'), final
+    epochs = runner.train_loop.max_epochs  # a TimeBudgetHook may have set them
+    final = last_val.metrics if last_val.epoch == epochs else None
+    return osp.join(cfg.work_dir, f'epoch_{epochs}.pth'), final
 
 
 def _last_val_metrics(work_dir: str, epoch: int) -> Optional[Dict[str, float]]:
@@ -263,78 +266,21 @@ def train_distributed(cfg: Config, nproc: int) -> Tuple[str, Optional[Dict[str, 
     status = subprocess.run(cmd, env=env).returncode
     if status != 0:
         raise RuntimeError(f'distributed training failed with status {status} (log above)')
-    epochs = cfg.train_cfg.max_epochs
+    plan = read_plan(cfg.work_dir)  # the epochs a TimeBudgetHook set, if any
+    epochs = plan['epochs'] if plan is not None else cfg.train_cfg.max_epochs
     return osp.join(cfg.work_dir, f'epoch_{epochs}.pth'), _last_val_metrics(cfg.work_dir, epochs)
 
 
-def probe_config(cfg: Config, num_images: int, nproc: int) -> Config:
-    """``cfg`` cut to a probe run: ``PROBE_STEPS`` training steps on the first images, every
-    step logged, no validation, no checkpoint, in ``WORK_DIR/time_probe``."""
+def with_time_budget(cfg: Config, budget_s: float, started_at: float) -> Config:
+    """``cfg`` with a :class:`~ssd_plugin.apis.time_budget_hook.TimeBudgetHook`: the first
+    ``PROBE_STEPS`` training steps are timed, then the epochs set to fit the budget."""
     cfg = cfg.copy()
-    batch = cfg.train_dataloader.batch_size
-    images = min(num_images, PROBE_STEPS * batch * nproc)
-    epochs = -(-PROBE_STEPS // steps_per_epoch(images, batch, nproc))
-    cfg.merge_from_dict(
-        {
-            'train_dataloader.dataset.indices': images,
-            'train_cfg.max_epochs': epochs,
-            'train_cfg.val_begin': epochs + 1,  # no validation
-            'default_hooks.checkpoint': None,
-            'default_hooks.logger.interval': 1,
-            'log_processor.window_size': 1,
-            'log_level': 'WARNING',
-        }
-    )
-    cfg.work_dir = osp.join(cfg.work_dir, 'time_probe')
+    imports = dict(cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False))
+    imports['imports'] = list(imports.get('imports', [])) + [TIME_BUDGET_MODULE]
+    hook = dict(type='ssd_plugin.TimeBudgetHook', budget_s=budget_s, started_at=started_at)
+    cfg.custom_imports = imports
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [hook]
     return cfg
-
-
-def time_training(cfg: Config, num_images: int, nproc: int) -> Tuple[float, float]:
-    """Run the probe of ``cfg`` as the training will run.
-
-    Returns:
-        The mean seconds of a step after the warm-up, and the seconds to start and end the
-        processes (the probe's wall time less its steps).
-    """
-    probe = probe_config(cfg, num_images, nproc)
-    if osp.isdir(probe.work_dir):
-        shutil.rmtree(probe.work_dir)
-    cmd, env = _training_command(probe, nproc)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:] + proc.stderr[-4000:], file=sys.stderr)
-        raise RuntimeError(f'the timing run failed with status {proc.returncode} (log above)')
-    scalars = glob.glob(osp.join(probe.work_dir, '*', 'vis_data', 'scalars.json'))
-    if len(scalars) != 1:
-        raise RuntimeError(f'the timing run wrote {len(scalars)} scalars.json in {probe.work_dir}')
-    times = read_step_times(scalars[0])
-    return mean_step_time(times), wall - sum(times)
-
-
-def plan_training(
-    args: argparse.Namespace, cfg: Config, num_images: int, nproc: int, started_at: float
-) -> TimeBudgetPlan:
-    """Time the training, then plan its epochs to fit ``args.time_budget``; prints the plan."""
-    step_s, startup_s = time_training(cfg, num_images, nproc)
-    plan = plan_epochs(
-        budget_s=args.time_budget,
-        elapsed_s=time.time() - started_at,
-        step_s=step_s,
-        steps_per_epoch=steps_per_epoch(num_images, cfg.train_dataloader.batch_size, nproc),
-        startup_s=startup_s,
-        max_epochs=cfg.train_cfg.max_epochs,
-    )
-    print(plan.line(started_at), flush=True)
-    if plan.epochs < plan.max_epochs:
-        print(
-            f"(a slower machine than the recipe's: {plan.epochs} of {plan.max_epochs} epochs, "
-            f'a lower mAP; --epochs {plan.max_epochs} trains the recipe in full, '
-            f'--epochs {plan.epochs} reproduces this run)',
-            flush=True,
-        )
-    return plan
 
 
 def evaluate(cfg: Config, checkpoint: str) -> Dict[str, float]:
@@ -360,6 +306,50 @@ def draw(cfg: Config, checkpoint: str, num_draw: int, out_dir: str) -> str:
     dumped = osp.join(out_dir, 'demo_config.py')
     cfg.dump(dumped)
     return infer_images(pick, dumped, checkpoint, out_dir=out_dir, score_thr=0.3)
+
+
+def plot_loss_curve(work_dir: str) -> Optional[str]:
+    """Plot the training losses of the newest run in ``work_dir`` with the project's
+    ``tools/analysis_tools/analyze_logs.py`` (mmdet's, in this process); returns the
+    picture's path, or None (with the reason printed) if it could not be drawn."""
+    out = osp.join(work_dir, LOSS_CURVE)
+    keys = ['loss', 'loss_cls', 'loss_bbox']
+    argv = ['plot_curve', work_dir, '--keys', *keys, '--legend', *keys]
+    argv += ['--title', 'demo: training loss', '--out', out]
+    try:
+        run_mmdet_tool('analyze_logs', argv)
+    except Exception as err:  # the picture is a by-product: say why, keep the results
+        print(f'warning: no loss curve ({type(err).__name__}: {err})', file=sys.stderr)
+        return None
+    return out
+
+
+def results_block(
+    metrics: Dict[str, float], epochs: int, timing: str, paths: List[Tuple[str, Optional[str]]]
+) -> str:
+    """The lines that end the demo: the COCO metrics next to the paper's, the time, the
+    pictures and files."""
+
+    def metric(key: str) -> str:
+        value = metrics.get(f'coco/bbox_{key}')
+        return 'n/a' if value is None else f'{value:.3f}'
+
+    plural = 's' if epochs != 1 else ''
+    lines = [
+        '',
+        '==== demo finished ====',
+        f'{"":<16}{"mAP@[.5:.95]":>13}{"AP50":>7}{"AP_small":>10}',
+        f'{"this run (val)":<16}{metric("mAP"):>13}{metric("mAP_50"):>7}{metric("mAP_s"):>10}'
+        f'   generated shapes, 128 px, {epochs} epoch{plural} from scratch on CPU',
+    ]
+    for name, (ap, ap50, ap_s) in PAPER_COCO.items():
+        lines.append(
+            f'{name:<16}{ap:>13.3f}{ap50:>7.3f}{ap_s:>10.3f}'
+            '   COCO test-dev (Liu et al. 2016, Table 5), another task: for scale only'
+        )
+    lines.append(f'time: {timing}')
+    lines += [f'{name + ":":<18}{osp.abspath(path)}' for name, path in paths if path]
+    return '\n'.join(lines)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -401,17 +391,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         _step(2, f'training on CPU, logs in {args.work_dir}')
         if args.epochs is None:
             print(
-                f'timing {PROBE_STEPS} training steps to fit the epochs to the time budget '
-                f'({args.time_budget:.0f} s from '
-                f'{time.strftime("%H:%M:%S", time.localtime(started_at))}; --epochs to choose)',
+                f'training up to {cfg.train_cfg.max_epochs} epochs: the first {PROBE_STEPS} '
+                f'steps are timed to fit them to the time budget ({args.time_budget:.0f} s '
+                f'from {time.strftime("%H:%M:%S", time.localtime(started_at))}; --epochs to '
+                'choose)',
                 flush=True,
             )
-            num_images = dataset['splits']['train']['images']
-            plan = plan_training(args, base_cfg, num_images, nproc, started_at)
-            cfg = build_config(args, plan.epochs)
-        epochs = cfg.train_cfg.max_epochs
-        print(f'training {epochs} epoch{"s" if epochs != 1 else ""}', flush=True)
+            plan_file = osp.join(args.work_dir, PLAN_FILE)
+            if osp.isfile(plan_file):
+                os.remove(plan_file)  # an earlier run's
+            cfg = with_time_budget(base_cfg, args.time_budget, started_at)
+        else:
+            epochs = cfg.train_cfg.max_epochs
+            print(f'training {epochs} epoch{"s" if epochs != 1 else ""}', flush=True)
         checkpoint, metrics = train(cfg) if nproc == 1 else train_distributed(cfg, nproc)
+        if args.epochs is None:
+            plan = read_plan(args.work_dir)
+            if plan is None:
+                raise RuntimeError(f'the training wrote no {PLAN_FILE} in {args.work_dir}')
+            cfg = build_config(args, plan['epochs'])  # what --epochs N trains: the same run
+        epochs = cfg.train_cfg.max_epochs
+        plot_loss_curve(args.work_dir)
         with open(osp.join(args.work_dir, DONE_FILE), 'w') as f:
             record = dict(
                 fingerprint=fingerprint,
@@ -436,30 +436,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     _step(4, f'drawing detections on {args.num_draw} val images')
     infer_dir = osp.join(args.work_dir, 'infer')
     det_json = draw(cfg, checkpoint, args.num_draw, infer_dir)
+    curve = osp.join(args.work_dir, LOSS_CURVE)
+    curve = curve if osp.isfile(curve) else None
     total = time.perf_counter() - start
+    if plan is not None:
+        timing = (
+            f'{time.time() - started_at:.0f} s of the {args.time_budget:.0f} s budget '
+            f'(expected {plan["expected_s"]:.0f} s; {plan["epochs"]} of {plan["max_epochs"]} '
+            f'epochs at {plan["step_s"] * 1000:.0f} ms a step)'
+        )
+    else:
+        timing = 'the epochs were not fitted to a budget (given, or the training reused)'
     print(
-        '\n'.join(
-            [
-                '',
-                '==== demo finished ====',
-                f'bbox mAP@[.5:.95] on val: {metrics.get("coco/bbox_mAP", float("nan")):.3f}  '
-                f'(mAP@.5 {metrics.get("coco/bbox_mAP_50", float("nan")):.3f}, '
-                f'small/medium/large {metrics.get("coco/bbox_mAP_s", float("nan")):.3f}/'
-                f'{metrics.get("coco/bbox_mAP_m", float("nan")):.3f}/'
-                f'{metrics.get("coco/bbox_mAP_l", float("nan")):.3f})',
-                f'dataset:          {osp.abspath(args.data_root)}',
-                f'checkpoint:       {osp.abspath(checkpoint)}',
-                f'metrics:          {osp.abspath(metrics_path)}',
-                f'drawn detections: {osp.abspath(osp.join(infer_dir, "vis"))}',
-                f'detections JSON:  {osp.abspath(det_json)}',
-                f'time: {total:.0f} s in all, {train_end - start:.0f} s up to the end of training; '
-                + (
-                    f'{time.time() - started_at:.0f} s of the {args.time_budget:.0f} s budget '
-                    f'(expected {plan.expected_s:.0f} s)'
-                    if plan is not None
-                    else 'the epochs were not fitted to a budget (given, or the training reused)'
-                ),
-            ]
+        results_block(
+            metrics,
+            epochs=epochs if done is None else done['epochs'],
+            timing=f'{total:.0f} s in all, {train_end - start:.0f} s up to the end of training; '
+            + timing,
+            paths=[
+                ('drawn detections', osp.join(infer_dir, 'vis')),
+                ('loss curve', curve),
+                ('detections JSON', det_json),
+                ('metrics', metrics_path),
+                ('checkpoint', checkpoint),
+                ('dataset', args.data_root),
+            ],
         ),
         flush=True,
     )

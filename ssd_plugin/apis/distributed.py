@@ -1,5 +1,5 @@
 """Joining the process group of a CPU-only ``torchrun`` launch (mmengine's
-``init_dist`` needs CUDA)."""
+``init_dist`` needs CUDA), and leaving it before the process exits."""
 
 import os
 import signal
@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from .run_check_error import RunCheckError
 
-__all__ = ['exit_with_launcher', 'init_cpu_distributed']
+__all__ = ['destroy_distributed', 'exit_with_launcher', 'init_cpu_distributed']
 
 
 def exit_with_launcher(poll_s: float = 2.0) -> None:
@@ -88,3 +88,28 @@ def init_cpu_distributed(cfg: Any, launcher: str, cuda: Optional[bool] = None) -
         f'CUDA is not available: joined the {backend!r} process group as rank '
         f'{dist.get_rank()} of {dist.get_world_size()}'
     )
+
+
+def destroy_distributed() -> bool:
+    """Leave the process group at the end of a successful run, before the interpreter exits.
+
+    Neither mmengine's Runner nor torch destroys the group at exit. Left to
+    interpreter finalization, ``ProcessGroupGloo`` is torn down with its worker
+    threads still joinable, or still holding finished work with tensors whose
+    release needs the GIL; either ends the process in ``std::terminate``
+    ("terminate called without an active exception", SIGABRT) now and then, after
+    the run itself succeeded (pytorch/pytorch#65513, #190489). A barrier first,
+    so that no rank tears down while another still communicates. Call it only
+    after a run that succeeded on every rank: after an error the other ranks may
+    never reach the barrier (torchrun ends them).
+
+    Returns:
+        Whether a group was destroyed.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
+    return True

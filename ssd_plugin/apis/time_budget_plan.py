@@ -1,8 +1,8 @@
 """Fit a training run's number of epochs to a wall-clock budget (``tools/demo.py``).
 
 The demo promises to finish within a time budget (``make demo``: 10 minutes,
-set-up included) on machines that differ by 1.7x or more. It times a few real
-training steps first (a short *probe* run of the same config and processes),
+set-up included) on machines that differ by 6x. It times the first steps of
+the training itself (:class:`~ssd_plugin.apis.time_budget_hook.TimeBudgetHook`),
 then trains the largest number of epochs that fits, at most the recipe's, with
 the schedule scaled to that length. The trained weights depend on that number
 and the seed only: ``--epochs N`` reproduces a run that the budget chose.
@@ -11,18 +11,17 @@ The expected end of the demo, in seconds from the budget's start::
 
     elapsed + startup + epochs * steps_per_epoch * step + tail_steps * step
 
-``elapsed``: spent before training (set-up, the dataset, the probe);
-``startup``: starting and ending the training processes (measured by the
-probe: its wall time less its steps); ``tail_steps * step``: what follows
+``elapsed``: spent before the first training step (set-up, the dataset,
+starting the training processes); ``startup``: any start still to come (none
+when the plan is made in the running training); ``tail_steps * step``: what follows
 the last step (the final validation, the checkpoint, drawing the detections),
 counted in steps so that it scales with the machine.
 """
 
-import json
 import math
 import time
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Sequence
 
 __all__ = [
     'PROBE_STEPS',
@@ -31,17 +30,16 @@ __all__ = [
     'TimeBudgetPlan',
     'mean_step_time',
     'plan_epochs',
-    'read_step_times',
     'steps_per_epoch',
 ]
 
 PROBE_WARMUP_STEPS = 5  # the first steps of a process are slower (allocations, kernels)
-PROBE_STEPS = 25  # steps of the probe run, warm-up included
+PROBE_STEPS = 25  # training steps timed before the epochs are set, warm-up included
 # What follows the last step, in steps: the final validation of 200 images, the
-# checkpoint and drawing 12 images. An allowance (about 13 s at the 0.21 s a step
-# of the fastest machine measured, where the demo spent about 6 s after training
-# and its validation); the demo's last line prints the expected and the real end.
-TAIL_STEPS = 60
+# checkpoint, the end of the processes, the loss curve and drawing 12 images: about
+# 20 s, 70 steps, in a demo run at 0.29 s a step (2 x 8 images; docs/demo.md); the
+# demo's last line prints the expected and the real end.
+TAIL_STEPS = 80
 MARGIN = 0.05  # the share of the budget kept free for the error of the estimate
 
 
@@ -158,27 +156,6 @@ def plan_epochs(
         epochs=epochs,
         expected_s=expected,
     )
-
-
-def read_step_times(scalars_json: str) -> List[float]:
-    """The seconds of each logged training step in an mmengine ``scalars.json``, in order.
-
-    With ``LoggerHook(interval=1)`` and ``LogProcessor(window_size=1)`` every step is
-    one line whose ``time`` is that step's (``IterTimerHook``: from the end of the
-    previous step, data loading included).
-
-    Raises:
-        ValueError: when the file has no step times.
-    """
-    times = {}
-    with open(scalars_json) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'time' in record and 'loss' in record:
-                times[int(record['step'])] = float(record['time'])
-    if not times:
-        raise ValueError(f'{scalars_json}: no training step times (lines with "time")')
-    return [times[step] for step in sorted(times)]
 
 
 def mean_step_time(times: Sequence[float], warmup: int = PROBE_WARMUP_STEPS) -> float:

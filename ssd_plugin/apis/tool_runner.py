@@ -1,5 +1,6 @@
 """What ``train.py`` and ``test.py`` do around their Runner: register the
-modules, build the config, join a CPU process group, and turn every
+modules, build the config, join a CPU process group (and leave it after a
+successful run, so that the process ends cleanly), and turn every
 :class:`RunCheckError` (missing data, weights or checkpoint, an annotation
 file that is not valid JSON) into one message and exit status 2.
 """
@@ -15,7 +16,7 @@ from mmengine.logging import print_log
 from ssd_plugin.utils import register_all_modules
 
 from .dataset_checks import invalid_json_error, is_json_error
-from .distributed import exit_with_launcher, init_cpu_distributed
+from .distributed import destroy_distributed, exit_with_launcher, init_cpu_distributed
 from .run_check_error import RunCheckError
 
 __all__ = ['EXIT_MISSING', 'json_errors_named', 'run_tool']
@@ -66,6 +67,7 @@ def run_tool(
             print_log(note, logger='current')
         with json_errors_named(cfg, args.config, mode):
             run(cfg)
+        destroy_distributed()  # in the interpreter's finalization it may abort the process
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return EXIT_MISSING

@@ -1,6 +1,5 @@
 """The demo's epochs fitted to a time budget: hand-computed plans on given timings."""
 
-import json
 import re
 import time
 
@@ -9,7 +8,6 @@ import pytest
 from ssd_plugin.apis.time_budget_plan import (
     mean_step_time,
     plan_epochs,
-    read_step_times,
     steps_per_epoch,
 )
 
@@ -27,7 +25,7 @@ def test_a_slower_machine_gets_the_epochs_that_fit():
     # 1.7x the recipe's machine: 0.36 s a step, 157 steps an epoch (56.52 s), 100 s spent
     # (set-up, data, probe), 17 s to start the processes, tail 60 steps (21.6 s).
     # Free: 600 * 0.95 - 100 - 17 - 21.6 = 431.4 s = 7.63 epochs -> 7.
-    plan = plan_epochs(600, 100, 0.36, 157, 17, max_epochs=12)
+    plan = plan_epochs(600, 100, 0.36, 157, 17, max_epochs=12, tail_steps=60)
     assert plan.epochs == 7
     assert plan.tail_s == pytest.approx(21.6)
     assert plan.expected_s == pytest.approx(100 + 17 + 7 * 56.52 + 21.6)  # 534.24
@@ -43,7 +41,7 @@ def test_a_slower_machine_gets_the_epochs_that_fit():
 
 def test_a_fast_machine_trains_the_recipe_and_no_more():
     # 0.21 s a step: 32.97 s an epoch, room for 14.5 epochs, capped at the recipe's 12.
-    plan = plan_epochs(600, 70, 0.21, 157, 10, max_epochs=12)
+    plan = plan_epochs(600, 70, 0.21, 157, 10, max_epochs=12, tail_steps=60)
     assert plan.epochs == 12
     assert plan.expected_s == pytest.approx(70 + 10 + 12 * 32.97 + 12.6)
     assert re.fullmatch(
@@ -55,26 +53,15 @@ def test_the_boundary_fits_and_no_fit_trains_one_epoch_and_says_so():
     # Free: 200 - 20 - 10 - 10 = 160 s, exactly 16 epochs of 10 s.
     exact = plan_epochs(200, 20, 1.0, 10, 10, max_epochs=20, tail_steps=10, margin=0.0)
     assert exact.epochs == 16 and exact.expected_s == pytest.approx(200) and exact.fits
-    over = plan_epochs(100, 90, 0.36, 157, 17, max_epochs=12)
+    over = plan_epochs(100, 90, 0.36, 157, 17, max_epochs=12, tail_steps=60)
     assert over.epochs == 1 and not over.fits
     assert over.expected_s == pytest.approx(90 + 17 + 56.52 + 21.6)
     assert over.line(0.0).endswith('over budget even with 1 epoch')
     with pytest.raises(ValueError, match='positive'):
-        plan_epochs(600, 0, 0.0, 157, 10, max_epochs=12)
+        plan_epochs(600, 0, 0.0, 157, 10, max_epochs=12, tail_steps=60)
 
 
-def test_step_times_are_read_from_training_lines_and_the_warm_up_is_skipped(tmp_path):
-    path = tmp_path / 'scalars.json'
-    lines = [
-        dict(lr=0.1, data_time=0.01, loss=2.0, time=t, iter=i, step=i)
-        for i, t in [(2, 0.5), (1, 1.5), (3, 0.3)]
-    ]
-    lines.append({'coco/bbox_mAP': 0.1, 'data_time': 0.2, 'time': 9.0, 'step': 1})  # validation
-    path.write_text('\n'.join(json.dumps(line) for line in lines) + '\n')
-    times = read_step_times(str(path))
-    assert times == [1.5, 0.5, 0.3]
+def test_the_mean_step_leaves_out_the_warm_up():
+    times = [1.5, 0.5, 0.3]
     assert mean_step_time(times, warmup=1) == pytest.approx(0.4)
     assert mean_step_time(times, warmup=5) == pytest.approx(2.3 / 3)  # too few: all
-    path.write_text(json.dumps(lines[-1]) + '\n')
-    with pytest.raises(ValueError, match='no training step times'):
-        read_step_times(str(path))

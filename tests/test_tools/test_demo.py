@@ -42,17 +42,22 @@ def test_demo_fits_its_epochs_to_the_budget_and_a_rerun_skips_training(tmp_path)
     out = first.stdout + first.stderr
     for step in range(1, 5):
         assert f'[demo {step}/4]' in out
-    # A probe of 25 steps timed the training; 2 epochs of 1 step fit 600 s.
+    # The first step (an epoch here) timed the training; 2 epochs of 1 step fit 600 s.
+    assert 'training up to 2 epochs: the first 25 steps are timed' in out
     assert re.search(
         r'time budget 600 s: measured \d+ ms/step -> 2 epochs, expected finish at '
         r'\d\d:\d\d:\d\d \(\d+ s of 600; \d+ s spent, 1 steps an epoch',
         out,
     ), out
-    assert 'training 2 epochs' in out
     assert 'Epoch(train) [2][1/1]' in out and 'Epoch(train) [3]' not in out
-    assert re.search(r'\d+ s of the 600 s budget', out)
+    assert re.search(r'\d+ s of the 600 s budget \(expected \d+ s; 2 of 2 epochs at \d+ ms', out)
     assert re.search(r'eta: \d', out), 'the training log shows an ETA'
-    assert re.search(r'bbox mAP@\[\.5:\.95\] on val: \d\.\d{3}', out)
+    # The results block: this run's metrics next to the paper's, the pictures.
+    assert re.search(r'this run \(val\) +\d\.\d{3} +\d\.\d{3} +\d\.\d{3} ', out), out
+    assert re.search(r'SSD300\* +0\.251 +0\.431 +0\.066 ', out)
+    curve = osp.join(work_dir, 'loss_curve.png')
+    assert f'loss curve:       {curve}' in out and os.path.getsize(curve) > 1000
+    assert f'drawn detections: {osp.join(work_dir, "infer", "vis")}' in out
     # Step 3 reuses the validation that training ran on the final weights.
     assert 'evaluated on the val split (pycocotools) at the end of training' in out
 

@@ -1,0 +1,109 @@
+"""TimeBudgetHook: the epochs set from the first steps' times, the run the same as --epochs N."""
+
+import itertools
+import json
+import os.path as osp
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from ssd_plugin.apis import time_budget_hook
+from ssd_plugin.apis.time_budget_hook import PLAN_FILE, TimeBudgetHook, read_plan
+
+
+class _Toy(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        out = self.linear(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=((out - torch.stack(labels)) ** 2).mean())
+        return out
+
+
+def _runner(work_dir, epochs, hooks=(), cosine_begin=1):
+    torch.manual_seed(0)  # the model's initial weights
+    generator = torch.Generator().manual_seed(0)
+    data = [
+        dict(inputs=torch.randn(2, generator=generator), labels=torch.randn(1, generator=generator))
+        for _ in range(16)
+    ]
+    return Runner(
+        model=_Toy(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=data,
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4,  # 4 steps an epoch
+            collate_fn=dict(type='pseudo_collate'),
+        ),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+            dict(
+                type='CosineAnnealingLR',
+                begin=cosine_begin,
+                end=epochs,
+                T_max=epochs - cosine_begin,
+                by_epoch=True,
+                convert_to_iter_based=True,
+                eta_min=0.001,
+            ),
+        ],
+        train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=epochs)),
+        custom_hooks=list(hooks),
+        randomness=dict(seed=0),
+        default_scope='mmengine',
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """time.time() of the hook: 100 at the start of training, then 10 s a call (a step)."""
+    ticks = itertools.count(100, 10)
+    monkeypatch.setattr(time_budget_hook, 'time', SimpleNamespace(time=lambda: next(ticks)))
+
+
+def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(tmp_path, clock, capsys):
+    # 100 s spent before training, 10 s a step, 4 steps an epoch: 3 epochs end at 220 s.
+    hook = TimeBudgetHook(
+        budget_s=229, started_at=0, probe_steps=3, warmup_steps=0, tail_steps=0, margin=0
+    )
+    budget = _runner(tmp_path / 'budget', epochs=6, hooks=[hook])
+    budget.train()
+    assert budget.train_loop.max_epochs == 3 and budget.iter == 12
+    assert osp.isfile(tmp_path / 'budget' / 'epoch_3.pth')  # the checkpoint interval moved too
+    plan = read_plan(str(tmp_path / 'budget'))
+    assert plan['epochs'] == 3 and plan['steps_timed'] == 3
+    assert plan['expected_s'] == pytest.approx(220)
+    out = capsys.readouterr().out
+    assert 'time budget 229 s: measured 10000 ms/step -> 3 epochs' in out
+    assert "the recipe's 6 epochs would not fit" in out and '--epochs 3 reproduces this run' in out
+    with open(tmp_path / 'budget' / PLAN_FILE) as f:
+        assert json.load(f) == plan
+
+    fixed = _runner(tmp_path / 'fixed', epochs=3)
+    fixed.train()
+    for name, value in fixed.model.state_dict().items():
+        assert torch.equal(value, budget.model.state_dict()[name]), name
+    assert fixed.optim_wrapper.get_lr() == budget.optim_wrapper.get_lr()
+
+
+def test_a_fast_machine_keeps_the_configured_epochs(tmp_path, clock):
+    hook = TimeBudgetHook(budget_s=10_000, started_at=0, probe_steps=2, warmup_steps=0)
+    runner = _runner(tmp_path, epochs=2, hooks=[hook])
+    runner.train()
+    assert runner.train_loop.max_epochs == 2 and hook.plan['epochs'] == 2
+
+
+def test_a_schedule_that_depends_on_the_epochs_before_the_decision_is_refused(tmp_path, clock):
+    hook = TimeBudgetHook(budget_s=600, started_at=0, probe_steps=3)
+    runner = _runner(tmp_path, epochs=4, hooks=[hook], cosine_begin=0)
+    with pytest.raises(ValueError, match='begins at step 0, before the time budget decides'):
+        runner.train()
