@@ -11,6 +11,7 @@ from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.losses import smooth_l1_loss
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, MultiConfig, OptConfigType, OptInstanceList
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -143,7 +144,8 @@ class SSDHead(BaseDenseHead):
         self.reg_decoded_bbox = reg_decoded_bbox
         self.sparse_loss = sparse_loss
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
+        # BaseDenseHead's prediction reads it by attribute (cfg.min_bbox_size, cfg.nms).
+        self.test_cfg = ConfigDict(test_cfg) if isinstance(test_cfg, dict) else test_cfg
         check_test_cfg(test_cfg)
         if train_cfg:
             # Unknown keys refused; mmdet's MaxIoUAssigner/PseudoSampler mapped.
