@@ -1,4 +1,4 @@
-"""Export a detector through mmdeploy (ONNX Runtime, OpenVINO, ...) and check it.
+"""Export a detector through mmdeploy (ONNX Runtime, TensorRT, ...) and check it.
 
 Examples::
 
@@ -11,11 +11,12 @@ Examples::
 The first argument is one of mmdeploy's own deploy configs: the mmdeploy wheel
 ships neither its configs nor its ``tools/deploy.py``, so they come from its
 source tree (``configs/mmdet/detection/``). This command does what mmdeploy's
-``tools/deploy.py`` does for ONNX-based backends: ``torch2onnx`` (with
-``dynamo=False`` on torch >= 2.9, which mmdeploy 1.3.1 needs), the SDK files
-(``--dump-info``, on by default), then a check: the export runs under its backend
-on the image, and its detections are compared with PyTorch ``model.predict``'s as
-sets (labels equal, boxes within 1 px, scores within 1e-4).
+``tools/deploy.py`` does: ``torch2onnx`` (with ``dynamo=False`` on torch >= 2.9,
+which mmdeploy 1.3.1 needs), ``to_backend`` for the deploy config's backend, the
+SDK files (``--dump-info``, on by default), then a check: the export runs under
+its backend on the image, and its detections are compared with PyTorch
+``model.predict``'s as sets (labels equal, boxes within 1 px, scores within 1e-4).
+OpenVINO is not offered (docs/deployment.md).
 """
 
 import argparse
@@ -68,6 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 2
     print(f'exported: {result["onnx_file"]}')
+    for path in result['backend_files']:
+        if path != result['onnx_file']:
+            print(f'backend file: {path}')
     for path in result['sdk_files']:
         print(f'SDK info: {path}')
     if args.no_verify:

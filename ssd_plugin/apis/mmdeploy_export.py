@@ -95,8 +95,9 @@ def mmdeploy_export(
         cfg_options: Settings merged into the model config first.
 
     Returns:
-        ``onnx_file``; ``sdk_files`` (empty without ``dump_info``); with
-        ``verify``, ``num_dets`` (PyTorch's detections on ``img``) and
+        ``onnx_file``; ``backend_files`` (what the backend runs: the ONNX file
+        for ONNX Runtime, a TensorRT engine for TensorRT); ``sdk_files`` (empty
+        without ``dump_info``); with ``verify``, ``num_dets`` (PyTorch's detections on ``img``) and
         ``problems`` (unexplained differences of the export's detections from
         PyTorch's; empty when they are equal).
 
@@ -105,8 +106,9 @@ def mmdeploy_export(
     """
     require_mmdeploy()
     from mmdeploy.apis import torch2onnx
+    from mmdeploy.apis.utils import to_backend
     from mmdeploy.backend.sdk.export_info import export2SDK
-    from mmdeploy.utils import load_config
+    from mmdeploy.utils import get_backend, load_config
 
     for what, path in (
         ('deploy config', deploy_cfg),
@@ -123,20 +125,24 @@ def mmdeploy_export(
     # step gets its own copy.
     with legacy_onnx_export():
         torch2onnx(img, work_dir, 'end2end.onnx', deploy, copy.deepcopy(model), checkpoint, device)
-    result = dict(onnx_file=osp.join(work_dir, 'end2end.onnx'), sdk_files=[])
+    onnx_file = osp.join(work_dir, 'end2end.onnx')
+    # The deploy config's backend turns the ONNX file into its own (OpenVINO's
+    # .xml/.bin); ONNX Runtime runs the ONNX file as it is.
+    backend_files = list(to_backend(get_backend(deploy).value, [onnx_file], work_dir, deploy))
+    result = dict(onnx_file=onnx_file, backend_files=backend_files, sdk_files=[])
     if dump_info:
         export2SDK(deploy, copy.deepcopy(model), work_dir, pth=checkpoint, device=device)
         result['sdk_files'] = [
             osp.join(work_dir, name) for name in ('deploy.json', 'pipeline.json', 'detail.json')
         ]
     if verify:
-        result.update(
-            _verify(deploy, copy.deepcopy(model), checkpoint, img, result['onnx_file'], device)
-        )
+        result.update(_verify(deploy, copy.deepcopy(model), checkpoint, img, backend_files, device))
     return result
 
 
-def _verify(deploy, model, checkpoint: str, img: str, onnx_file: str, device: str) -> Dict:
+def _verify(
+    deploy, model, checkpoint: str, img: str, backend_files: List[str], device: str
+) -> Dict:
     """PyTorch's and the backend's detections on ``img``, compared as sets."""
     from mmdeploy.apis import build_task_processor
     from mmdeploy.utils import get_input_shape
@@ -144,7 +150,7 @@ def _verify(deploy, model, checkpoint: str, img: str, onnx_file: str, device: st
     processor = build_task_processor(model, deploy, device)
     torch_model = processor.build_pytorch_model(checkpoint)
     backend_model = processor.build_backend_model(
-        [onnx_file], data_preprocessor_updater=processor.update_data_preprocessor
+        backend_files, data_preprocessor_updater=processor.update_data_preprocessor
     )
     inputs, _ = processor.create_input(img, get_input_shape(deploy))
     with torch.no_grad():
