@@ -5,11 +5,10 @@ or that an empty ``last_checkpoint`` names none, and why a given one is not
 usable.
 """
 
-import os
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
-from ssd_plugin.fileio import checkpoint_problem
+from ssd_plugin.fileio import checkpoint_problem, work_dir_checkpoints
 
 from .weight_checks import checkpoint_problems
 
@@ -27,19 +26,6 @@ def is_complete_checkpoint(path: str) -> bool:
     return checkpoint_problem(path) is None
 
 
-def _checkpoints(work_dir: str) -> List[str]:
-    """The ``*.pth`` files of ``work_dir``, newest first."""
-    if not osp.isdir(work_dir):
-        return []
-    paths = [
-        osp.join(work_dir, name)
-        for name in os.listdir(work_dir)
-        if name.endswith('.pth') and not name.startswith('.')
-    ]
-    paths = [p for p in paths if osp.isfile(p)]
-    return sorted(paths, key=osp.getmtime, reverse=True)
-
-
 def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
     """The checkpoint to resume from in ``work_dir``, and a note when it is not
     the one ``last_checkpoint`` names.
@@ -50,14 +36,10 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]
         a note saying why and naming the checkpoints passed over.
     """
     record = osp.join(work_dir, 'last_checkpoint')
-    last = None
-    if osp.isfile(record):
-        with open(record) as f:
-            last = f.read().strip() or None
+    last, found = work_dir_checkpoints(work_dir)
     problem = checkpoint_problem(last) if last is not None else None
     if last is not None and problem is None:
         return last, None
-    found = _checkpoints(work_dir)
     if last is None and not found:
         return None, None
     why = (
@@ -91,7 +73,8 @@ def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[
             lines.append(f'  - {checkpoint}: {problem}')
     if not lines:
         return None
-    intact = sorted(p for p in _checkpoints(work_dir or '') if checkpoint_problem(p) is None)
+    _, found = work_dir_checkpoints(work_dir or '')
+    intact = sorted(p for p in found if checkpoint_problem(p) is None)
     if intact:
         lines.append(f'  Intact checkpoints in {work_dir}: {", ".join(intact)}')
         lines.append(

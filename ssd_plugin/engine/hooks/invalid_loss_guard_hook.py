@@ -2,7 +2,6 @@
 
 import logging
 import math
-import os
 import os.path as osp
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -13,7 +12,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 
-from ssd_plugin.fileio import checkpoint_problem
+from ssd_plugin.fileio import checkpoint_problem, work_dir_checkpoints
 from ssd_plugin.registry import HOOKS
 
 __all__ = ['InvalidLossGuardHook', 'non_finite_tensors', 'grads_are_finite']
@@ -277,17 +276,9 @@ class InvalidLossGuardHook(Hook):
             ``rejected`` being ``(path, non-finite tensor names)`` of the
             newer checkpoints that failed the check.
         """
-        candidates: List[str] = []
-        record = osp.join(work_dir, 'last_checkpoint')
-        if osp.isfile(record):
-            with open(record) as f:
-                last = f.read().strip()
-            if last and osp.isfile(last):
-                candidates.append(last)
-        if osp.isdir(work_dir):
-            names = [n for n in os.listdir(work_dir) if n.endswith('.pth') and n[0] != '.']
-            paths = sorted((osp.join(work_dir, n) for n in names), key=osp.getmtime, reverse=True)
-            candidates += [p for p in paths if not candidates or not osp.samefile(p, candidates[0])]
+        last, found = work_dir_checkpoints(work_dir)
+        candidates = [last] if last is not None and osp.isfile(last) else []
+        candidates += [p for p in found if not candidates or not osp.samefile(p, last)]
         rejected: List[Tuple[str, List[str]]] = []
         for path in candidates[:_MAX_CHECKED]:
             problem = checkpoint_problem(path)  # truncated, or bytes changed (CRC-32)
