@@ -162,9 +162,14 @@ def test_guard_passes_over_a_bit_flipped_checkpoint(tmp_path):
 
 
 def test_finite_check_tells_an_overflowing_sum_from_a_non_finite_value():
-    from ssd_plugin.engine.hooks.invalid_loss_guard_hook import non_finite_tensors
+    from ssd_plugin.engine.hooks.invalid_loss_guard_hook import grads_are_finite, non_finite_tensors
 
     big = torch.full((4,), 3e38)  # every value finite, their sum is inf
+    param = torch.nn.Parameter(torch.zeros(4))
+    param.grad = big.clone()
+    assert grads_are_finite(torch.optim.SGD([param], lr=1))  # the step is not skipped
+    param.grad[0] = float('nan')
+    assert not grads_are_finite(torch.optim.SGD([param], lr=1))
     state = dict(big=big, ok=torch.ones(2), n=torch.ones(2, dtype=torch.long))
     assert non_finite_tensors(state) == []
     bad = torch.tensor([1.0, float('nan')])
