@@ -12,18 +12,7 @@ from ssd_plugin.fileio import checkpoint_problem, work_dir_checkpoints
 
 from .weight_checks import checkpoint_problems
 
-__all__ = ['is_complete_checkpoint', 'find_resume_checkpoint', 'resume_problem']
-
-
-def is_complete_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a whole, unaltered ``torch.save`` file.
-
-    ``torch.save`` writes a zip archive whose central directory comes last,
-    so a file cut short by a killed save is no valid zip; every record's
-    bytes are checked against the CRC-32 the archive stores
-    (:func:`ssd_plugin.fileio.checkpoint_problem`).
-    """
-    return checkpoint_problem(path) is None
+__all__ = ['find_resume_checkpoint', 'resume_problem']
 
 
 def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
