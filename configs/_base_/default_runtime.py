@@ -14,9 +14,9 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook'),
 )
 custom_hooks = [
-    dict(type='NumClassCheckHook'),
-    # Before training: num_classes vs the dataset (through RepeatDataset), and the
-    # anchor levels/strides vs the feature maps of a dummy forward (docs/robustness.md).
+    dict(type='NumClassCheckHook'),  # num_classes vs the dataset's classes (mmdet's)
+    # Before training: the anchor levels/strides vs the feature maps of a dummy
+    # forward (docs/robustness.md).
     dict(type='ssd_plugin.SSDConfigCheckHook'),
     # Skips updates with non-finite gradients, loss or BN statistics; stops after 3 in
     # a row naming the last checkpoint with finite weights (docs/robustness.md).

@@ -192,7 +192,8 @@ default_hooks = dict(
 )
 custom_hooks = [
     dict(type='ssd_plugin.ChannelsLastHook'),  # NHWC weights and inputs (oneDNN's faster layout)
-    dict(type='ssd_plugin.SSDConfigCheckHook'),  # num_classes and anchors vs data and features
+    dict(type='NumClassCheckHook'),  # num_classes vs the dataset's classes (mmdet's)
+    dict(type='ssd_plugin.SSDConfigCheckHook'),  # anchor levels vs the feature maps
     dict(type='ssd_plugin.InvalidLossGuardHook', interval=1),  # skip non-finite steps, stop after 3
     dict(type='ssd_plugin.RNGStateHook'),  # exact --resume
     dict(type='ssd_plugin.MidEpochResumeHook'),  # --resume inside an epoch continues it

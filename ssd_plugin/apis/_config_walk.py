@@ -5,7 +5,7 @@ Shared by the run checks of this layer; it imports nothing but the standard libr
 """
 
 import os.path as osp
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 __all__ = [
     'cfg_get',
@@ -37,15 +37,26 @@ def join_root(root: str, path: str) -> str:
     return path if not root or osp.isabs(path) or is_remote(path) else osp.join(root, path)
 
 
-def leaf_datasets(ds_cfg: Any, key: str) -> Iterator[Tuple[str, Any]]:
-    """``(cfg-options key, cfg)`` of each dataset inside wrappers."""
+def leaf_datasets(ds_cfg: Any, key: str, scope: Optional[str] = None) -> Iterator[Tuple[str, Any]]:
+    """``(cfg-options key, cfg)`` of each dataset inside wrappers.
+
+    ``RepeatDataset``, ``ClassBalancedDataset`` and ``MultiImageMixDataset``
+    hold one ``dataset``, ``ConcatDataset`` a list of ``datasets``. A
+    wrapper's ``_scope_`` (stamped by ``mmdet::`` bases) is passed down, as
+    the wrapper's build would, to a leaf that has none: that leaf comes as a
+    copy with ``_scope_`` set. A leaf that is not a dict (None) comes as is.
+    """
     if not hasattr(ds_cfg, 'get'):
+        yield key, ds_cfg
         return
-    if cfg_get(ds_cfg, 'dataset') is not None:
-        yield from leaf_datasets(ds_cfg['dataset'], f'{key}.dataset')
-    elif cfg_get(ds_cfg, 'datasets') is not None:
+    scope = ds_cfg.get('_scope_', scope)
+    if ds_cfg.get('dataset') is not None:
+        yield from leaf_datasets(ds_cfg['dataset'], f'{key}.dataset', scope)
+    elif ds_cfg.get('datasets') is not None:
         for i, sub in enumerate(ds_cfg['datasets']):
-            yield from leaf_datasets(sub, f'{key}.datasets.{i}')
+            yield from leaf_datasets(sub, f'{key}.datasets.{i}', scope)
+    elif scope is not None and ds_cfg.get('_scope_') is None:
+        yield key, {**ds_cfg, '_scope_': scope}
     else:
         yield key, ds_cfg
 

@@ -5,39 +5,14 @@ or that an empty ``last_checkpoint`` names none, and why a given one is not
 usable.
 """
 
-import os
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
-from ssd_plugin.fileio import checkpoint_problem
+from ssd_plugin.fileio import checkpoint_problem, work_dir_checkpoints
 
 from .weight_checks import checkpoint_problems
 
-__all__ = ['is_complete_checkpoint', 'find_resume_checkpoint', 'resume_problem']
-
-
-def is_complete_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a whole, unaltered ``torch.save`` file.
-
-    ``torch.save`` writes a zip archive whose central directory comes last,
-    so a file cut short by a killed save is no valid zip; every record's
-    bytes are checked against the CRC-32 the archive stores
-    (:func:`ssd_plugin.fileio.checkpoint_problem`).
-    """
-    return checkpoint_problem(path) is None
-
-
-def _checkpoints(work_dir: str) -> List[str]:
-    """The ``*.pth`` files of ``work_dir``, newest first."""
-    if not osp.isdir(work_dir):
-        return []
-    paths = [
-        osp.join(work_dir, name)
-        for name in os.listdir(work_dir)
-        if name.endswith('.pth') and not name.startswith('.')
-    ]
-    paths = [p for p in paths if osp.isfile(p)]
-    return sorted(paths, key=osp.getmtime, reverse=True)
+__all__ = ['find_resume_checkpoint', 'resume_problem']
 
 
 def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
@@ -50,14 +25,10 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]
         a note saying why and naming the checkpoints passed over.
     """
     record = osp.join(work_dir, 'last_checkpoint')
-    last = None
-    if osp.isfile(record):
-        with open(record) as f:
-            last = f.read().strip() or None
+    last, found = work_dir_checkpoints(work_dir)
     problem = checkpoint_problem(last) if last is not None else None
     if last is not None and problem is None:
         return last, None
-    found = _checkpoints(work_dir)
     if last is None and not found:
         return None, None
     why = (
@@ -91,7 +62,8 @@ def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[
             lines.append(f'  - {checkpoint}: {problem}')
     if not lines:
         return None
-    intact = sorted(p for p in _checkpoints(work_dir or '') if checkpoint_problem(p) is None)
+    _, found = work_dir_checkpoints(work_dir or '')
+    intact = sorted(p for p in found if checkpoint_problem(p) is None)
     if intact:
         lines.append(f'  Intact checkpoints in {work_dir}: {", ".join(intact)}')
         lines.append(

@@ -1,5 +1,5 @@
 from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes, remove_stale_temp_files
-from .checkpoint_integrity import checkpoint_problem, is_intact_checkpoint
+from .checkpoint_integrity import checkpoint_problem, is_intact_checkpoint, work_dir_checkpoints
 
 __all__ = [
     'AtomicLocalBackend',
@@ -7,4 +7,5 @@ __all__ = [
     'checkpoint_problem',
     'is_intact_checkpoint',
     'remove_stale_temp_files',
+    'work_dir_checkpoints',
 ]

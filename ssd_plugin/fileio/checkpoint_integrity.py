@@ -9,12 +9,15 @@ up to 32 bits), which ``torch.load`` does not check: it would load the flipped
 weights silently.
 """
 
+import os
 import os.path as osp
 import zipfile
 import zlib
-from typing import Optional
+from typing import List, Optional, Tuple
 
-__all__ = ['checkpoint_problem', 'is_intact_checkpoint']
+from mmengine.runner import find_latest_checkpoint
+
+__all__ = ['checkpoint_problem', 'is_intact_checkpoint', 'work_dir_checkpoints']
 
 # The first byte of a pickle (protocol >= 2): a torch.save file of the legacy
 # format (_use_new_zipfile_serialization=False, torch < 1.6), which has no checksums.
@@ -62,3 +65,23 @@ def checkpoint_problem(path: str, allow_legacy: bool = False) -> Optional[str]:
 def is_intact_checkpoint(path: str) -> bool:
     """Whether ``path`` is a whole ``torch.save`` zip file whose records match their checksums."""
     return checkpoint_problem(path) is None
+
+
+def work_dir_checkpoints(work_dir: str) -> Tuple[Optional[str], List[str]]:
+    """The checkpoint ``last_checkpoint`` names, and every checkpoint of ``work_dir``.
+
+    Returns:
+        ``(last, found)``: the path that ``work_dir/last_checkpoint`` holds
+        (read by mmengine's ``find_latest_checkpoint``, as ``--resume`` does;
+        None when it is missing or empty) and the ``*.pth`` files of
+        ``work_dir``, newest first (the hidden temporary files of atomic
+        writes left out).
+    """
+    last = None
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):  # else mmengine prints a line
+        last = find_latest_checkpoint(work_dir) or None
+    if not osp.isdir(work_dir):
+        return last, []
+    paths = [osp.join(work_dir, n) for n in os.listdir(work_dir) if n.endswith('.pth')]
+    paths = [p for p in paths if osp.isfile(p) and not osp.basename(p).startswith('.')]
+    return last, sorted(paths, key=osp.getmtime, reverse=True)

@@ -159,3 +159,31 @@ def test_guard_passes_over_a_bit_flipped_checkpoint(tmp_path):
     found, rejected = InvalidLossGuardHook.last_finite_checkpoint(str(tmp_path))
     assert found == (str(older), 1)
     assert rejected[0][0] == str(newer) and 'CRC-32' in rejected[0][1][0]
+
+
+def test_finite_check_tells_an_overflowing_sum_from_a_non_finite_value():
+    from ssd_plugin.engine.hooks.invalid_loss_guard_hook import grads_are_finite, non_finite_tensors
+
+    big = torch.full((4,), 3e38)  # every value finite, their sum is inf
+    param = torch.nn.Parameter(torch.zeros(4))
+    param.grad = big.clone()
+    assert grads_are_finite(torch.optim.SGD([param], lr=1))  # the step is not skipped
+    param.grad[0] = float('nan')
+    assert not grads_are_finite(torch.optim.SGD([param], lr=1))
+    state = dict(big=big, ok=torch.ones(2), n=torch.ones(2, dtype=torch.long))
+    assert non_finite_tensors(state) == []
+    bad = torch.tensor([1.0, float('nan')])
+    assert non_finite_tensors(dict(big=big, bad=bad)) == ['bad']
+    assert non_finite_tensors(dict(a=torch.tensor([float('inf'), -float('inf')]))) == ['a']
+
+
+def test_buffer_snapshot_is_kept_across_iterations_not_reallocated(tmp_path):
+    model = _net()
+    runner = _runner(tmp_path, it=0, model=model)
+    hook = InvalidLossGuardHook()
+    hook.before_train_iter(runner, 0)
+    kept = [id(t) for t in hook._buffers]
+    model(torch.randn(8, 3))  # BN statistics move
+    hook.before_train_iter(runner, 1)
+    assert [id(t) for t in hook._buffers] == kept
+    assert all(torch.equal(s, b) for s, b in zip(hook._buffers, model.buffers()))

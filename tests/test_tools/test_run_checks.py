@@ -19,10 +19,11 @@ from ssd_plugin.apis.dataset_checks import (
 )
 from ssd_plugin.apis.device import adapt_to_device
 from ssd_plugin.apis.distributed import init_cpu_distributed
-from ssd_plugin.apis.resume_checks import find_resume_checkpoint, is_complete_checkpoint
+from ssd_plugin.apis.resume_checks import find_resume_checkpoint
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import locate_weight, weight_problems
+from ssd_plugin.fileio import is_intact_checkpoint
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 
@@ -270,8 +271,8 @@ def test_resume_skips_a_truncated_checkpoint(tmp_path):
     torch.save({'meta': {'iter': 3}}, str(good))
     torch.save({'meta': {'iter': 6}, 'pad': torch.zeros(1000)}, str(cut))
     cut.write_bytes(cut.read_bytes()[:-300])  # killed mid-save
-    assert is_complete_checkpoint(str(good))
-    assert not is_complete_checkpoint(str(cut))
+    assert is_intact_checkpoint(str(good))
+    assert not is_intact_checkpoint(str(cut))
     record = tmp_path / 'last_checkpoint'
     record.write_text(str(cut))
     path, note = find_resume_checkpoint(str(tmp_path))

@@ -147,13 +147,14 @@ def test_resume_restores_rng_so_the_resumed_run_is_bit_identical(tiny_config, tm
 def test_num_classes_mismatch_stops_before_the_first_iteration(tiny_config, tmp_path):
     body = (
         'model = dict(bbox_head=dict(num_classes=5))\n'
-        "custom_hooks = [dict(type='SSDConfigCheckHook')]\n"
+        "custom_hooks = [dict(type='NumClassCheckHook'), dict(type='SSDConfigCheckHook')]\n"
     )
     proc = run_tool(['train.py', _derived(tmp_path, tiny_config, 'tiny_nc.py', body)]
                     + ['--work-dir', str(tmp_path / 'work')])  # fmt: skip
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert 'num_classes is 5' in out and '6 classes' in out and 'RepeatDataset > CocoDataset' in out
+    # mmdet's NumClassCheckHook, through the RepeatDataset's metainfo.
+    assert 'The `num_classes` (5) in SSDHead' in out and '`classes` 6) in RepeatDataset' in out
     assert 'Iter(train) [1/' not in out
 
 

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .._config_walk import leaf_datasets
 from .coco_reader import read_coco_boxes
 from .errors import DefaultBoxesError
 
@@ -63,25 +64,16 @@ def _type_name(cfg: Any) -> str:
     return str(cfg.get('type', '')).rsplit('.', 1)[-1] if hasattr(cfg, 'get') else ''
 
 
-def leaf_dataset_cfgs(ds_cfg: Any, key: str, scope: Optional[str] = None) -> Iterator[Tuple]:
-    """``(key, cfg)`` of every dataset inside wrappers (``RepeatDataset``, ``ConcatDataset``).
+def leaf_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[str, Dict]]:
+    """``(key, copy of cfg)`` of every dataset inside wrappers (:func:`leaf_datasets`).
 
-    A wrapper's ``_scope_`` (stamped by ``mmdet::`` bases) is passed down to
-    the leaves that have none, as the wrapper's build would.
+    Raises:
+        DefaultBoxesError: for a leaf that is not a dataset config.
     """
-    if not hasattr(ds_cfg, 'get'):
-        raise DefaultBoxesError(f'{key} is not a dataset config: {ds_cfg!r}')
-    scope = ds_cfg.get('_scope_', scope)
-    if ds_cfg.get('dataset') is not None:
-        yield from leaf_dataset_cfgs(ds_cfg['dataset'], f'{key}.dataset', scope)
-    elif ds_cfg.get('datasets') is not None:
-        for i, sub in enumerate(ds_cfg['datasets']):
-            yield from leaf_dataset_cfgs(sub, f'{key}.datasets.{i}', scope)
-    else:
-        leaf = copy.deepcopy(dict(ds_cfg))
-        if scope is not None:
-            leaf.setdefault('_scope_', scope)
-        yield key, leaf
+    for leaf_key, leaf in leaf_datasets(ds_cfg, key):
+        if not hasattr(leaf, 'get'):
+            raise DefaultBoxesError(f'{leaf_key} is not a dataset config: {leaf!r}')
+        yield leaf_key, copy.deepcopy(dict(leaf))
 
 
 def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict], List[str]]:

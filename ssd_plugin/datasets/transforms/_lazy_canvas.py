@@ -1,4 +1,5 @@
-"""A lazily materialised "zoom out" canvas shared by Expand and MinIoURandomCrop.
+"""A lazily materialised "zoom out" canvas shared by Expand and MinIoURandomCrop,
+and the checks of their inputs.
 
 SSD §2.2 (Data augmentation, "zoom out") places the image on a canvas up to
 16x its area and the next step ("zoom in", :class:`MinIoURandomCrop`) usually
@@ -17,10 +18,13 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
 
 __all__ = [
     'LazyCanvasError',
     'LazyExpandedImage',
+    'check_box_and_mask_types',
     'check_not_lazy',
     'fill_value',
     'paste_on_canvas',
@@ -236,3 +240,29 @@ def check_not_lazy(results: dict, transform: str, keys: Sequence[str] = ('img',)
         value = results.get(key)
         if isinstance(value, LazyExpandedImage):
             raise value._refuse(f'{transform} received it')
+
+
+def check_box_and_mask_types(results: dict, transform: str, boxes_required: bool) -> None:
+    """Raise a clear error unless the boxes and masks are of types the transform handles.
+
+    Args:
+        results: Result dict (after ``autocast_box_type``, which turns an
+            ``(N, 4)`` array into ``HorizontalBoxes``).
+        transform: Name of the calling transform, for the message.
+        boxes_required: Whether ``results['gt_bboxes']`` may be None.
+
+    Raises:
+        TypeError: naming the key, the types accepted and the type found.
+    """
+    boxes = results.get('gt_bboxes')
+    if (boxes is not None or boxes_required) and not isinstance(boxes, HorizontalBoxes):
+        raise TypeError(
+            f"{transform} supports results['gt_bboxes'] as HorizontalBoxes or an (N, 4) "
+            f'np.ndarray, got {type(boxes).__name__}'
+        )
+    masks = results.get('gt_masks')
+    if masks is not None and not isinstance(masks, (BitmapMasks, PolygonMasks)):
+        raise TypeError(
+            f"{transform} supports results['gt_masks'] as BitmapMasks or PolygonMasks, "
+            f'got {type(masks).__name__}'
+        )

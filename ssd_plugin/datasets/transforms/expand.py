@@ -5,14 +5,20 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmdet.structures.bbox import HorizontalBoxes, autocast_box_type
+from mmdet.structures.bbox import autocast_box_type
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from numpy import random
 
 from ssd_plugin.registry import TRANSFORMS
 from ssd_plugin.utils.strict_args import strict_init
 
-from ._lazy_canvas import LazyExpandedImage, check_not_lazy, fill_value, paste_on_canvas
+from ._lazy_canvas import (
+    LazyExpandedImage,
+    check_box_and_mask_types,
+    check_not_lazy,
+    fill_value,
+    paste_on_canvas,
+)
 
 Number = Union[int, float]
 
@@ -146,18 +152,8 @@ class Expand(BaseTransform):
                 f"Expand needs results['img'] as an (H, W) or (H, W, C) np.ndarray, got "
                 f'{type(img).__name__} {getattr(img, "shape", "")}'
             )
-        boxes = results.get('gt_bboxes')
-        if boxes is not None and not isinstance(boxes, HorizontalBoxes):
-            raise TypeError(
-                "Expand supports results['gt_bboxes'] as HorizontalBoxes or an (N, 4) "
-                f'np.ndarray, got {type(boxes).__name__}'
-            )
-        masks = results.get('gt_masks')
-        if masks is not None and not isinstance(masks, (BitmapMasks, PolygonMasks)):
-            raise TypeError(
-                "Expand supports results['gt_masks'] as BitmapMasks or PolygonMasks, "
-                f'got {type(masks).__name__}'
-            )
+        check_box_and_mask_types(results, 'Expand', boxes_required=False)
+        boxes, masks = results.get('gt_bboxes'), results.get('gt_masks')
         seg = results.get('gt_seg_map')
         if seg is not None and self.seg_ignore_label is None:
             raise ValueError(

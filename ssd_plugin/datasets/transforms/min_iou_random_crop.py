@@ -4,14 +4,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmdet.structures.bbox import HorizontalBoxes, autocast_box_type
-from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from mmdet.structures.bbox import autocast_box_type
 from numpy import random
 
 from ssd_plugin.registry import TRANSFORMS
 from ssd_plugin.utils.strict_args import strict_init
 
-from ._lazy_canvas import LazyExpandedImage
+from ._lazy_canvas import LazyExpandedImage, check_box_and_mask_types
 
 
 def patch_box_iou(patches: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -202,18 +201,8 @@ class MinIoURandomCrop(BaseTransform):
                 "MinIoURandomCrop needs results['img'] as an (H, W) or (H, W, C) np.ndarray, "
                 f'got {type(img).__name__}'
             )
+        check_box_and_mask_types(results, 'MinIoURandomCrop', boxes_required=True)
         boxes = results['gt_bboxes']
-        if not isinstance(boxes, HorizontalBoxes):
-            raise TypeError(
-                "MinIoURandomCrop supports results['gt_bboxes'] as HorizontalBoxes or an "
-                f'(N, 4) np.ndarray, got {type(boxes).__name__}'
-            )
-        masks = results.get('gt_masks')
-        if masks is not None and not isinstance(masks, (BitmapMasks, PolygonMasks)):
-            raise TypeError(
-                "MinIoURandomCrop supports results['gt_masks'] as BitmapMasks or "
-                f'PolygonMasks, got {type(masks).__name__}'
-            )
         box_array = boxes.tensor.numpy()
         patch = self._sample_patch(box_array, h, w)
         if patch is None:

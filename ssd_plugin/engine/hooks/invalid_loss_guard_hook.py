@@ -2,7 +2,6 @@
 
 import logging
 import math
-import os
 import os.path as osp
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -13,7 +12,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 
-from ssd_plugin.fileio import checkpoint_problem
+from ssd_plugin.fileio import checkpoint_problem, work_dir_checkpoints
 from ssd_plugin.registry import HOOKS
 
 __all__ = ['InvalidLossGuardHook', 'non_finite_tensors', 'grads_are_finite']
@@ -21,26 +20,37 @@ __all__ = ['InvalidLossGuardHook', 'non_finite_tensors', 'grads_are_finite']
 _MAX_CHECKED = 10  # checkpoints loaded when looking for the last finite one
 
 
+def _all_finite(tensors: List[torch.Tensor]) -> bool:
+    """Whether every element of ``tensors`` is finite, with one host sync.
+
+    A NaN or inf makes a tensor's sum non-finite, so finite sums prove the
+    tensors finite: one reduction per tensor, without ``isfinite``'s
+    full-size boolean copy. Only when a sum is not finite (or overflows) is
+    every tensor checked element by element. Measured on CPU (1 thread, the
+    parameters and buffers of a freshly built model): 6.6 ms for SSD300 and
+    2.3 ms for SSDLite per check, against 61 and 11.5 ms for an ``isfinite``
+    check per tensor (one host read each, which on GPU is one sync each).
+    """
+    if not tensors:
+        return True
+    if bool(torch.stack([t.sum(dtype=torch.float32) for t in tensors]).sum().isfinite()):
+        return True
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
 def non_finite_tensors(state: Dict) -> List[str]:
     """Names of the floating-point tensors of ``state`` with a NaN or inf."""
-    return [
-        name
-        for name, value in state.items()
-        if torch.is_tensor(value)
-        and value.is_floating_point()
-        and not bool(torch.isfinite(value).all())
-    ]
+    floats = {k: v for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()}
+    if _all_finite(list(floats.values())):
+        return []
+    return [name for name, value in floats.items() if not bool(torch.isfinite(value).all())]
 
 
 def grads_are_finite(optimizer: torch.optim.Optimizer) -> bool:
     """Whether every gradient of the optimizer's parameters is finite (one host sync)."""
-    flags = [
-        torch.isfinite(p.grad).all()
-        for group in optimizer.param_groups
-        for p in group['params']
-        if p.grad is not None
-    ]
-    return not flags or bool(torch.stack(flags).all())
+    return _all_finite(
+        [p.grad for group in optimizer.param_groups for p in group['params'] if p.grad is not None]
+    )
 
 
 def _optim_wrappers(optim_wrapper) -> Iterator[OptimWrapper]:
@@ -74,10 +84,11 @@ class InvalidLossGuardHook(Hook):
     updated the BatchNorm running statistics with the same NaN/inf, and huge
     (finite) weights can overflow them with a finite loss. With
     ``restore_buffers=True`` the model's buffers are copied before each
-    iteration and put back after a bad one: a skipped step, a non-finite
-    loss or a non-finite buffer. A parameter that became non-finite through
-    an update with finite gradients (an overflow) cannot be undone: training
-    stops at once.
+    iteration (into a copy kept across iterations, in one fused
+    ``_foreach_copy_``: nothing is allocated) and put back after a bad one:
+    a skipped step, a non-finite loss or a non-finite buffer. A parameter
+    that became non-finite through an update with finite gradients (an
+    overflow) cannot be undone: training stops at once.
 
     **Stopping.** After ``max_consecutive`` bad iterations in a row (on any
     rank: the flag is all-reduced), training stops with
@@ -158,7 +169,22 @@ class InvalidLossGuardHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self._step_skipped = False
         if self.restore_buffers:
-            self._buffers = [b.detach().clone() for b in self._model(runner).buffers()]
+            self._save_buffers(list(self._model(runner).buffers()))
+
+    def _save_buffers(self, buffers: List[torch.Tensor]) -> None:
+        """Copy ``buffers`` into the kept copy, made (again) when they change shape.
+
+        Measured on CPU (1 thread, SSDLite's 230 buffers): 130 us per
+        iteration, against 550 us for a fresh ``clone`` of each.
+        """
+        saved = self._buffers
+        if saved is not None and len(saved) == len(buffers):
+            try:
+                torch._foreach_copy_(saved, buffers)
+                return
+            except RuntimeError:  # a buffer was replaced by one of another shape
+                pass
+        self._buffers = [b.detach().clone() for b in buffers]
 
     def after_train_iter(
         self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None
@@ -189,8 +215,7 @@ class InvalidLossGuardHook(Hook):
             self.consecutive += 1
             if self.restore_buffers and self._buffers is not None:
                 with torch.no_grad():
-                    for buf, saved in zip(model.buffers(), self._buffers):
-                        buf.copy_(saved)
+                    torch._foreach_copy_(list(model.buffers()), self._buffers)
             runner.message_hub.update_scalar('train/skipped_iters', self.skipped)
             print_log(
                 f'InvalidLossGuardHook: iteration {runner.iter + 1} has {"; ".join(reasons)}; '
@@ -277,17 +302,9 @@ class InvalidLossGuardHook(Hook):
             ``rejected`` being ``(path, non-finite tensor names)`` of the
             newer checkpoints that failed the check.
         """
-        candidates: List[str] = []
-        record = osp.join(work_dir, 'last_checkpoint')
-        if osp.isfile(record):
-            with open(record) as f:
-                last = f.read().strip()
-            if last and osp.isfile(last):
-                candidates.append(last)
-        if osp.isdir(work_dir):
-            names = [n for n in os.listdir(work_dir) if n.endswith('.pth') and n[0] != '.']
-            paths = sorted((osp.join(work_dir, n) for n in names), key=osp.getmtime, reverse=True)
-            candidates += [p for p in paths if not candidates or not osp.samefile(p, candidates[0])]
+        last, found = work_dir_checkpoints(work_dir)
+        candidates = [last] if last is not None and osp.isfile(last) else []
+        candidates += [p for p in found if not candidates or not osp.samefile(p, last)]
         rejected: List[Tuple[str, List[str]]] = []
         for path in candidates[:_MAX_CHECKED]:
             problem = checkpoint_problem(path)  # truncated, or bytes changed (CRC-32)

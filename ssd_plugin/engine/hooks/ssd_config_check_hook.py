@@ -1,6 +1,6 @@
-"""Check, before training, that the detector's head fits the data and the features."""
+"""Check, before training, that the SSD head's levels fit the feature maps."""
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.hooks import Hook
@@ -11,24 +11,6 @@ from torch import nn
 from ssd_plugin.registry import HOOKS
 
 
-def leaf_datasets(dataset, path: str = '') -> Iterator[Tuple[str, object]]:
-    """``(path, dataset)`` of every dataset inside wrappers.
-
-    ``RepeatDataset``, ``ClassBalancedDataset`` and ``MultiImageMixDataset``
-    wrap one ``dataset``; ``ConcatDataset`` holds ``datasets``. The path
-    names the chain, e.g. ``'RepeatDataset > ConcatDataset[1] > VOCDataset'``.
-    """
-    name = f'{path}{type(dataset).__name__}'
-    inner = getattr(dataset, 'datasets', None)
-    if isinstance(inner, (list, tuple)):
-        for i, sub in enumerate(inner):
-            yield from leaf_datasets(sub, f'{name}[{i}] > ')
-    elif getattr(dataset, 'dataset', None) is not None:
-        yield from leaf_datasets(dataset.dataset, f'{name} > ')
-    else:
-        yield name, dataset
-
-
 def _last_conv(tower: nn.Module) -> Optional[nn.Conv2d]:
     convs = [m for m in tower.modules() if isinstance(m, nn.Conv2d)]
     return convs[-1] if convs else None
@@ -36,21 +18,20 @@ def _last_conv(tower: nn.Module) -> Optional[nn.Conv2d]:
 
 @HOOKS.register_module()
 class SSDConfigCheckHook(Hook):
-    """Stop a run before training when the head does not fit its inputs.
+    """Stop a run before training when the anchor levels do not fit the features.
 
-    Two configuration mistakes otherwise surface late or not at all:
+    The anchor generator's levels, strides or boxes per location must match
+    the feature maps the backbone and neck produce, or the run fails late
+    (shape errors in the loss) or trains silently wrong. A dummy forward of
+    ``extract_feat`` on a ``(1, 3, H, W)`` zero image (eval mode, no
+    gradient) gives the maps, which are checked for their number, channels
+    (``in_channels``) and sizes (``ceil(input / stride)``), and each level's
+    predictor convs for ``num_base_priors * (num_classes + 1)`` and
+    ``num_base_priors * 4`` outputs.
 
-    * ``bbox_head.num_classes`` differs from the number of classes of the
-      training dataset (looked up through ``RepeatDataset``,
-      ``ConcatDataset``, ``ClassBalancedDataset`` ...): labels beyond the
-      head's range crash the loss, fewer labels waste outputs silently.
-    * The anchor generator's levels, strides or boxes per location do not
-      match the feature maps the backbone and neck produce: a dummy forward
-      of ``extract_feat`` on a ``(1, 3, H, W)`` zero image (eval mode, no
-      gradient) gives the maps, which are checked for their number, channels
-      (``in_channels``) and sizes (``ceil(input / stride)``), and each
-      level's predictor convs for ``num_base_priors * (num_classes + 1)`` and
-      ``num_base_priors * 4`` outputs.
+    ``num_classes`` against the dataset's classes is mmdet's
+    ``NumClassCheckHook`` (in the same ``default_runtime.py``), not checked
+    again here.
 
     Each check raises ``ValueError`` stating the numbers. Runs in
     ``before_train``: after the dataloaders and model are built, before the
@@ -59,53 +40,19 @@ class SSDConfigCheckHook(Hook):
     Args:
         input_size: Network input ``(h, w)`` (or one int) of the dummy
             forward. None: the anchor generator's ``input_size``.
-        check_classes: Check ``num_classes`` against the dataset.
-        check_levels: Run the dummy forward and check the levels.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(
-        self,
-        input_size: Optional[Union[int, Sequence[int]]] = None,
-        check_classes: bool = True,
-        check_levels: bool = True,
-    ) -> None:
+    def __init__(self, input_size: Optional[Union[int, Sequence[int]]] = None) -> None:
         if isinstance(input_size, int):
             input_size = (input_size, input_size)
         self.input_size = tuple(input_size) if input_size is not None else None
-        self.check_classes = check_classes
-        self.check_levels = check_levels
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        if self.check_classes:
-            self.check_num_classes(model, runner.train_dataloader.dataset)
-        if self.check_levels:
-            self.check_feature_levels(model)
-        print_log(f'{type(self).__name__}: head, dataset and feature maps agree', logger='current')
-
-    @staticmethod
-    def check_num_classes(model: nn.Module, dataset) -> None:
-        """``bbox_head.num_classes`` against every leaf dataset's ``classes``.
-
-        Raises:
-            ValueError: naming both numbers, the dataset chain and its classes.
-        """
-        head = model.bbox_head
-        for path, leaf in leaf_datasets(dataset):
-            classes = (getattr(leaf, 'metainfo', None) or {}).get('classes')
-            if classes is None:
-                continue
-            if len(classes) != head.num_classes:
-                ann_file = getattr(leaf, 'ann_file', '')
-                raise ValueError(
-                    f'model.bbox_head.num_classes is {head.num_classes} but the training '
-                    f'dataset {path}{f" ({ann_file})" if ann_file else ""} has '
-                    f'{len(classes)} classes {tuple(classes)}. Set '
-                    f'model.bbox_head.num_classes={len(classes)}, or metainfo=dict(classes=...) '
-                    'on the dataset.'
-                )
+        self.check_feature_levels(model)
+        print_log(f'{type(self).__name__}: anchor levels and feature maps agree', logger='current')
 
     def check_feature_levels(self, model: nn.Module) -> None:
         """Levels, channels, sizes and predictor outputs against the features.

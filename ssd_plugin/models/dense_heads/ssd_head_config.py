@@ -109,15 +109,15 @@ def _build_assigner(cfg: Optional[Mapping]) -> Any:
             '(the same assignment, for the whole batch at once)'
         )
         return assigner
-    if not callable(getattr(cls, 'batch_assign', None)):
-        raise TypeError(
-            f'SSDHead assigns the whole batch at once and needs an assigner with '
-            f'batch_assign(priors, gt_bboxes, gt_labels, gt_valid, ...), such as '
-            f'SSDMaxIoUAssigner; train_cfg.assigner {cfg["type"]!r} ({cls.__module__}.'
-            f"{cls.__name__}) has none and cannot be mapped (only mmdet's MaxIoUAssigner is "
-            f'mapped onto SSDMaxIoUAssigner)'
-        )
-    return TASK_UTILS.build(dict(args, type=cls))
+    return _build_batched(
+        cls,
+        cfg,
+        'assigner',
+        'batch_assign',
+        'SSDHead assigns the whole batch at once and needs an assigner with '
+        'batch_assign(priors, gt_bboxes, gt_labels, gt_valid, ...), such as SSDMaxIoUAssigner',
+        " and cannot be mapped (only mmdet's MaxIoUAssigner is mapped onto SSDMaxIoUAssigner)",
+    )
 
 
 def _build_sampler(cfg: Optional[Mapping], neg_pos_ratio: Optional[float]) -> Any:
@@ -139,18 +139,33 @@ def _build_sampler(cfg: Optional[Mapping], neg_pos_ratio: Optional[float]) -> An
             f'with train_cfg.neg_pos_ratio'
         )
         return sampler
-    if not callable(getattr(cls, 'batch_sample', None)):
-        raise TypeError(
-            f'SSDHead mines hard negatives for the whole batch and needs a sampler with '
-            f'batch_sample(pos_mask, neg_mask, cls_loss), such as SSDPseudoSampler; '
-            f'train_cfg.sampler {cfg["type"]!r} ({cls.__module__}.{cls.__name__}) has none. '
-            f'Use dict(type="SSDPseudoSampler", neg_pos_ratio=3) or mmdet\'s PseudoSampler '
-            f"(mapped onto it); mmdet's own SSDHead ignores any other sampler as well"
-        )
-    sampler = TASK_UTILS.build(dict(args, type=cls))
+    sampler = _build_batched(
+        cls,
+        cfg,
+        'sampler',
+        'batch_sample',
+        'SSDHead mines hard negatives for the whole batch and needs a sampler with '
+        'batch_sample(pos_mask, neg_mask, cls_loss), such as SSDPseudoSampler',
+        '. Use dict(type="SSDPseudoSampler", neg_pos_ratio=3) or mmdet\'s PseudoSampler '
+        "(mapped onto it); mmdet's own SSDHead ignores any other sampler as well",
+    )
     if neg_pos_ratio is not None and hasattr(sampler, 'neg_pos_ratio'):
         _check_same_ratio(sampler.neg_pos_ratio, neg_pos_ratio)
     return sampler
+
+
+def _build_batched(cls: type, cfg: Mapping, what: str, method: str, need: str, fix: str) -> Any:
+    """Build ``cls`` from ``cfg`` if it has the batched ``method`` the head calls.
+
+    Raises:
+        TypeError: ``need`` (what the head needs), the class, and ``fix``.
+    """
+    if not callable(getattr(cls, method, None)):
+        raise TypeError(
+            f'{need}; train_cfg.{what} {cfg["type"]!r} ({cls.__module__}.{cls.__name__}) '
+            f'has none{fix}'
+        )
+    return TASK_UTILS.build(dict(_args(cfg), type=cls))
 
 
 def _check_same_ratio(sampler_ratio: Any, cfg_ratio: Optional[float]) -> None:

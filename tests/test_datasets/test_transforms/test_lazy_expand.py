@@ -139,3 +139,16 @@ def test_crop_keeping_the_whole_image_materialises_the_canvas():
     assert np.array_equal(out['img'], expected)
     assert out['gt_seg_map'].shape == (6, 8) and out['gt_seg_map'][0, 0] == 255
     assert out['gt_bboxes'].tensor.tolist() == [[1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize('name', ['Expand', 'MinIoURandomCrop'])
+def test_unsupported_mask_types_are_named(name):
+    from mmdet.structures.bbox import HorizontalBoxes
+
+    from ssd_plugin.datasets.transforms import Expand, MinIoURandomCrop
+
+    transform = {'Expand': Expand, 'MinIoURandomCrop': MinIoURandomCrop}[name]()
+    img = np.zeros((8, 8, 3), np.uint8)
+    boxes = HorizontalBoxes(np.array([[1.0, 1, 4, 4]], np.float32))
+    with pytest.raises(TypeError, match=rf"{name} supports results\['gt_masks'\] .* got list"):
+        transform.transform(dict(img=img, gt_bboxes=boxes, gt_masks=[]))
