@@ -50,11 +50,11 @@ from mmengine.runner import Runner
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
 from ssd_plugin.apis.mmdet_analysis_tool import run_mmdet_tool
+from ssd_plugin.apis.synthetic_data import DEFAULT_NUM_VAL, generate_synthetic_coco
 from ssd_plugin.apis.time_budget_hook import PLAN_FILE, read_plan
 from ssd_plugin.apis.time_budget_plan import PROBE_STEPS
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.testing.synthetic_coco import DEFAULT_NUM_VAL, generate_synthetic_coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')

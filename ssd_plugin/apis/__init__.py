@@ -15,7 +15,8 @@ only for its own imports. One concern a module:
   ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
   ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
-* the demo: ``time_budget_plan`` (epochs for a time budget).
+* the demo: ``time_budget_plan`` (epochs for a time budget);
+* data: ``synthetic_data`` (the generated shapes dataset of ``tools/generate_dataset.py``).
 """
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     'onnxruntime_detector',
     'resume_checks',
     'run_check_error',
+    'synthetic_data',
     'time_budget_plan',
     'tool_args',
     'tool_config',
