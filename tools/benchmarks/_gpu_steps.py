@@ -342,7 +342,7 @@ def step_infer(cfg: Dict, device: str, emit: Emit) -> Dict:
 # -------------------------------------------------------------------- loss
 def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Targets + loss, forward and backward, on the same head outputs (``loss.run``)."""
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     from . import loss as loss_bench
 

@@ -169,7 +169,7 @@ def run(
 
 def main(args: argparse.Namespace) -> dict:
     import ssd_plugin  # noqa: F401  (registers the plugin)
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     register_all_modules(init_default_scope=True)
     if args.threads:

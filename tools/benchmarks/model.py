@@ -41,8 +41,8 @@ def build(config: str, device: str, state_dict=None):
     from mmengine.registry import MODELS, DefaultScope
 
     import ssd_plugin  # noqa: F401
+    from ssd_plugin import register_all_modules
     from ssd_plugin.apis.tool_config import load_tool_config
-    from ssd_plugin.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
     cfg = load_tool_config(config, cfg_options={'model.backbone.init_cfg': None})
