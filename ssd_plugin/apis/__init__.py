@@ -15,7 +15,8 @@ only for its own imports. One concern a module:
   ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
   ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
-* the demo: ``time_budget_plan`` (epochs for a time budget);
+* the demo: ``demo`` (its steps), ``demo_report`` (its results block and loss curve),
+  ``time_budget_plan`` (epochs for a time budget);
 * data: ``synthetic_data`` (the generated shapes dataset of ``tools/generate_dataset.py``).
 """
 
@@ -24,6 +25,8 @@ __all__ = [
     'check_run',
     'dataset_checks',
     'default_boxes',
+    'demo',
+    'demo_report',
     'device',
     'distributed',
     'inference',
