@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--json', help='also write the results to this JSON file')
     subparsers = parser.add_subparsers(dest='command', required=True)
-    import benchmarks  # this script's folder is sys.path[0]: tools/benchmarks/ is found as is
+    import benchmarks  # beside this script: Python searches a script's own folder first
 
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
         if not info.name.startswith('_'):
