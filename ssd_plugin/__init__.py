@@ -23,7 +23,7 @@ checkpoint_compat.apply()
 mmdet_ssd_head_compat.apply()
 
 from . import datasets, engine, evaluation, fileio, models  # noqa: E402  (registers components)
-from .utils import register_all_modules  # noqa: E402
+from .setup_env import register_all_modules  # noqa: E402
 
 __all__ = [
     '__version__',

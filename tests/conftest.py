@@ -6,7 +6,7 @@ import torch
 
 @pytest.fixture(autouse=True, scope='session')
 def _register_modules():
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     register_all_modules(init_default_scope=True)
     torch.set_num_threads(2)

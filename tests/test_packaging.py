@@ -28,7 +28,7 @@ import textwrap
 
 import pytest
 
-from ssd_plugin.testing.synthetic_coco import generate_synthetic_coco
+from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SKIP = shutil.ignore_patterns(

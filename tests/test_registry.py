@@ -81,7 +81,7 @@ def test_mmdet_components_build_with_prefix(tmp_path):
 
 
 def test_register_all_modules_like_mmdet():
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     with DefaultScope.overwrite_default_scope('mmdet'):
         with pytest.warns(UserWarning, match='switches it to "ssd_plugin"'):

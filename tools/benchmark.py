@@ -14,17 +14,14 @@ import argparse
 import importlib
 import json
 import pkgutil
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--json', help='also write the results to this JSON file')
     subparsers = parser.add_subparsers(dest='command', required=True)
-    import benchmarks
+    import benchmarks  # beside this script: Python searches a script's own folder first
 
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
         if not info.name.startswith('_'):

@@ -29,22 +29,20 @@ or suppress differently, do not fail a correct export.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Tuple
-
-import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
+from typing import List, Optional
 
 import ssd_plugin  # noqa: F401  (registers the plugin)
-from ssd_plugin.apis.checkpoint_fit import check_weights_fit, checkpoint_state_dict
-from ssd_plugin.apis.onnx_export import export_onnx, pipeline_input_size, verify_onnx
+from ssd_plugin.apis.onnx_export import (
+    build_detector,
+    build_onnx_wrapper,
+    default_input_size,
+    export_onnx,
+    verify_onnx,
+)
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import checkpoint_problems
-from ssd_plugin.deploy import SSDOnnxWrapper
-from ssd_plugin.registry import MODELS, SCOPE
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -73,46 +71,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
-    """Load ``checkpoint`` into ``model`` strictly; returns the checkpoint.
-
-    Raises:
-        RunCheckError: naming the missing, unexpected and reshaped weights,
-            when the checkpoint is not of this config's model.
-    """
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    check_weights_fit(model, ckpt, checkpoint, config)
-    model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=True)
-    return ckpt
-
-
-def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> torch.nn.Module:
-    """The detector of ``cfg`` with the weights of ``checkpoint``, in eval mode, on CPU.
-
-    Raises:
-        RunCheckError: when the checkpoint does not fit the model (see
-            :func:`load_weights`).
-    """
-    cfg.model.backbone.init_cfg = None  # the checkpoint has the weights
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', SCOPE)):
-        model = MODELS.build(cfg.model)
-    ckpt = load_weights(model, checkpoint, config)
-    model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
-    return model.eval()
-
-
-def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
-    """``(H, W)`` the model is run at: the test pipeline's fixed ``Resize`` (what
-    ``tools/test.py`` feeds it), else the anchor generator's ``input_size``."""
-    size = pipeline_input_size(cfg)
-    if size is not None:
-        return size
-    size = getattr(model.bbox_head.prior_generator, 'input_size', None)
-    if size is None:
-        return None
-    return (size, size) if isinstance(size, int) else tuple(size)
-
-
 def _argument_problems(args: argparse.Namespace) -> List[str]:
     """What is wrong with ``--input-size`` and ``--out``, found before any work."""
     problems = []
@@ -123,26 +81,6 @@ def _argument_problems(args: argparse.Namespace) -> List[str]:
     if not osp.isdir(out_dir):
         problems.append(f'--out {args.out}: the folder {out_dir} does not exist')
     return problems
-
-
-def _build_wrapper(model, input_size, config: str, default) -> SSDOnnxWrapper:
-    """The graph at ``input_size``; RunCheckError when the model cannot run on it."""
-    size = f'--input-size {input_size[0]} {input_size[1]}'
-    try:
-        wrapper = SSDOnnxWrapper(model, input_size)
-    except ValueError as err:  # an input the default boxes were not made for
-        raise RunCheckError(f'{size} does not fit the default boxes of {config}: {err}') from err
-    except RuntimeError as err:  # a layer left with an empty feature map
-        first = str(err).strip().splitlines()[0]
-        raise RunCheckError(f'{size}: the model of {config} cannot run on it ({first})') from err
-    if default is not None and tuple(input_size) != tuple(default):
-        print(
-            f'warning: {size} differs from the {default[0]}x{default[1]} the model of {config} '
-            'runs at (its test pipeline or default boxes); detections at another size may be '
-            'poor',
-            file=sys.stderr,
-        )
-    return wrapper
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -161,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f'{args.config} has no fixed-size Resize in its test pipeline and its '
                 'anchor generator no input_size: give --input-size H W'
             )
-        wrapper = _build_wrapper(model, input_size, args.config, default)
+        wrapper = build_onnx_wrapper(model, input_size, args.config, default)
     except RunCheckError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

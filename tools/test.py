@@ -20,15 +20,20 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
+from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
-from ssd_plugin.apis.onnxruntime_detector import configure_backend
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_model_file_args, add_runner_args, export_local_rank
+from ssd_plugin.apis.tool_args import (
+    add_model_file_args,
+    add_runner_args,
+    export_local_rank,
+    set_model_files,
+)
 from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 from ssd_plugin.apis.tool_runner import run_tool
 
@@ -51,27 +56,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return export_local_rank(parser.parse_args(argv))
 
 
-def _enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
-    """Turn on the DetVisualizationHook, as mmdet's ``trigger_visualization_hook``."""
+def _add_visualization(cfg: Config) -> None:
+    """Give a config without them mmdet's visualization hook and visualizer, so that
+    mmdet's ``trigger_visualization_hook`` can turn drawing on."""
     if cfg.get('default_hooks') is None:
         cfg.default_hooks = {}
-    hooks = cfg.default_hooks
-    if 'visualization' not in hooks:
+    if 'visualization' not in cfg.default_hooks:
         print_log('adding default_hooks.visualization=DetVisualizationHook', logger='current')
-        hooks['visualization'] = dict(type='mmdet.DetVisualizationHook')
+        cfg.default_hooks['visualization'] = dict(type='mmdet.DetVisualizationHook')
     if cfg.get('visualizer') is None:
         cfg.visualizer = dict(
             type='mmdet.DetLocalVisualizer',
             vis_backends=[dict(type='LocalVisBackend')],
             name='visualizer',
         )
-    hook = hooks['visualization']
-    hook['draw'] = True
-    if args.show:
-        hook['show'] = True
-        hook['wait_time'] = args.wait_time
-    if args.show_dir:
-        hook['test_out_dir'] = args.show_dir
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -83,9 +81,10 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_tool_config(
         args.config, args.launcher, args.cfg_options, args.work_dir, args.channels_last
     )
-    files = configure_backend(cfg, args.backend, args.checkpoint, args.onnx, args.config)
+    files = set_model_files(cfg, args.backend, args.checkpoint, args.onnx, args.config)
     if args.show or args.show_dir:
-        _enable_visualization(cfg, args)
+        _add_visualization(cfg)
+        trigger_visualization_hook(cfg, args)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise RunCheckError(f'--out must name a .pkl file, got {args.out}')
     check_run(cfg, args.config, 'test', checkpoints=files)

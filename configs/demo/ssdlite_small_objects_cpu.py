@@ -9,7 +9,7 @@
 # Schedule: short, for CPU (AdamW, cosine, as the demo's).
 _base_ = '../ssdlite_mobilenetv2_coco.py'
 
-from ssd_plugin.datasets.synthetic_classes import SYNTHETIC_CLASSES as classes  # noqa: E402
+from ssd_plugin.apis.synthetic_data.classes import SYNTHETIC_CLASSES as classes  # noqa: E402
 
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/small_objects/'

@@ -15,7 +15,9 @@ only for its own imports. One concern a module:
   ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
   ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
-* the demo: ``time_budget_plan`` (epochs for a time budget).
+* the demo: ``demo`` (its steps), ``demo_report`` (its results block and loss curve),
+  ``time_budget_plan`` (epochs for a time budget);
+* data: ``synthetic_data`` (the generated shapes dataset of ``tools/generate_dataset.py``).
 """
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     'check_run',
     'dataset_checks',
     'default_boxes',
+    'demo',
+    'demo_report',
     'device',
     'distributed',
     'inference',
@@ -31,6 +35,7 @@ __all__ = [
     'onnxruntime_detector',
     'resume_checks',
     'run_check_error',
+    'synthetic_data',
     'time_budget_plan',
     'tool_args',
     'tool_config',

@@ -20,6 +20,7 @@ from mmengine.config import Config
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import set_model_files
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 
@@ -115,9 +116,7 @@ def load_inference_config(
         RunCheckError: when the config or checkpoint is missing.
     """
     cfg = load_tool_config(config, cfg_options=cfg_options)
-    from .onnxruntime_detector import configure_backend
-
-    files = configure_backend(cfg, backend, checkpoint, onnx_file, config)
+    files = set_model_files(cfg, backend, checkpoint, onnx_file, config)
     check_run(cfg, config, 'infer', checkpoints=files)
     if cfg.get('visualizer') is None:
         cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')

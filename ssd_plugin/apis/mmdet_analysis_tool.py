@@ -162,7 +162,7 @@ def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> int:
     if name not in MMDET_ANALYSIS_TOOLS:
         raise ValueError(f'unknown mmdet analysis tool {name!r}; supported: {MMDET_ANALYSIS_TOOLS}')
     argv = list(sys.argv[1:] if argv is None else argv)
-    from ssd_plugin.utils import register_all_modules  # also applies checkpoint_compat
+    from ssd_plugin import register_all_modules  # also applies checkpoint_compat
 
     register_all_modules(init_default_scope=False)
     argv = _PREPARE.get(name, lambda a: a)(argv)

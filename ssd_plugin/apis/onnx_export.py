@@ -1,4 +1,5 @@
-"""Write an :class:`~ssd_plugin.deploy.SSDOnnxWrapper` to ONNX and check it under
+"""Build a detector from a config and a checkpoint that must fit it, wrap it as an
+:class:`~ssd_plugin.deploy.SSDOnnxWrapper`, write that to ONNX and check it under
 onnxruntime against PyTorch: the tool layer of ``tools/export_onnx.py`` and of
 ``tools/benchmark.py infer``.
 
@@ -10,14 +11,29 @@ into the model's metadata (``input_size``, ``mean``, ``std``, ``bgr_to_rgb``,
 """
 
 import json
-from typing import Any, Optional, Sequence, Tuple
+import sys
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner.checkpoint import _load_checkpoint
 
 from ssd_plugin.deploy import SSDOnnxWrapper, compare_detections
+from ssd_plugin.registry import MODELS, SCOPE
 
-__all__ = ['export_onnx', 'pipeline_input_size', 'verify_onnx']
+from .checkpoint_fit import check_weights_fit, checkpoint_state_dict
+from .run_check_error import RunCheckError
+
+__all__ = [
+    'build_detector',
+    'build_onnx_wrapper',
+    'default_input_size',
+    'export_onnx',
+    'pipeline_input_size',
+    'verify_onnx',
+]
 
 
 def export_onnx(
@@ -117,3 +133,63 @@ def pipeline_input_size(cfg: Any) -> Optional[Tuple[int, int]]:
             if isinstance(scale, (tuple, list)) and len(scale) == 2:
                 return int(scale[1]), int(scale[0])  # mmdet's scale is (w, h)
     return None
+
+
+def load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> Dict:
+    """Load ``checkpoint`` into ``model`` strictly; returns the checkpoint.
+
+    Raises:
+        RunCheckError: naming the missing, unexpected and reshaped weights,
+            when the checkpoint is not of this config's model.
+    """
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    check_weights_fit(model, ckpt, checkpoint, config)
+    model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=True)
+    return ckpt
+
+
+def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> torch.nn.Module:
+    """The detector of ``cfg`` with the weights of ``checkpoint``, in eval mode, on CPU.
+
+    Raises:
+        RunCheckError: when the checkpoint does not fit the model (see
+            :func:`load_weights`).
+    """
+    cfg.model.backbone.init_cfg = None  # the checkpoint has the weights
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', SCOPE)):
+        model = MODELS.build(cfg.model)
+    ckpt = load_weights(model, checkpoint, config)
+    model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
+    return model.eval()
+
+
+def default_input_size(cfg: Config, model) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` the model is run at: the test pipeline's fixed ``Resize`` (what
+    ``tools/test.py`` feeds it), else the anchor generator's ``input_size``."""
+    size = pipeline_input_size(cfg)
+    if size is not None:
+        return size
+    size = getattr(model.bbox_head.prior_generator, 'input_size', None)
+    if size is None:
+        return None
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def build_onnx_wrapper(model, input_size, config: str, default) -> SSDOnnxWrapper:
+    """The graph at ``input_size``; RunCheckError when the model cannot run on it."""
+    size = f'--input-size {input_size[0]} {input_size[1]}'
+    try:
+        wrapper = SSDOnnxWrapper(model, input_size)
+    except ValueError as err:  # an input the default boxes were not made for
+        raise RunCheckError(f'{size} does not fit the default boxes of {config}: {err}') from err
+    except RuntimeError as err:  # a layer left with an empty feature map
+        first = str(err).strip().splitlines()[0]
+        raise RunCheckError(f'{size}: the model of {config} cannot run on it ({first})') from err
+    if default is not None and tuple(input_size) != tuple(default):
+        print(
+            f'warning: {size} differs from the {default[0]}x{default[1]} the model of {config} '
+            'runs at (its test pipeline or default boxes); detections at another size may be '
+            'poor',
+            file=sys.stderr,
+        )
+    return wrapper

@@ -23,9 +23,7 @@ from ssd_plugin.apis.onnx_export import pipeline_input_size
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.registry import MODELS
 
-__all__ = ['OnnxRuntimeDetector', 'configure_backend', 'onnx_metadata']
-
-BACKENDS = ('pytorch', 'onnxruntime')
+__all__ = ['OnnxRuntimeDetector', 'onnx_metadata', 'use_onnx_model']
 
 
 def onnx_metadata(onnx_file: str) -> Dict:
@@ -137,42 +135,15 @@ class OnnxRuntimeDetector(BaseModel):
         return list(data_samples)
 
 
-def configure_backend(
-    cfg: Config,
-    backend: str,
-    checkpoint: Optional[str],
-    onnx_file: Optional[str],
-    config_path: str = 'the config',
-) -> List[Tuple[str, str]]:
-    """Make ``cfg`` run its model on ``backend``; the ``(what, path)`` files to check.
-
-    ``pytorch``: ``cfg.load_from = checkpoint``. ``onnxruntime``: ``cfg.model``
-    becomes an :class:`OnnxRuntimeDetector` of ``onnx_file`` with the config's
-    data preprocessor; hooks of the PyTorch model (``custom_hooks``) are
-    dropped, and nothing is loaded.
+def use_onnx_model(cfg: Config, onnx_file: str, config_path: str = 'the config') -> None:
+    """Make ``cfg`` run ``onnx_file`` (``--backend onnxruntime``): ``cfg.model`` becomes
+    an :class:`OnnxRuntimeDetector` with the config's data preprocessor; hooks of the
+    PyTorch model (``custom_hooks``) are dropped, and nothing is loaded.
 
     Raises:
-        RunCheckError: for a missing or doubled model file, an unknown
-            backend, or an ONNX file exported for another input size than
-            the config's test pipeline gives.
+        RunCheckError: for a missing ONNX file, or one exported for another input
+            size than the config's test pipeline gives.
     """
-    if backend not in BACKENDS:
-        raise RunCheckError(f'--backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
-    if backend == 'pytorch':
-        if onnx_file:
-            raise RunCheckError('--onnx needs --backend onnxruntime')
-        if not checkpoint:
-            raise RunCheckError('give a CHECKPOINT (or --backend onnxruntime --onnx FILE)')
-        cfg.load_from = checkpoint
-        return [('checkpoint', checkpoint)]
-    if not onnx_file:
-        raise RunCheckError(
-            '--backend onnxruntime needs --onnx FILE (written by tools/export_onnx.py)'
-        )
-    if checkpoint:
-        raise RunCheckError(
-            f'--backend onnxruntime runs {onnx_file}: give no CHECKPOINT ({checkpoint})'
-        )
     meta = onnx_metadata(onnx_file)
     exported, wanted = tuple(meta['input_size']), pipeline_input_size(cfg)
     if wanted is not None and exported != wanted:
@@ -188,4 +159,3 @@ def configure_backend(
     )
     cfg.load_from = None
     cfg.custom_hooks = []  # EMA, channels_last, config checks: hooks of the PyTorch model
-    return []

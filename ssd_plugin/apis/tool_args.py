@@ -4,10 +4,22 @@ backend of the tools that run a trained model (``test.py``, ``infer.py``)."""
 
 import argparse
 import os
+from typing import List, Optional, Tuple
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
-__all__ = ['add_cfg_options_arg', 'add_model_file_args', 'add_runner_args', 'export_local_rank']
+from ssd_plugin.apis.run_check_error import RunCheckError
+
+__all__ = [
+    'BACKENDS',
+    'add_cfg_options_arg',
+    'add_model_file_args',
+    'add_runner_args',
+    'export_local_rank',
+    'set_model_files',
+]
+
+BACKENDS = ('pytorch', 'onnxruntime')
 
 
 def add_cfg_options_arg(
@@ -32,8 +44,8 @@ def add_cfg_options_arg(
 def add_model_file_args(parser: argparse.ArgumentParser) -> None:
     """Add the ``checkpoint`` positional (optional), ``--backend`` and ``--onnx``.
 
-    :func:`ssd_plugin.apis.onnxruntime_detector.configure_backend` checks them
-    together (a checkpoint for ``pytorch``, an ONNX file for ``onnxruntime``).
+    :func:`set_model_files` checks them together (a checkpoint for ``pytorch``,
+    an ONNX file for ``onnxruntime``) and applies them to the config.
 
     Args:
         parser: The tool's parser, changed in place, right after its ``config``.
@@ -71,3 +83,43 @@ def export_local_rank(args: argparse.Namespace) -> argparse.Namespace:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def set_model_files(
+    cfg: Config,
+    backend: str,
+    checkpoint: Optional[str],
+    onnx_file: Optional[str],
+    config_path: str = 'the config',
+) -> List[Tuple[str, str]]:
+    """Apply :func:`add_model_file_args`' arguments to ``cfg``; the ``(what, path)`` files
+    to check.
+
+    ``pytorch``: ``cfg.load_from = checkpoint``. ``onnxruntime``: the model becomes
+    the ONNX file's (:func:`ssd_plugin.apis.onnxruntime_detector.use_onnx_model`).
+
+    Raises:
+        RunCheckError: for a missing or doubled model file, an unknown backend,
+            or an ONNX file that does not fit the config.
+    """
+    if backend not in BACKENDS:
+        raise RunCheckError(f'--backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
+    if backend == 'pytorch':
+        if onnx_file:
+            raise RunCheckError('--onnx needs --backend onnxruntime')
+        if not checkpoint:
+            raise RunCheckError('give a CHECKPOINT (or --backend onnxruntime --onnx FILE)')
+        cfg.load_from = checkpoint
+        return [('checkpoint', checkpoint)]
+    if not onnx_file:
+        raise RunCheckError(
+            '--backend onnxruntime needs --onnx FILE (written by tools/export_onnx.py)'
+        )
+    if checkpoint:
+        raise RunCheckError(
+            f'--backend onnxruntime runs {onnx_file}: give no CHECKPOINT ({checkpoint})'
+        )
+    from .onnxruntime_detector import use_onnx_model
+
+    use_onnx_model(cfg, onnx_file, config_path)
+    return []

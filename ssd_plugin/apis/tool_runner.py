@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ssd_plugin.utils import register_all_modules
+from ssd_plugin import register_all_modules
 
 from .dataset_checks import invalid_json_error, is_json_error
 from .distributed import destroy_distributed, exit_with_launcher, init_cpu_distributed

@@ -2,12 +2,11 @@
 
 Importing this package imports only the standard library (and ``packaging``),
 so that ``ssd_plugin/__init__`` can run the version guard before torch,
-mmengine, mmcv or mmdet is imported. :func:`register_all_modules` imports the
-library inside the function, as mmdet's does, and ``checkpoint_compat`` is
-imported (and applied) by ``ssd_plugin/__init__`` after the guard.
+mmengine, mmcv or mmdet is imported; ``checkpoint_compat`` is imported (and
+applied) by ``ssd_plugin/__init__`` after the guard. Nothing here imports the
+rest of the package (``register_all_modules`` is ``ssd_plugin.setup_env``'s).
 """
 
-from .setup_env import register_all_modules
 from .version_guard import check_dependencies
 
-__all__ = ['check_dependencies', 'register_all_modules']
+__all__ = ['check_dependencies']

@@ -11,8 +11,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from ssd_plugin.apis.onnx_export import export_onnx
-from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector, configure_backend
+from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
 from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.tool_args import set_model_files
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
 
@@ -67,17 +68,17 @@ def test_predictions_equal_pytorch_predict_rescaled_at_batch_2(demo):
     assert total >= 5
 
 
-def test_configure_backend_refuses_bad_input(demo):
+def test_set_model_files_refuses_bad_input(demo):
     _, files = demo
     cfg = Config.fromfile(DEMO)
     with pytest.raises(RunCheckError, match='needs --onnx FILE'):
-        configure_backend(cfg, 'onnxruntime', None, None)
+        set_model_files(cfg, 'onnxruntime', None, None)
     with pytest.raises(RunCheckError, match='ONNX file not found: nowhere.onnx'):
-        configure_backend(cfg, 'onnxruntime', None, 'nowhere.onnx')
+        set_model_files(cfg, 'onnxruntime', None, 'nowhere.onnx')
     with pytest.raises(RunCheckError, match=r'exported for 96x96 .* resizes to 128x128'):
-        configure_backend(cfg, 'onnxruntime', None, files[96])
+        set_model_files(cfg, 'onnxruntime', None, files[96])
     with pytest.raises(RunCheckError, match='--onnx needs --backend onnxruntime'):
-        configure_backend(cfg, 'pytorch', 'x.pth', files[128])
+        set_model_files(cfg, 'pytorch', 'x.pth', files[128])
     detector = OnnxRuntimeDetector(files[96], data_preprocessor=cfg.model.data_preprocessor)
     with pytest.raises(ValueError, match='demo96.onnx was exported for 96x96 .* gives 128x128'):
         detector(torch.zeros(1, 3, 128, 128))

@@ -7,10 +7,10 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.registry import DefaultScope
+from model_test_utils import tiny_detector_cfg
 
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
-from ssd_plugin.testing import tiny_detector_cfg
 
 ort = pytest.importorskip('onnxruntime')
 

@@ -147,8 +147,9 @@ def test_guard_leaves_amp_steps_to_grad_scaler_and_counts_non_finite_losses(tmp_
 
 
 def test_guard_passes_over_a_bit_flipped_checkpoint(tmp_path):
+    from checkpoint_test_utils import flip_bit_in_checkpoint
+
     from ssd_plugin.engine import InvalidLossGuardHook
-    from ssd_plugin.testing import flip_bit_in_checkpoint
 
     older, newer = tmp_path / 'epoch_2.pth', tmp_path / 'epoch_3.pth'
     for path in (older, newer):

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from model_test_utils import tiny_detector_cfg
 
 from ssd_plugin.registry import HOOKS, MODELS
-from ssd_plugin.testing import tiny_detector_cfg
 
 TINY = tiny_detector_cfg(
     num_classes=3,

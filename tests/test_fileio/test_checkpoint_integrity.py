@@ -2,9 +2,9 @@
 from the CRC-32 checksums torch.save stores; intact ones pass."""
 
 import torch
+from checkpoint_test_utils import flip_bit_in_checkpoint
 
 from ssd_plugin.fileio import checkpoint_problem, is_intact_checkpoint
-from ssd_plugin.testing import flip_bit_in_checkpoint
 
 
 def test_intact_truncated_empty_and_flipped(tmp_path):

@@ -12,7 +12,12 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from tools_test_utils import ROOT, load_tool
 
-from ssd_plugin.apis.onnx_export import verify_onnx
+from ssd_plugin.apis.onnx_export import (
+    build_detector,
+    build_onnx_wrapper,
+    default_input_size,
+    verify_onnx,
+)
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
 
@@ -133,7 +138,7 @@ def test_verify_accepts_near_tied_scores_and_catches_a_wrong_export(tiny_config,
 
     # The ties are real: the two runtimes disagree on order or membership.
     cfg.merge_from_dict({'model.test_cfg.score_thr': 0.0, 'model.test_cfg.nms_pre': 50})
-    model = tool.build_detector(cfg, str(ckpt))
+    model = build_detector(cfg, str(ckpt))
     wrapper = SSDOnnxWrapper(model, (128, 128))
     img = np.random.default_rng(0).standard_normal((1, 3, 128, 128)).astype(np.float32)
     dets, labels, _ = ort.InferenceSession(str(out)).run(None, {'input': img})
@@ -165,6 +170,7 @@ def test_bad_input_size_and_out_folder_are_refused_before_any_work(tiny_config, 
     demo = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
     demo_ckpt = tmp_path / 'demo.pth'
     _save_checkpoint(Config.fromfile(demo).model, demo_ckpt, ['c'] * 6)
+    capsys.readouterr()  # init_weights' log, through a logger an earlier test's capture may hold
     args = [demo, str(demo_ckpt), '--no-verify', '--out', str(out), '--input-size', '127', '131']
     assert tool.main(args) == 2  # CSPDarknet's concatenations need even sizes
     err = capsys.readouterr().err
@@ -173,6 +179,6 @@ def test_bad_input_size_and_out_folder_are_refused_before_any_work(tiny_config, 
     assert tool.main(base + ['128', '128', '--out', str(missing)]) == 2
     assert f'the folder {tmp_path / "nowhere"} does not exist' in capsys.readouterr().err
     assert not out.exists()
-    model = tool.build_detector(Config.fromfile(tiny_config), str(ckpt))
-    tool._build_wrapper(model, (64, 64), 'tiny', tool.default_input_size(cfg, model))
+    model = build_detector(Config.fromfile(tiny_config), str(ckpt))
+    build_onnx_wrapper(model, (64, 64), 'tiny', default_input_size(cfg, model))
     assert 'warning: --input-size 64 64 differs from the 128x128' in capsys.readouterr().err

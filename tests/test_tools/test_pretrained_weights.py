@@ -9,9 +9,8 @@ import socket
 import time
 
 import torch
+from model_test_utils import tiny_detector_cfg
 from tools_test_utils import ROOT, tool_env
-
-from ssd_plugin.testing import tiny_detector_cfg
 
 
 def _closed_port_url(name: str) -> str:

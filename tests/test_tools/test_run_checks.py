@@ -297,8 +297,7 @@ def test_bit_flipped_checkpoint_is_passed_over_on_resume_and_refused_by_the_tool
     tmp_path, tiny_config, tiny_data, capsys
 ):
     import torch
-
-    from ssd_plugin.testing import flip_bit_in_checkpoint
+    from checkpoint_test_utils import flip_bit_in_checkpoint
 
     older, newest = tmp_path / 'iter_3.pth', tmp_path / 'iter_6.pth'
     for path, it in ((older, 3), (newest, 6)):
@@ -524,7 +523,7 @@ def test_syntax_error_in_a_base_config_names_the_file_and_line(tmp_path, capsys)
 
 
 def test_demo_config_without_its_data_gets_the_generator_advice_not_coco(tmp_path):
-    from ssd_plugin.testing import get_config
+    from model_test_utils import get_config
 
     cfg = get_config('demo/ssd_cspdarknet_synthetic_cpu.py')
     root = str(tmp_path / 'elsewhere') + '/'

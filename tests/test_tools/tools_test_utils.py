@@ -13,7 +13,7 @@ import sys
 from types import ModuleType
 from typing import Dict, List, Optional
 
-from ssd_plugin.testing import tiny_detector_cfg
+from model_test_utils import tiny_detector_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HERE = osp.dirname(osp.abspath(__file__))
@@ -89,7 +89,7 @@ find_unused_parameters = True  # MobileNetV2 computes its last conv, unused here
 load_from = None
 resume = False
 """
-# The model is ssd_plugin.testing's tiny SSD (6 classes, 128 px); the rest is this file's.
+# The model is model_test_utils' tiny SSD (6 classes, 128 px); the rest is this file's.
 TINY_CONFIG = TINY_CONFIG_TEMPLATE.replace(
     '{model}', repr(tiny_detector_cfg()).replace('{', '{{').replace('}', '}}')
 )

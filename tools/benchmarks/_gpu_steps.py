@@ -23,6 +23,7 @@ from typing import Callable, Dict, List
 
 import torch
 
+from . import _build
 from . import model as model_bench
 from . import pipeline as pipeline_bench
 from ._common import machine_info
@@ -237,15 +238,15 @@ def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
     synchronising calls of the first and of a steady step are listed by source
     line, for ours and for mmdet's SSD (for comparison).
     """
-    ours_cfg, base_cfg = model_bench.PAIRS[cfg['model']]
+    ours_cfg, base_cfg = _build.PAIRS[cfg['model']]
     cuda = device.startswith('cuda')
     result: Dict = dict(model=cfg['model'], batch=cfg['batch'], checked=cuda)
     if not cuda:
         result['note'] = 'no CUDA: the step runs once, unchecked (torch.cuda sync debug mode)'
     for side, config in (('ours', ours_cfg), ('mmdet', base_cfg)):
-        net, size = model_bench.build(config, device)
+        net, size = _build.build(config, device)
         net.train()
-        packed = model_bench.packed_batch(cfg['batch'], size, net.bbox_head.num_classes, device)
+        packed = _build.packed_batch(cfg['batch'], size, net.bbox_head.num_classes, device)
         data = net.data_preprocessor(packed, True)
         step = _train_step_fn(net, data)
         entry: Dict = {}
@@ -281,13 +282,13 @@ def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
 
 # ------------------------------------------------------- train and infer
 def _weights(model: str) -> Dict:
-    return model_bench.build(model_bench.PAIRS[model][0], 'cpu')[0].state_dict()
+    return _build.build(_build.PAIRS[model][0], 'cpu')[0].state_dict()
 
 
 def _pair(kind: str, row: Dict, device: str, iters: int, weights: Dict, ours_first: bool) -> Dict:
     """Both sides on one setting (``model._worker``: median of ``iters``)."""
     out = dict(row, first='ours' if ours_first else 'mmdet')
-    sides = list(zip(('ours', 'mmdet'), model_bench.PAIRS[row['model']]))
+    sides = list(zip(('ours', 'mmdet'), _build.PAIRS[row['model']]))
     for side, config in sides if ours_first else sides[::-1]:
         res = model_bench._worker(
             kind=kind,
@@ -342,7 +343,7 @@ def step_infer(cfg: Dict, device: str, emit: Emit) -> Dict:
 # -------------------------------------------------------------------- loss
 def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Targets + loss, forward and backward, on the same head outputs (``loss.run``)."""
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     from . import loss as loss_bench
 

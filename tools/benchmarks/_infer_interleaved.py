@@ -13,8 +13,8 @@ import time
 
 import torch
 
+from ._build import PAIRS, build, packed_batch
 from ._ort import export_plugin_model
-from .model import PAIRS, build, packed_batch
 
 
 def _time(fn):

@@ -12,7 +12,7 @@ def export_plugin_model(config: str, weights, out: str) -> None:
     from ssd_plugin.apis.onnx_export import export_onnx
     from ssd_plugin.deploy import SSDOnnxWrapper
 
-    from .model import build
+    from ._build import build
 
     model, size = build(config, 'cpu', weights)
     export_onnx(SSDOnnxWrapper(model.eval(), (size, size)), out)
@@ -25,7 +25,7 @@ def ort_worker(config, onnx_file, batch, iters, weights, threads, graph_optimiza
     torch.set_num_threads(1)  # the data preprocessor; ONNX Runtime has its own pool
     from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
 
-    from .model import build, packed_batch
+    from ._build import build, packed_batch
 
     model, size = build(config, 'cpu', weights)
     detector = OnnxRuntimeDetector(

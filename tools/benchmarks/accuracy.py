@@ -1,17 +1,16 @@
 """``accuracy``: train a plugin config and its mmdet baseline with the same
 schedule and seed on the project's generated dataset, and report both bbox mAPs.
 
-Each side runs ``tools/train.py`` in its own process (with ``--cfg-options
-randomness.seed=SEED``) and is then evaluated by ``tools/test.py`` on the
-generated val split; the COCO metrics are read from the test run's JSON log.
+Each side trains in a fresh process (``randomness.seed=SEED``), with the config
+loaded and the Runner built as ``tools/train.py`` does, and is then evaluated in
+it on the generated val split, as ``tools/test.py`` does; the process returns
+the COCO metrics.
 """
 
 import argparse
-import glob
-import json
+import multiprocessing as mp
+import os
 import os.path as osp
-import subprocess
-import sys
 import time
 from typing import Dict, List
 
@@ -25,36 +24,47 @@ DEFAULT_PAIR = (
 METRICS = ['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l']
 
 
-def _run(cmd: List[str]) -> float:
+def _train_and_test(config: str, work_dir: str, options: List[str], queue) -> None:
+    """In a fresh process, from the repository root: train, then test the last checkpoint.
+    Puts the COCO metrics and ``train_s`` (the imports, the config and the training) in
+    ``queue``."""
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return time.perf_counter() - start
+    from mmengine.config import DictAction
 
+    from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 
-def _last_metrics(work_dir: str) -> Dict[str, float]:
-    """COCO metrics of the newest test run under ``work_dir``."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.json')), key=osp.getmtime)
-    for log in reversed(logs):
-        with open(log) as f:
-            lines = [json.loads(line) for line in f if 'coco/bbox_mAP' in line]
-        if lines:
-            return {m: lines[-1][f'coco/{m}'] for m in METRICS}
-    raise RuntimeError(f'no COCO metrics found in the logs under {work_dir}')
+    os.chdir(ROOT)  # the configs' relative data_root
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg_options = parser.parse_args(['--cfg-options', *options]).cfg_options
+    cfg = load_tool_config(config, cfg_options=cfg_options, work_dir=work_dir)
+    build_runner(cfg).train()
+    train_s = time.perf_counter() - start
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        cfg.load_from = f.read().strip()
+    metrics = build_runner(cfg).test()
+    queue.put(dict(train_s=train_s, **{m: metrics[f'coco/{m}'] for m in METRICS}))
 
 
 def train_and_test(config: str, work_dir: str, seed: int, extra: List[str]) -> Dict:
-    python = sys.executable
-    options = ['--cfg-options', f'randomness.seed={seed}', *extra]
-    train_s = _run([python, 'tools/train.py', config, '--work-dir', work_dir, *options])
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
-    _run([python, 'tools/test.py', config, ckpt, '--work-dir', work_dir])
-    return dict(config=config, train_s=train_s, **_last_metrics(work_dir))
+    ctx = mp.get_context('spawn')
+    queue = ctx.SimpleQueue()
+    options = [f'randomness.seed={seed}', *extra]
+    proc = ctx.Process(target=_train_and_test, args=(config, work_dir, options, queue))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f'{config}: training or testing failed (exit code {proc.exitcode})')
+    return dict(config=config, **queue.get())
 
 
 def main(args: argparse.Namespace) -> dict:
     if not osp.isdir(osp.join(ROOT, 'data', 'synthetic')):
-        _run([sys.executable, 'tools/generate_dataset.py', '--out', 'data/synthetic'])
+        from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
+
+        generate_synthetic_coco(
+            osp.join(ROOT, 'data', 'synthetic'), workers=min(2, os.cpu_count() or 1)
+        )
     rows = []
     for side, config in (('ours', args.config), ('mmdet', args.baseline)):
         work_dir = osp.join(args.work_dir, side)

@@ -9,31 +9,50 @@ truth, 80 classes, drawn from one of two distributions (``--objects``):
   positives, so the dense per-prior work dominates).
 
 ``--profile`` also prints torch.profiler's top operators of each side.
-Both heads come from ``ssd_plugin.testing.build_head_pair`` over the shipped
-SSD300/SSD512 configs: mmdet's is built in mmdet's own scope with its own
-assigner and sampler (the framework baseline) and its train_cfg from mmdet's
-``ssd/ssd300_coco.py``; ``import ssd_plugin`` gives its class the missing
-``loss_cls`` (``ssd_plugin.utils.mmdet_ssd_head_compat``), which its loss path
-does not read anyway.
+Both heads are built from the ``SSDHead`` dict of the shipped SSD300/SSD512
+config: mmdet's in mmdet's own scope with its own anchor generator, assigner
+and sampler (the framework baseline) and the train_cfg of mmdet's
+``ssd/ssd300_coco.py`` (``configs/baselines/mmdet_ssd300_coco.py``);
+``import ssd_plugin`` gives its class the missing ``loss_cls``
+(``ssd_plugin.utils.mmdet_ssd_head_compat``), which its loss path does not read.
 """
 
 import argparse
+import copy
+import os.path as osp
 from functools import partial
 from typing import Dict, List
 
 import torch
 from mmengine.structures import InstanceData
 
-from ssd_plugin.testing.ssd_head_factories import SSD_FEAT_SIZES
-
 from ._common import machine_info, markdown_table, time_pair
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+HEAD_CONFIGS = {300: '_base_/models/ssd300.py', 512: 'ssd512_coco.py'}
+MMDET_CONFIG = 'baselines/mmdet_ssd300_coco.py'  # mmdet's ssd/ssd300_coco.py
+# Feature map sides of SSD300's six and SSD512's seven levels (Liu et al. 2016, Table/Fig. 2).
+SSD_FEAT_SIZES = {300: (38, 19, 10, 5, 3, 1), 512: (64, 32, 16, 8, 4, 2, 1)}
 
 
 def build_heads(size: int, num_classes: int = 80):
     """The plugin's head and mmdet's (its own scope), with identical weights."""
-    from ssd_plugin.testing import build_head_pair, ssd_head_cfg
+    from mmengine.config import Config, ConfigDict
 
-    return build_head_pair(ssd_head_cfg(size, num_classes, with_test_cfg=False))
+    from ssd_plugin.registry import MODELS
+
+    model = Config.fromfile(osp.join(CONFIGS, HEAD_CONFIGS[size])).model
+    mmdet_train_cfg = Config.fromfile(osp.join(CONFIGS, MMDET_CONFIG)).model.train_cfg
+    head = {k: v for k, v in model.bbox_head.items() if k != 'type'}
+    head['num_classes'] = num_classes
+    ours = MODELS.build(ConfigDict(type='SSDHead', train_cfg=model.train_cfg, **head))
+    theirs = MODELS.build(
+        ConfigDict(
+            type='SSDHead', _scope_='mmdet', train_cfg=mmdet_train_cfg, **copy.deepcopy(head)
+        )
+    )
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
 
 
 OBJECTS = {
@@ -150,7 +169,7 @@ def run(
 
 def main(args: argparse.Namespace) -> dict:
     import ssd_plugin  # noqa: F401  (registers the plugin)
-    from ssd_plugin.utils import register_all_modules
+    from ssd_plugin import register_all_modules
 
     register_all_modules(init_default_scope=True)
     if args.threads:

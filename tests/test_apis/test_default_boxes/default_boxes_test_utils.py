@@ -4,7 +4,7 @@ the tool reads annotations only) and a small SSD config over them."""
 import json
 from typing import Sequence
 
-from ssd_plugin.testing import tiny_detector_cfg
+from model_test_utils import tiny_detector_cfg
 
 _CONFIG_TEMPLATE = """
 default_scope = 'ssd_plugin'
@@ -30,7 +30,7 @@ train_dataloader = dict(
             ann_file='annotations/train.json', data_prefix=dict(img='train/'),
             filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)))
 """
-# ssd_plugin.testing's tiny SSD with large default boxes (64 px and up at 128 px).
+# model_test_utils' tiny SSD with large default boxes (64 px and up at 128 px).
 _MODEL = tiny_detector_cfg(
     num_classes=2,
     min_sizes=(64, 96, 112),

@@ -6,9 +6,9 @@ boxes inside the image, labels and flags aligned with their boxes."""
 import numpy as np
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.registry import DefaultScope
+from model_test_utils import get_config
 
 from ssd_plugin.registry import TRANSFORMS
-from ssd_plugin.testing import get_config
 
 CASES = 300
 OUT = 64

@@ -5,16 +5,16 @@ import torch
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
-
-from ssd_plugin.models import SSDHead
-from ssd_plugin.registry import MODELS
-from ssd_plugin.testing import (
+from model_test_utils import (
     SSD_FEAT_SIZES,
     build_head_pair,
     get_model_cfg,
     ssd_head_cfg,
     ssd_train_cfg,
 )
+
+from ssd_plugin.models import SSDHead
+from ssd_plugin.registry import MODELS
 
 NUM_CLASSES = 20
 # configs/_base_/models/ssd300.py's head (and NMS test_cfg) with 20 classes.

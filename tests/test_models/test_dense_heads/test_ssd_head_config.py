@@ -9,12 +9,12 @@ import torch
 from mmdet.models.task_modules.prior_generators import SSDAnchorGenerator as MMDetAnchors
 from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
+from model_test_utils import mmdet_ssd_train_cfg
 from test_ssd_head import SSD300_HEAD, TRAIN_CFG, build_heads, random_inputs
 
 from ssd_plugin.models import SSDHead, SSDMaxIoUAssigner, SSDPseudoSampler
 from ssd_plugin.models.dense_heads import ssd_head_config
 from ssd_plugin.registry import MODELS
-from ssd_plugin.testing import mmdet_ssd_train_cfg
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 

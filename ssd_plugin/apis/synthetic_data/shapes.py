@@ -1,6 +1,6 @@
 """Drawing of the synthetic shapes: textured backgrounds, six shape classes,
 occlusion-aware placement and boxes of the visible pixels (see
-:mod:`ssd_plugin.testing.synthetic_coco`)."""
+:mod:`ssd_plugin.apis.synthetic_data.generator`)."""
 
 import math
 from typing import List, Optional, Sequence, Tuple
@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ssd_plugin.datasets.synthetic_classes import SYNTHETIC_CLASSES
+from .classes import SYNTHETIC_CLASSES
 
 __all__ = ['MEDIUM_MAX_SIDE', 'SMALL_MAX_SIDE', 'draw_image', 'visible_boxes']
 

@@ -1,4 +1,9 @@
-"""Registration of every plugin component, mirroring mmdet's helper."""
+"""``register_all_modules``, mirroring mmdet's helper.
+
+It sits at the top of the package, not in ``utils/`` (the bottom layer, which
+imports nothing above it): importing it runs ``ssd_plugin/__init__``, which
+registers every plugin component.
+"""
 
 import datetime
 import warnings
@@ -18,12 +23,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmdet.utils
     from mmengine import DefaultScope
 
-    import ssd_plugin.datasets  # noqa: F401
-    import ssd_plugin.engine  # noqa: F401
-    import ssd_plugin.evaluation  # noqa: F401
-    import ssd_plugin.fileio  # noqa: F401
-    import ssd_plugin.models  # noqa: F401
-    from ssd_plugin.registry import SCOPE
+    from .registry import SCOPE  # the plugin's components: registered by ssd_plugin/__init__
 
     mmdet.utils.register_all_modules(init_default_scope=False)
     if not init_default_scope:

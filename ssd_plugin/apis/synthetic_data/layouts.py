@@ -1,11 +1,11 @@
 """Where each layout of the synthetic dataset puts its files, its classes, and
 the COCO JSON and Pascal VOC XML it writes (see
-:mod:`ssd_plugin.testing.synthetic_coco`)."""
+:mod:`ssd_plugin.apis.synthetic_data.generator`)."""
 
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 from xml.etree import ElementTree
 
-from ssd_plugin.datasets.synthetic_classes import SYNTHETIC_CLASSES
+from .classes import SYNTHETIC_CLASSES
 
 __all__ = [
     'COCO2017_CATEGORY_IDS',

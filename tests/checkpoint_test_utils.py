@@ -1,4 +1,5 @@
-"""Damaged files, as a bad disk or a killed copy leaves them, for the fault tests."""
+"""Damaged files, as a bad disk or a killed copy leaves them, for the fault tests (a
+helper module of the tests, not part of the package)."""
 
 import zipfile
 from pathlib import Path

@@ -66,10 +66,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ssd_plugin.datasets.synthetic_classes import SYNTHETIC_CLASSES
-
-from .dataset_layouts import LAYOUTS, Split, coco_json, layout_categories, layout_splits, voc_xml
-from .synthetic_shapes import SMALL_MAX_SIDE, draw_image
+from .classes import SYNTHETIC_CLASSES
+from .layouts import LAYOUTS, Split, coco_json, layout_categories, layout_splits, voc_xml
+from .shapes import SMALL_MAX_SIDE, draw_image
 
 __all__ = [
     'DEFAULT_NUM_TRAIN',
@@ -363,7 +362,7 @@ def generate_synthetic_coco(
         for split in splits_of_layout
     }
     manifest = dict(
-        generator='ssd_plugin.testing.synthetic_coco',
+        generator='ssd_plugin.apis.synthetic_data',
         format_version=FORMAT_VERSION,
         params=params,
         classes=[name for _, name in layout_categories(layout)],

@@ -1,0 +1,107 @@
+"""Imports only go down (docs/architecture.md): tools, the tool layer
+(``ssd_plugin/apis``), the library, ``ssd_plugin/utils``; no tool imports
+another tool; nothing edits ``sys.path`` or ``PYTHONPATH``."""
+
+import ast
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARY = ('models', 'datasets', 'engine', 'evaluation', 'fileio', 'deploy', 'registry')
+
+
+def _imports(path: Path) -> Iterator[Tuple[int, str, bool]]:
+    """``(line, absolute module name, relative)`` of every import in ``path``, those in
+    functions too; ``from pkg import name`` gives ``pkg`` and ``pkg.name``."""
+    package = '.'.join(path.relative_to(ROOT).with_suffix('').parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name, False) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit('.', node.level - 1)[0] if node.level > 1 else package
+            name = node.module if not node.level else '.'.join(filter(None, (base, node.module)))
+            yield node.lineno, name, bool(node.level)
+            yield from ((node.lineno, f'{name}.{a.name}', bool(node.level)) for a in node.names)
+
+
+def _sources(*folders: str):
+    return [p for folder in folders for p in sorted((ROOT / folder).rglob('*.py'))]
+
+
+UPWARD = {  # folder: the modules above it
+    'ssd_plugin/utils': tuple(f'ssd_plugin.{p}' for p in (*LIBRARY, 'apis', 'setup_env')),
+    **{f'ssd_plugin/{p}': ('ssd_plugin.apis',) for p in LIBRARY if p != 'registry'},
+}
+
+
+@pytest.mark.parametrize('folder', sorted(UPWARD))
+def test_imports_only_go_down(folder):
+    upward = [
+        f'{path.relative_to(ROOT)}:{line}: {name}'
+        for path in _sources(folder)
+        for line, name, _ in _imports(path)
+        if name == 'ssd_plugin' or name.startswith(UPWARD[folder])
+    ]
+    assert upward == []
+
+
+def test_no_tool_imports_another_tool():
+    """Only ``tools/benchmark.py`` imports a module of ``tools/``: its own harness,
+    ``tools/benchmarks/`` (beside it on ``sys.path``, as the script's folder)."""
+    scripts = {p.stem for p in _sources('tools') if p.parent.name != 'benchmarks'}
+    found = [
+        f'{path.relative_to(ROOT)}:{line}: {name}'
+        for path in _sources('tools')
+        for line, name, relative in _imports(path)
+        if not relative
+        and (
+            name.split('.')[0] in scripts | {'tools'}
+            or (name.split('.')[0] == 'benchmarks' and path.name != 'benchmark.py')
+        )
+    ]
+    assert found == []
+
+
+def _module(path: Path) -> str:
+    return '.'.join(path.relative_to(ROOT).with_suffix('').parts).removesuffix('.__init__')
+
+
+def test_no_import_cycles():
+    """Among the modules of ``ssd_plugin/`` and ``tools/benchmarks/``, counting imports
+    inside functions too (``tools.benchmarks`` is imported as ``benchmarks``)."""
+    paths = _sources('ssd_plugin', 'tools/benchmarks')
+    modules = {_module(p) for p in paths}
+    graph = {}
+    for path in paths:
+        names = {'tools.' + n if n.startswith('benchmarks') else n for _, n, _ in _imports(path)}
+        graph[_module(path)] = {m for m in modules if m != _module(path) and m in names}
+    cycles = []
+    for start in sorted(graph):
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    cycles.append(' -> '.join(trail + [start]))
+                elif nxt not in trail and nxt > start:
+                    stack.append((nxt, trail + [nxt]))
+    assert cycles == []
+
+
+# The GPU suite's installer: on a bare GPU machine it installs the wheels with
+# ``pip install --target`` and builds mmcv's ops in place, then points PYTHONPATH at
+# both. Not changed without a GPU machine to run it on.
+GPU_INSTALLER = 'tools/benchmarks/gpu_suite.sh'
+
+
+def test_no_sys_path_or_pythonpath_edits():
+    shell = [p for p in sorted((ROOT / 'tools').rglob('*.sh')) if p != ROOT / GPU_INSTALLER]
+    edits = [
+        f'{path.relative_to(ROOT)}:{number}'
+        for path in [*_sources('ssd_plugin', 'tools'), *shell]
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if 'sys.path' in line or ('PYTHONPATH' in line and not line.lstrip().startswith('#'))
+    ]
+    assert edits == []
