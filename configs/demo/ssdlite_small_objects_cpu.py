@@ -53,14 +53,13 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+# The base's warm-up and cosine, shortened to this schedule.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(_base_.param_scheduler[0], start_factor=0.01, end=100),
     dict(
-        type='CosineAnnealingLR',
-        begin=0,
+        _base_.param_scheduler[1],
         T_max=max_epochs,
         end=max_epochs,
-        by_epoch=True,
         convert_to_iter_based=True,
         eta_min=base_lr * 0.02,
     ),
