@@ -1,10 +1,10 @@
 """The default-box analysis end to end (what ``tools/analysis_tools/default_boxes.py`` runs).
 
-:func:`run_analysis` reads the training boxes, measures the configured default
-boxes and the grid's ceiling, fits (``--fit``), repeats that at other input
-sizes (``--input-sizes``) and writes ``report.json``, the fitted configs and
-the plots. :class:`_Analysis` holds what every step needs (the thresholds,
-the fit's options, where the outputs go), so each step takes only its data.
+:class:`DefaultBoxAnalysis` reads the training boxes, measures the configured
+default boxes and the grid's ceiling, fits (``--fit``), repeats that at other
+input sizes (``--input-sizes``) and writes ``report.json``, the fitted configs
+and the plots. It holds what every step needs (the options, the thresholds,
+where the outputs go), so each step takes only its data.
 """
 
 import contextlib
@@ -12,7 +12,7 @@ import copy
 import json
 import os
 import os.path as osp
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
@@ -43,7 +43,7 @@ from .report import (
     write_fitted_config,
 )
 
-__all__ = ['check_train_data', 'format_sizes_table', 'format_table', 'run_analysis']
+__all__ = ['DefaultBoxAnalysis', 'check_train_data', 'format_sizes_table', 'format_table']
 
 _IMAGE_PREFIX_KEYS = ('img', 'img_path')  # images are not read; other prefixes (VOC XML) are
 
@@ -177,36 +177,59 @@ class _SizeRun:
 
 
 @dataclass
-class _Analysis:
-    """One run of the tool: what every step needs, set once.
+class DefaultBoxAnalysis:
+    """The default-box analysis of one config: what the tool's options set.
+
+    ``DefaultBoxAnalysis(config_path, out_dir, fit=True).run(cfg)`` analyses
+    (and refits) the default boxes of ``cfg`` and writes the outputs.
 
     Attributes:
         config_path: The analysed config (the fitted configs inherit it).
         out_dir: Where ``report.json``, the PNGs and the fitted configs go.
-        cfg_options: The ``--cfg-options`` given (applied to the fitted
-            configs' build check too).
-        log: Where lines go.
+        fit: Search better default boxes.
         max_ratios: Aspect ratios per level for the fit (None: keep).
         fit_samples: Ground truths the search scores.
         seed: Seed of the search subset.
         min_coverage: Coverage floors per size bin for the fit (bins not
             given keep the configured boxes' coverage).
         ordered_sizes: Keep fitted sizes rising with the stride.
-        thr: The assigner's ``pos_iou_thr`` (read from the config).
-        min_pos_iou: The assigner's ``min_pos_iou`` (read from the config).
+        input_sizes: Also analyse and fit at these input sides (implies
+            ``fit``), and recommend one.
+        target: Coverage the recommended input size should reach.
+        plots: Write the PNGs.
+        cfg_options: The ``--cfg-options`` given (applied to the fitted
+            configs' build check too).
+        log: Where lines go.
     """
 
     config_path: str
     out_dir: str
-    cfg_options: Optional[Dict] = None
-    log: Callable[[str], None] = print
+    fit: bool = False
     max_ratios: Optional[int] = None
     fit_samples: int = 20000
     seed: int = 0
     min_coverage: Optional[Dict[str, float]] = None
     ordered_sizes: bool = True
-    thr: float = 0.5
-    min_pos_iou: float = 0.0
+    input_sizes: Optional[Sequence[int]] = None
+    target: float = 0.95
+    plots: bool = True
+    cfg_options: Optional[Dict] = None
+    log: Callable[[str], None] = print
+    # the assigner's pos_iou_thr and min_pos_iou, read from the config by run()
+    thr: float = field(default=0.5, init=False)
+    min_pos_iou: float = field(default=0.0, init=False)
+
+    def run(self, cfg: Any) -> Dict:
+        """Analyse (and refit) the default boxes of ``cfg`` (the merged config); write the outputs.
+
+        Returns:
+            The report (also written to ``out_dir/report.json``).
+
+        Raises:
+            DefaultBoxesError: for unusable input, with what to fix.
+        """
+        with _one_torch_thread():  # many small torch operations
+            return self._run(cfg)
 
     def measure(self, cfg: Any, gen_cfg: Dict, gt: Any = None, what: str = ANCHOR_KEY) -> _SizeRun:
         """Measure the default boxes of ``gen_cfg`` and the grid's ceiling on ``gt``
@@ -232,7 +255,7 @@ class _Analysis:
             ceiling_stats(ceiling, gt.boxes),
         )
 
-    def fit(self, run: _SizeRun, strict: bool = True) -> None:
+    def fit_run(self, run: _SizeRun, strict: bool = True) -> None:
         """Fit ``run``'s boxes, keeping every size bin's floor on all its ground truths.
 
         The search scores a sample; a bin that ends below its floor on all
@@ -317,10 +340,8 @@ class _Analysis:
             f'all {len(run.gt)} ground truths ({below}); give --fit-samples {len(run.gt)}'
         )
 
-    def run(
-        self, cfg: Any, fit: bool, plots: bool, input_sizes: Optional[Sequence[int]], target: float
-    ) -> Dict:
-        """:func:`run_analysis`'s work."""
+    def _run(self, cfg: Any) -> Dict:
+        fit, input_sizes, target = self.fit, self.input_sizes, self.target
         if self.max_ratios is not None and not (fit or input_sizes):
             raise DefaultBoxesError('--max-ratios applies to --fit only')
         if self.fit_samples < 1:
@@ -346,7 +367,7 @@ class _Analysis:
         run = self.measure(cfg, stock_cfg)
         os.makedirs(out_dir, exist_ok=True)
         if fit:
-            self.fit(run, strict=not input_sizes)
+            self.fit_run(run, strict=not input_sizes)
         if run.fit is not None:
             for _, reason in run.fit.unchanged:
                 self.log(f'note: {reason}')
@@ -375,7 +396,7 @@ class _Analysis:
             self.log(line)
         sizes_report = None
         if input_sizes:
-            sizes_report = self.input_sizes(run, base_size, input_sizes, target)
+            sizes_report = self.compare_input_sizes(run, base_size)
             report.update(sizes_report)
         elif run.fitted_cfg is not None:
             self.write_fitted(run)
@@ -383,7 +404,7 @@ class _Analysis:
         self.log(format_table(report))
         if sizes_report is not None:
             self.log(format_sizes_table(sizes_report))
-        if plots:
+        if self.plots:
             self._plot(run)
         return report
 
@@ -451,18 +472,16 @@ class _Analysis:
             self.log(f'  {cfg_options_line(overrides, words)}')
         return path
 
-    def input_sizes(
-        self, run: _SizeRun, base_size: int, input_sizes: Sequence[int], target: float
-    ) -> Dict:
+    def compare_input_sizes(self, run: _SizeRun, base_size: int) -> Dict:
         """Analyse and fit at each input size; recommend one; write its fitted config."""
         from ssd_plugin.registry import MODELS
 
-        cfg = run.cfg
+        cfg, target = run.cfg, self.target
         model = MODELS.build(copy.deepcopy(cfg.model))
         h0, w0 = input_shape_at(cfg, base_size)
         flops0 = model_flops(model, h0, w0)
         runs = {base_size: (run, {}, [], (h0, w0))}
-        for size in sorted({int(s) for s in input_sizes} - {base_size}):
+        for size in sorted({int(s) for s in self.input_sizes} - {base_size}):
             h, w = input_shape_at(cfg, size)
             featmaps = featmap_sizes(model, h, w)
             cfg_s, gen_cfg, loaders, words = resized_config(
@@ -470,7 +489,7 @@ class _Analysis:
             )
             self.log(f'--- input size {size} ({w} x {h}) ---')
             run_s = self.measure(cfg_s, gen_cfg)
-            self.fit(run_s, strict=False)
+            self.fit_run(run_s, strict=False)
             runs[size] = (run_s, loaders, words, (h, w))
         entries = []
         for size, (run_s, loaders, words, (h, w)) in sorted(runs.items()):
@@ -545,7 +564,7 @@ class _Analysis:
         )
         extra = self.measure(run.cfg, gen_cfg, run.gt, 'the finer level')
         self.log(f'--- a finer level at stride {fine[0]:g} (configured input size) ---')
-        self.fit(extra, strict=False)
+        self.fit_run(extra, strict=False)
         note = (
             f'the backbone computes stride-{fine[0]:g} feature maps (e.g. {features[0][0]}, '
             f"{features[0][1]} channels): a level there needs the backbone's out_indices or the "
@@ -565,57 +584,6 @@ class _Analysis:
             anchor_generator=_no_scope(extra.fitted_cfg or gen_cfg),
             note=note,
         )
-
-
-def run_analysis(
-    cfg: Any,
-    config_path: str,
-    out_dir: str,
-    fit: bool = False,
-    max_ratios: Optional[int] = None,
-    fit_samples: int = 20000,
-    seed: int = 0,
-    plots: bool = True,
-    cfg_options: Optional[Dict] = None,
-    log: Callable[[str], None] = print,
-    min_coverage: Optional[Dict[str, float]] = None,
-    ordered_sizes: bool = True,
-    input_sizes: Optional[Sequence[int]] = None,
-    target: float = 0.95,
-) -> Dict:
-    """Analyse (and with ``fit`` refit) the default boxes of ``cfg``; write the outputs.
-
-    Args:
-        cfg: The merged config.
-        config_path: Its file (the fitted config inherits it).
-        out_dir: Where ``report.json``, the PNGs and ``fitted_config.py`` go.
-        fit: Search better default boxes.
-        max_ratios: Aspect ratios per level for the fit (None: keep).
-        fit_samples: Ground truths the search scores.
-        seed: Seed of the search subset.
-        plots: Write the PNGs.
-        cfg_options: The ``--cfg-options`` given (applied to the fitted
-            config's build check too).
-        log: Where lines go.
-        min_coverage: Coverage floors per size bin for the fit (bins not
-            given keep the configured boxes' coverage).
-        ordered_sizes: Keep fitted sizes rising with the stride.
-        input_sizes: Also analyse and fit at these input sides (implies
-            ``fit``), and recommend one.
-        target: Coverage the recommended input size should reach.
-
-    Returns:
-        The report (also written to ``out_dir/report.json``).
-
-    Raises:
-        DefaultBoxesError: for unusable input, with what to fix.
-    """
-    analysis = _Analysis(
-        config_path, out_dir, cfg_options, log, max_ratios, fit_samples, seed, min_coverage,
-        ordered_sizes,
-    )  # fmt: skip
-    with _one_torch_thread():  # many small torch operations
-        return analysis.run(cfg, fit, plots, input_sizes, target)
 
 
 def _pct(x: Optional[float]) -> str:
