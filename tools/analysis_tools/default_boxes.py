@@ -31,8 +31,7 @@ import time
 from typing import Dict, List, Optional
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
-from ssd_plugin.apis.default_boxes import DefaultBoxesError
-from ssd_plugin.apis.default_boxes.runner import DefaultBoxAnalysis
+from ssd_plugin.apis.default_boxes import DefaultBoxAnalysis, DefaultBoxesError
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
