@@ -99,16 +99,9 @@ def _scale_dataset(ds_cfg: Any, f: float, key: str, lines: List[str]) -> Optiona
     if ds_cfg.get('datasets') is not None:
         subs, any_change = [], False
         for i, sub in enumerate(ds_cfg['datasets']):
-            full = copy.deepcopy(dict(sub))
-            pipeline, changed = _scaled_pipeline(full.get('pipeline'), f)
-            if changed:
-                full['pipeline'], any_change = pipeline, True
-                sub['pipeline'] = copy.deepcopy(pipeline)
-                lines += [
-                    f'{key}.datasets.{i}.pipeline.{j}.{k}={cfg_literal(v)}'
-                    for j, new in changed
-                    for k, v in new.items()
-                ]
+            full = copy.deepcopy(dict(sub)) if hasattr(sub, 'items') else sub
+            if _scale_dataset(full, f, f'{key}.datasets.{i}', lines) is not None:
+                ds_cfg['datasets'][i], any_change = copy.deepcopy(full), True
             subs.append(full)
         return dict(datasets=subs) if any_change else None
     pipeline, changed = _scaled_pipeline(ds_cfg.get('pipeline'), f)
