@@ -32,8 +32,7 @@ from typing import Dict, List, Optional
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from ssd_plugin import register_all_modules
-from ssd_plugin.apis.default_boxes import DefaultBoxesError
-from ssd_plugin.apis.default_boxes.runner import run_analysis
+from ssd_plugin.apis.default_boxes import DefaultBoxAnalysis, DefaultBoxesError
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
@@ -117,21 +116,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         out_dir = args.out_dir or osp.join(
             'work_dirs', 'default_boxes', osp.splitext(osp.basename(args.config))[0]
         )
-        run_analysis(
-            cfg,
+        DefaultBoxAnalysis(
             args.config,
             out_dir,
             fit=args.fit,
             max_ratios=args.max_ratios,
             fit_samples=args.fit_samples,
             seed=args.seed,
-            plots=not args.no_plots,
-            cfg_options=args.cfg_options,
             min_coverage=floors,
             ordered_sizes=not args.allow_unordered_sizes,
             input_sizes=args.input_sizes,
             target=args.target,
-        )
+            plots=not args.no_plots,
+            cfg_options=args.cfg_options,
+        ).run(cfg)
     except (DefaultBoxesError, RunCheckError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

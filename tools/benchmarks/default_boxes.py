@@ -82,13 +82,13 @@ def _analyse(out_dir: str, data_root: str, fit: bool) -> None:
     """The analysis of ``configs/ssd300_coco.py`` on ``data_root``, as the tool runs it
     with ``--no-plots``."""
     from ssd_plugin import register_all_modules
-    from ssd_plugin.apis.default_boxes.runner import run_analysis
+    from ssd_plugin.apis.default_boxes import DefaultBoxAnalysis
     from ssd_plugin.apis.tool_config import load_tool_config
 
     cfg_options = {'train_dataloader.dataset.dataset.data_root': data_root}
     cfg = load_tool_config(CONFIG, cfg_options=cfg_options)
     register_all_modules(init_default_scope=False)
-    run_analysis(cfg, CONFIG, out_dir, fit=fit, plots=False, cfg_options=cfg_options)
+    DefaultBoxAnalysis(CONFIG, out_dir, fit=fit, plots=False, cfg_options=cfg_options).run(cfg)
 
 
 def _run(out_dir: str, data_root: str, fit: bool) -> Dict:

@@ -9,6 +9,7 @@
 * :mod:`.input_sizes`: the config at another input size, its FLOPs.
 * :mod:`.report`: the report, the fitted config and the ``--cfg-options`` line.
 * :mod:`.plots`: the best-IoU histogram and the width/height scatter.
+* :mod:`.runner`: :class:`DefaultBoxAnalysis`, all of the above end to end.
 """
 
 from .ceiling import Ceiling, best_centred_iou, grid_ceiling
@@ -23,9 +24,11 @@ from .report import (
     cfg_options_line,
     write_fitted_config,
 )
+from .runner import DefaultBoxAnalysis
 
 __all__ = [
     'Ceiling',
+    'DefaultBoxAnalysis',
     'DefaultBoxesError',
     'FitResult',
     'GroundTruth',

@@ -2,11 +2,16 @@
 
 Building mmdet's ``CocoDataset`` costs pycocotools' index and one
 ``parse_data_info`` call per image (with ``SSDCocoDataset``, one check per
-box): about a minute for COCO train2017 on a slow machine. The default-box
-analysis needs the boxes only, so for the two dataset classes whose filters
-it knows (mmdet's ``CocoDataset`` and the plugin's ``SSDCocoDataset``, and
-subclasses that change neither's loading, parsing or filtering) it reads the
-file with ``json`` and applies the same filters with numpy, in the same float
+box): about a minute for COCO train2017 on a slow machine. Measured side by
+side on a generated COCO-like file (20,000 images, 147,000 boxes, written by
+``tools/benchmarks/default_boxes.py``'s ``write_annotations``; ``ssd300_coco.py``'s
+``SSDCocoDataset``; best of two, one thread, 2 shared cores at load ~2.7):
+``load_train_boxes`` takes 1.1 s with this path and 3.0 s through the dataset
+class (2.7x), the same boxes. The default-box analysis needs the boxes
+only, so for the two dataset classes whose filters it knows (mmdet's
+``CocoDataset`` and the plugin's ``SSDCocoDataset``, and subclasses that
+change neither's loading, parsing or filtering) it reads the file with
+``json`` and applies the same filters with numpy, in the same float
 operations, so the boxes are exactly those of the dataset class:
 
 * mmdet: boxes with no area inside the image, ``area <= 0``, ``w < 1`` or

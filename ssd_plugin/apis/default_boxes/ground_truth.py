@@ -23,7 +23,14 @@ from .._config_walk import leaf_datasets
 from .coco_reader import read_coco_boxes
 from .errors import DefaultBoxesError
 
-__all__ = ['GroundTruth', 'load_train_boxes', 'train_resize', 'leaf_dataset_cfgs']
+__all__ = [
+    'GroundTruth',
+    'leaf_dataset_cfgs',
+    'load_train_boxes',
+    'pad_size_divisor',
+    'train_resize',
+    'type_name',
+]
 
 _FIXED_RESIZES = ('Resize', 'FixShapeResize')
 _RANDOM_RESIZES = ('RandomResize', 'RandomChoiceResize', 'RandomChoice')
@@ -60,7 +67,8 @@ class GroundTruth:
         )
 
 
-def _type_name(cfg: Any) -> str:
+def type_name(cfg: Any) -> str:
+    """A config's ``type`` without its scope (``'mmdet.Resize'`` -> ``'Resize'``)."""
     return str(cfg.get('type', '')).rsplit('.', 1)[-1] if hasattr(cfg, 'get') else ''
 
 
@@ -89,7 +97,7 @@ def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict
     notes = []
     found = None
     for i, step in enumerate(pipeline or []):
-        name = _type_name(step)
+        name = type_name(step)
         if name in _RANDOM_RESIZES:
             raise DefaultBoxesError(
                 f'{key}.pipeline[{i}] is a {name}: the network input size changes from one '
@@ -112,7 +120,7 @@ def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tupl
     """``(new_w, new_h)`` of an image after ``resize`` (mmdet's Resize/FixShapeResize rules)."""
     if resize is None:
         return int(round(w)), int(round(h))
-    name = _type_name(resize)
+    name = type_name(resize)
     keep_ratio = bool(resize.get('keep_ratio', False))
     if name == 'FixShapeResize':
         target = (resize['width'], resize['height'])
@@ -195,6 +203,12 @@ def _class_boxes(
     return np.concatenate(boxes), np.concatenate(shapes), len(data_list), num_ignored
 
 
+def pad_size_divisor(cfg: Any) -> int:
+    """The data preprocessor's ``pad_size_divisor`` (1 when unset)."""
+    preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    return int(preprocessor.get('pad_size_divisor', 1) or 1)
+
+
 def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = True) -> GroundTruth:
     """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
 
@@ -216,9 +230,7 @@ def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = Tru
     loader = cfg.get('train_dataloader')
     if loader is None or loader.get('dataset') is None:
         raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
-    divisor = int(
-        ((cfg.get('model') or {}).get('data_preprocessor') or {}).get('pad_size_divisor', 1) or 1
-    )
+    divisor = pad_size_divisor(cfg)
     all_boxes, all_shapes = [], []
     num_images = num_ignored = 0
     sources = []
@@ -244,7 +256,7 @@ def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = Tru
         count = len(boxes)
         how = (
             'resized as '
-            + _type_name(resize)
+            + type_name(resize)
             + f'({", ".join(f"{k}={v}" for k, v in resize.items() if k != "type")})'
             if resize is not None
             else 'no Resize in the train pipeline: image size'

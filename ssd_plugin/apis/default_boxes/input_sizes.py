@@ -22,7 +22,8 @@ from torch import nn
 
 from .errors import DefaultBoxesError
 from .fit import stock_settings
-from .ground_truth import leaf_dataset_cfgs, train_resize
+from .ground_truth import leaf_dataset_cfgs, pad_size_divisor, train_resize, type_name
+from .report import cfg_literal
 
 __all__ = [
     'LOADERS',
@@ -37,11 +38,6 @@ __all__ = [
 ]
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-_RESIZES = ('Resize', 'FixShapeResize')
-
-
-def _name(step: Any) -> str:
-    return str(step.get('type', '')).rsplit('.', 1)[-1] if hasattr(step, 'get') else ''
 
 
 def configured_input(cfg: Any) -> Tuple[int, int]:
@@ -53,7 +49,7 @@ def configured_input(cfg: Any) -> Tuple[int, int]:
     loader = cfg.get('train_dataloader') or {}
     for key, leaf in leaf_dataset_cfgs(loader.get('dataset'), 'train_dataloader.dataset'):
         resize, _ = train_resize(leaf.get('pipeline'), key)
-        if resize is not None and _name(resize) == 'FixShapeResize':
+        if resize is not None and type_name(resize) == 'FixShapeResize':
             return int(resize['width']), int(resize['height'])
         if resize is not None and resize.get('scale') is not None:
             scale = resize['scale']
@@ -71,7 +67,7 @@ def _scaled_pipeline(pipeline: Sequence, f: float) -> Tuple[List, List[Tuple[int
     out, changed = [], []
     for i, step in enumerate(pipeline or []):
         step = copy.deepcopy(dict(step)) if hasattr(step, 'items') else step
-        name = _name(step)
+        name = type_name(step)
         new = None
         if name == 'FixShapeResize':
             new = dict(width=round(step['width'] * f), height=round(step['height'] * f))
@@ -86,40 +82,36 @@ def _scaled_pipeline(pipeline: Sequence, f: float) -> Tuple[List, List[Tuple[int
     return out, changed
 
 
-def _loader_override(ds_cfg: Any, f: float, key: str, lines: List[str]) -> Optional[Dict]:
-    """The part of a dataset config to write for the scaled pipelines (None: nothing changes).
+def _scale_dataset(ds_cfg: Any, f: float, key: str, lines: List[str]) -> Optional[Dict]:
+    """Scale the resizes of a dataset config in place (through wrappers).
 
-    Wrappers with ``dataset`` nest; ``datasets`` lists are written whole
-    (a config cannot override one list element).
+    Returns:
+        The part of the dataset config to write for the scaled pipelines
+        (None: nothing changes). Wrappers with ``dataset`` nest;
+        ``datasets`` lists are written whole (a config cannot override one
+        list element). ``lines`` gets the same as ``--cfg-options`` words.
     """
     if not hasattr(ds_cfg, 'get'):
         return None
     if ds_cfg.get('dataset') is not None:
-        sub = _loader_override(ds_cfg['dataset'], f, f'{key}.dataset', lines)
+        sub = _scale_dataset(ds_cfg['dataset'], f, f'{key}.dataset', lines)
         return None if sub is None else dict(dataset=sub)
     if ds_cfg.get('datasets') is not None:
         subs, any_change = [], False
         for i, sub in enumerate(ds_cfg['datasets']):
-            full = copy.deepcopy(dict(sub))
-            pipeline, changed = _scaled_pipeline(full.get('pipeline'), f)
-            if changed:
-                full['pipeline'], any_change = pipeline, True
-                lines += [
-                    f'{key}.datasets.{i}.pipeline.{j}.{k}={_word(v)}'
-                    for j, new in changed
-                    for k, v in new.items()
-                ]
+            full = copy.deepcopy(dict(sub)) if hasattr(sub, 'items') else sub
+            if _scale_dataset(full, f, f'{key}.datasets.{i}', lines) is not None:
+                ds_cfg['datasets'][i], any_change = copy.deepcopy(full), True
             subs.append(full)
         return dict(datasets=subs) if any_change else None
     pipeline, changed = _scaled_pipeline(ds_cfg.get('pipeline'), f)
     if not changed:
         return None
-    lines += [f'{key}.pipeline.{j}.{k}={_word(v)}' for j, new in changed for k, v in new.items()]
+    ds_cfg['pipeline'] = copy.deepcopy(pipeline)
+    lines += [
+        f'{key}.pipeline.{j}.{k}={cfg_literal(v)}' for j, new in changed for k, v in new.items()
+    ]
     return dict(pipeline=pipeline)
-
-
-def _word(value: Any) -> str:
-    return repr(value).replace(' ', '')
 
 
 def strides_for(
@@ -204,9 +196,7 @@ def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:
     """``(h, w)`` of the network input at longer side ``size`` (padded to ``pad_size_divisor``)."""
     w0, h0 = configured_input(cfg)
     f = size / max(w0, h0)
-    d = int(
-        ((cfg.get('model') or {}).get('data_preprocessor') or {}).get('pad_size_divisor', 1) or 1
-    )
+    d = pad_size_divisor(cfg)
     return math.ceil(round(h0 * f) / d) * d, math.ceil(round(w0 * f) / d) * d
 
 
@@ -235,11 +225,9 @@ def resized_config(
         loader = new.get(name)
         if loader is None or loader.get('dataset') is None:
             continue
-        override = _loader_override(loader['dataset'], f, f'{name}.dataset', words)
-        if override is None:
-            continue
-        loaders[name] = dict(dataset=override)
-        _apply(loader['dataset'], f)
+        override = _scale_dataset(loader['dataset'], f, f'{name}.dataset', words)
+        if override is not None:
+            loaders[name] = dict(dataset=override)
     mins, maxs, _ = stock_settings(stock_gen, stock_cfg.get('ratios'))
     gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
     gen.update(
@@ -250,17 +238,6 @@ def resized_config(
     )
     new['model']['bbox_head']['anchor_generator'] = copy.deepcopy(gen)
     return new, gen, loaders, words
-
-
-def _apply(ds_cfg: Any, f: float) -> None:
-    """Scale the resizes of a dataset config in place (through wrappers)."""
-    if ds_cfg.get('dataset') is not None:
-        _apply(ds_cfg['dataset'], f)
-    elif ds_cfg.get('datasets') is not None:
-        for sub in ds_cfg['datasets']:
-            _apply(sub, f)
-    elif ds_cfg.get('pipeline') is not None:
-        ds_cfg['pipeline'] = _scaled_pipeline(ds_cfg['pipeline'], f)[0]
 
 
 def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float) -> List[Tuple]:

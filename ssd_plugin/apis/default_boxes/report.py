@@ -25,6 +25,7 @@ __all__ = [
     'assigner_thresholds',
     'build_anchor_generator',
     'build_report',
+    'cfg_literal',
     'cfg_options_line',
     'check_fitted_config',
     'fitted_overrides',
@@ -98,7 +99,7 @@ def fitted_overrides(fit) -> Dict:
     )
 
 
-def _fmt(value: Any) -> str:
+def cfg_literal(value: Any) -> str:
     """A list literal without spaces (one shell word in ``--cfg-options``)."""
     return repr(value).replace(' ', '')
 
@@ -117,7 +118,7 @@ def cfg_options_line(overrides: Dict, extra: Sequence[str] = ()) -> str:
         overrides: Anchor generator keys.
         extra: More ``key=value`` words (the pipelines' resize at another size).
     """
-    words = [f'{ANCHOR_KEY}.{key}={_fmt(overrides[key])}' for key in _keys(overrides)]
+    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in _keys(overrides)]
     return '--cfg-options ' + ' '.join(f"'{w}'" for w in words + list(extra))
 
 
@@ -156,7 +157,7 @@ def write_fitted_config(
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, name)
     keys = ',\n'.join(
-        f'            {key}={_fmt(_plain(overrides[key]))}' for key in _keys(overrides)
+        f'            {key}={cfg_literal(_plain(overrides[key]))}' for key in _keys(overrides)
     )
     lines = [f'# {line}' for line in header]
     what = (

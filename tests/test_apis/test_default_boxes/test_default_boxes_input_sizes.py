@@ -53,3 +53,25 @@ def test_resized_config_scales_pipelines_and_boxes(tmp_path):
     assert num_priors(build_anchor_generator(new_gen), 256, 256) == 4 * (1024 + 256 + 64)
     # FLOPs of the convolutions: 4x the pixels, 4x the FLOPs
     assert model_flops(model, 256, 256) == pytest.approx(4 * model_flops(model, 128, 128), rel=0.02)
+
+
+def test_scaled_dataset_reaches_wrappers_inside_concat_lists():
+    # A ConcatDataset of a plain dataset and a RepeatDataset: both resizes scale, in the
+    # config analysed, in what the fitted config writes, and in the --cfg-options words.
+    from ssd_plugin.apis.default_boxes.input_sizes import _scale_dataset
+
+    def leaf():
+        return dict(type='CocoDataset', pipeline=[dict(type='Resize', scale=(100, 50))])
+
+    ds = dict(type='ConcatDataset', datasets=[leaf(), dict(type='RepeatDataset', dataset=leaf())])
+    words = []
+    written = _scale_dataset(ds, 2.0, 'train_dataloader.dataset', words)
+    scaled = [dict(type='Resize', scale=(200, 100))]
+    assert ds['datasets'][0]['pipeline'] == scaled
+    assert ds['datasets'][1]['dataset']['pipeline'] == scaled
+    assert written['datasets'][0]['pipeline'] == scaled
+    assert written['datasets'][1]['dataset']['pipeline'] == scaled
+    assert words == [
+        'train_dataloader.dataset.datasets.0.pipeline.0.scale=(200,100)',
+        'train_dataloader.dataset.datasets.1.dataset.pipeline.0.scale=(200,100)',
+    ]

@@ -10,20 +10,20 @@ from ssd_plugin.apis.default_boxes.errors import DefaultBoxesError
 def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
     seen = []
 
-    def analyse(*args):
+    def analyse(self, *args):
         seen.append(torch.get_num_threads())
         if len(seen) == 2:
             raise DefaultBoxesError('bad input')
         return {}
 
-    monkeypatch.setattr(runner, '_analyse', analyse)
+    monkeypatch.setattr(runner.DefaultBoxAnalysis, '_run', analyse)
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert runner.run_analysis(None, 'cfg.py', 'out') == {}
+        assert runner.DefaultBoxAnalysis('cfg.py', 'out').run(None) == {}
         assert torch.get_num_threads() == 2
         with pytest.raises(DefaultBoxesError):
-            runner.run_analysis(None, 'cfg.py', 'out')
+            runner.DefaultBoxAnalysis('cfg.py', 'out').run(None)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
@@ -66,11 +66,11 @@ def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkey
 
     monkeypatch.setattr(runner, 'fit_default_boxes', fake)
     run = _trade_run()
-    runner._fit(run, 0.5, 0.0, runner.FitOptions(), log=lambda _: None)
+    runner.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(run)
     assert calls[0] == {} and calls[1]['medium'] > 1.0 - 1e-9
     assert run.summary_after['per_size']['medium']['coverage'] == 1.0
     calls.clear()
     monkeypatch.setattr(runner, 'fit_default_boxes', lambda *a, **k: calls.append(1) or traded)
     with pytest.raises(DefaultBoxesError, match='give --fit-samples 100'):
-        runner._fit(_trade_run(), 0.5, 0.0, runner.FitOptions(), log=lambda _: None)
+        runner.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(_trade_run())
     assert len(calls) == 3

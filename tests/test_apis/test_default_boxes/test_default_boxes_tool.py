@@ -131,32 +131,28 @@ def test_bad_inputs(make_config, tmp_path):
     proc = run([empty, '--out-dir', str(tmp_path / 'a')])
     assert proc.returncode == 2
     assert 'no ground-truth box to analyse' in proc.stderr and 'train.json' in proc.stderr
-    no_ssd = make_config(
-        images,
-        [(0, 1, 1, 40, 40)],
-        extra=(
-            "\nmodel['bbox_head']['anchor_generator'] = dict(type='mmdet.AnchorGenerator', "
-            'strides=[8], ratios=[1.0], scales=[4])\n'
-        ),
+    no_ssd = (
+        "\nmodel['bbox_head']['anchor_generator'] = dict(type='mmdet.AnchorGenerator', "
+        'strides=[8], ratios=[1.0], scales=[4])\n'
     )
-    proc = run([no_ssd])
-    assert proc.returncode == 2
-    assert "model.bbox_head.anchor_generator is 'mmdet.AnchorGenerator'" in proc.stderr
-    assert 'optimize_anchors.py' in proc.stderr
+    random_resize = (
+        "\ntrain_dataloader['dataset']['dataset']['pipeline'][3] = dict("
+        "type='mmdet.RandomResize', scale=[(96, 96), (160, 160)])\n"
+    )
+    for extra, messages in (
+        (
+            no_ssd,
+            ("model.bbox_head.anchor_generator is 'mmdet.AnchorGenerator'", 'optimize_anchors'),
+        ),
+        (random_resize, ('pipeline[3] is a RandomResize',)),
+    ):
+        proc = run([make_config(images, [(0, 1, 1, 40, 40)], extra=extra)])
+        assert proc.returncode == 2
+        assert all(m in proc.stderr for m in messages), proc.stderr
     proc = run([empty, '--max-ratios', '2'])
     assert proc.returncode == 2 and '--max-ratios applies to --fit only' in proc.stderr
     proc = run([str(tmp_path / 'nope.py')])
     assert proc.returncode == 2 and 'Config file not found' in proc.stderr
-    random_resize = make_config(
-        images,
-        [(0, 1, 1, 40, 40)],
-        extra=(
-            "\ntrain_dataloader['dataset']['dataset']['pipeline'][3] = dict("
-            "type='mmdet.RandomResize', scale=[(96, 96), (160, 160)])\n"
-        ),
-    )
-    proc = run([random_resize])
-    assert proc.returncode == 2 and 'pipeline[3] is a RandomResize' in proc.stderr
     # a coverage floor above the grid's ceiling: refused, with the ceiling
     images, boxes = _tiny_boxes(4)
     tiny = make_config(images, boxes)
