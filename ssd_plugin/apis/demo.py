@@ -82,17 +82,25 @@ def build_config(args: argparse.Namespace, epochs: Optional[int] = None) -> Conf
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f'--epochs must be at least 1, got {epochs}')
-        options = {
-            'train_cfg.max_epochs': epochs,
-            'train_cfg.val_interval': epochs,
-            'default_hooks.checkpoint.interval': epochs,
-        }
-        for i, scheduler in enumerate(cfg.param_scheduler):
+        cfg.merge_from_dict(
+            {
+                'train_cfg.max_epochs': epochs,
+                'train_cfg.val_interval': epochs,
+                'default_hooks.checkpoint.interval': epochs,
+            }
+        )
+        schedulers = []
+        for scheduler in cfg.param_scheduler:
             if scheduler.get('by_epoch', True):
-                options[f'param_scheduler.{i}.end'] = epochs
+                if scheduler.get('begin', 0) >= epochs:
+                    # It would never step (as in a TimeBudgetHook run of that many
+                    # epochs), and mmengine refuses a scheduler with end == begin.
+                    continue
+                scheduler = dict(scheduler, end=epochs)
                 if 'T_max' in scheduler:
-                    options[f'param_scheduler.{i}.T_max'] = epochs - scheduler.get('begin', 0)
-        cfg.merge_from_dict(options)
+                    scheduler['T_max'] = epochs - scheduler.get('begin', 0)
+            schedulers.append(scheduler)
+        cfg.param_scheduler = schedulers
     return cfg
 
 
