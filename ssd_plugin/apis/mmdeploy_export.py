@@ -126,9 +126,12 @@ def mmdeploy_export(
     with legacy_onnx_export():
         torch2onnx(img, work_dir, 'end2end.onnx', deploy, copy.deepcopy(model), checkpoint, device)
     onnx_file = osp.join(work_dir, 'end2end.onnx')
-    # The deploy config's backend turns the ONNX file into its own (OpenVINO's
-    # .xml/.bin); ONNX Runtime runs the ONNX file as it is.
-    backend_files = list(to_backend(get_backend(deploy).value, [onnx_file], work_dir, deploy))
+    # The deploy config's backend turns the ONNX file into its own (TensorRT builds
+    # an engine on `device`, as mmdeploy's tools/deploy.py passes it); ONNX Runtime
+    # runs the ONNX file as it is.
+    backend_files = list(
+        to_backend(get_backend(deploy).value, [onnx_file], work_dir, deploy, device=device)
+    )
     result = dict(onnx_file=onnx_file, backend_files=backend_files, sdk_files=[])
     if dump_info:
         export2SDK(deploy, copy.deepcopy(model), work_dir, pth=checkpoint, device=device)
