@@ -2,10 +2,9 @@
 unknown categories and metainfo classes named, empty images as configured."""
 
 import json
-import logging
 
 import pytest
-from mmengine.logging import MMLogger
+from log_test_utils import mmlogger_messages
 
 from ssd_plugin.registry import DATASETS
 
@@ -47,22 +46,10 @@ def _boxes(dataset, idx=0):
     return [inst['bbox'] for inst in dataset.get_data_info(idx)['instances']]
 
 
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
 def log_messages():
-    handler = _Capture()
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
+    with mmlogger_messages() as messages:
+        yield messages
 
 
 def test_zero_and_negative_boxes_are_filtered_with_a_logged_count(tmp_path, log_messages):

@@ -1,11 +1,11 @@
 """RNGStateHook: generator states into the checkpoint, and back on an epoch-based resume."""
 
-import logging
 import random
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from log_test_utils import mmlogger_messages
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from ssd_plugin.engine import RNGStateHook
@@ -70,24 +70,7 @@ def test_not_restored_without_resume_and_mid_epoch_checkpoint_warns():
     hook.before_train(_runner(EpochBasedTrainLoop, it=0, epoch=0))  # load_from: not a resume
     assert _draws() == reference
 
-    from mmengine.logging import MMLogger
-
-    messages = []
-    logger = MMLogger.get_current_instance()
-    handler = _ListHandler(messages)
-    logger.addHandler(handler)
-    try:
+    with mmlogger_messages() as messages:
         hook.after_load_checkpoint(None, checkpoint)
         hook.before_train(_runner(EpochBasedTrainLoop, it=6, epoch=1, per_epoch=4))
-    finally:
-        logger.removeHandler(handler)
     assert any('inside epoch 2' in m and 'MidEpochResumeHook' in m for m in messages), messages
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self, messages):
-        super().__init__()
-        self.messages = messages
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())

@@ -1,13 +1,11 @@
 """SafeLoadImageFromFile: named errors or skips on bad files; gray, RGBA and
 16-bit PNGs come out as 3-channel uint8."""
 
-import logging
-
 import cv2
 import numpy as np
 import pytest
+from log_test_utils import mmlogger_messages
 from mmengine.dataset import BaseDataset
-from mmengine.logging import MMLogger
 
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 from ssd_plugin.registry import TRANSFORMS
@@ -114,30 +112,15 @@ def _jpeg_with_orientation(path, h, w, orientation):
     Image.fromarray(_image(h, w)[..., ::-1].copy()).save(str(path), exif=exif.tobytes())
 
 
-class _Messages(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def test_exif_orientation_is_not_applied_and_the_file_is_named(tmp_path):
     """The rule: the stored pixels (what the COCO file's width and height describe).
     mmcv's colour decode used to turn a 128x96 JPEG with Orientation=6 into 96x128."""
     path = tmp_path / 'turned.jpg'
     _jpeg_with_orientation(path, 96, 128, 6)
     loader = TRANSFORMS.build(dict(type='SafeLoadImageFromFile'))
-    logger = MMLogger.get_current_instance()
-    handler = _Messages()
-    messages = handler.messages
-    logger.addHandler(handler)
-    try:
+    with mmlogger_messages() as messages:
         for _ in range(2):
             results = loader(dict(img_path=str(path), height=96, width=128))
-    finally:
-        logger.removeHandler(handler)
     assert results['img'].shape == (96, 128, 3) and results['ori_shape'] == (96, 128)
     named = [m for m in messages if 'EXIF Orientation=6 not applied' in m]
     assert len(named) == 1 and str(path) in named[0], messages  # once per file
