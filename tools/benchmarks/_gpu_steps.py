@@ -270,60 +270,65 @@ def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
     return result
 
 
-# ------------------------------------------------------- train and infer
-def _rows(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
-    """Ours and mmdet's per setting (``model.measure``: median of ``iters``), the side
-    that runs first alternating, so that neither always meets a colder GPU."""
-    result: Dict = dict(extra, iters=cfg['iters'], rows=[])
-    weights: Dict[str, Dict] = {}
-    for index, row in enumerate(cfg['rows']):
+# ------------------------------------------------ train, infer and loss
+def _each(result: Dict, settings: List[Dict], measure, device: str, emit: Emit) -> Dict:
+    """``result['rows'] += measure(setting)`` for each setting, or the setting with its
+    error (one failed setting, e.g. out of memory, keeps the others); emitted after each."""
+    for setting in settings:
         try:
-            sides = dict(zip(('ours', 'mmdet'), model.PAIRS[row['model']]))
-            if row['model'] not in weights:
-                weights[row['model']] = model.build(sides['ours'], 'cpu')[0].state_dict()
-            order = list(sides) if index % 2 == 0 else list(sides)[::-1]
-            measured = {}
-            for side in order:
-                measured[side] = model.measure(
-                    kind, sides[side], device, row['batch'], row['amp'], cfg['iters'],
-                    weights[row['model']], channels_last=row.get('channels_last', False),
-                )  # fmt: skip
-                _free(device)
-            figures = model.compare(measured['ours'], measured['mmdet'], row['batch'])
-            result['rows'].append(dict(row, first=order[0], **figures))
-        except Exception as exc:  # one failed setting (e.g. out of memory) keeps the others
-            result['rows'].append(dict(row, error=_error(exc)))
-            _free(device)
+            result['rows'] += measure(setting)
+        except Exception as exc:
+            result['rows'].append(dict(setting, error=_error(exc)))
+        _free(device)
         emit(result)
     return result
 
 
+def _pairs(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
+    """Ours and mmdet's per setting (``model.measure``: median of ``iters``)."""
+    result: Dict = dict(extra, iters=cfg['iters'], rows=[])
+    weights: Dict[str, Dict] = {}
+
+    def pair(row: Dict) -> List[Dict]:
+        sides = dict(zip(('ours', 'mmdet'), model.PAIRS[row['model']]))
+        if row['model'] not in weights:
+            weights[row['model']] = model.build(sides['ours'], 'cpu')[0].state_dict()
+        # Alternate which side runs first, so that neither always meets a colder GPU.
+        order = list(sides) if len(result['rows']) % 2 == 0 else list(sides)[::-1]
+        measured = {}
+        for side in order:
+            measured[side] = model.measure(
+                kind, sides[side], device, row['batch'], row['amp'], cfg['iters'],
+                weights[row['model']], channels_last=row.get('channels_last', False),
+            )  # fmt: skip
+            _free(device)
+        figures = model.compare(measured['ours'], measured['mmdet'], row['batch'])
+        return [dict(row, first=order[0], **figures)]
+
+    return _each(result, cfg['rows'], pair, device, emit)
+
+
 def step_train(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Full train step, ours vs mmdet, per (model, batch, AMP, channels_last)."""
-    return _rows('train', cfg, device, emit)
+    return _pairs('train', cfg, device, emit)
 
 
 def step_infer(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Inference with post-processing and NMS (the stand-in), per (model, batch, AMP)."""
-    return _rows('infer', cfg, device, emit, nms=use_nms_stand_in())
+    return _pairs('infer', cfg, device, emit, nms=use_nms_stand_in())
 
 
-# -------------------------------------------------------------------- loss
 def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Targets + loss, forward and backward, on the same head outputs (``loss.run``)."""
     from ssd_plugin import register_all_modules
 
     register_all_modules(init_default_scope=True)
-    result: Dict = dict(repeat=cfg['repeat'], rows=[])
-    for size in cfg['sizes']:
-        for batch in cfg['batches']:
-            try:
-                result['rows'] += loss.run([size], [batch], device, cfg['repeat'])
-            except Exception as exc:
-                result['rows'].append(dict(input=size, batch=batch, error=_error(exc)))
-            _free(device)
-            emit(result)
-    return result
+    settings = [dict(input=size, batch=b) for size in cfg['sizes'] for b in cfg['batches']]
+
+    def measure(s: Dict) -> List[Dict]:
+        return loss.run([s['input']], [s['batch']], device, cfg['repeat'])
+
+    return _each(dict(repeat=cfg['repeat'], rows=[]), settings, measure, device, emit)
 
 
 # -------------------------------------------------------------------- data
@@ -381,7 +386,7 @@ def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
     from mmengine.dataset import Compose
 
     torch.set_num_threads(1)
-    rows = {label: (prefix, kwargs) for label, prefix, kwargs in pipeline.ROWS}
+    transforms = {label: (prefix, kwargs) for label, prefix, kwargs in pipeline.ROWS}
     result: Dict = dict(
         images=cfg['num_images'],
         size=[cfg['width'], cfg['height']],
@@ -389,19 +394,18 @@ def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
         batch=cfg['batch'],
         rows=[],
     )
+    settings = [dict(pipeline=p, workers=w) for w in cfg['workers'] for p in cfg['pipelines']]
     with tempfile.TemporaryDirectory(prefix='gpu_suite_data_') as tmp:
         data = pipeline.make_images(tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0)
-        for workers in cfg['workers']:
-            for label in cfg['pipelines']:
-                transforms = Compose(pipeline.build_pipeline(*rows[label]))
-                dataset = _PipelineDataset(data, transforms, cfg['length'])
-                try:
-                    row = dict(pipeline=label, **_loader_img_s(dataset, cfg['batch'], workers))
-                except Exception as exc:
-                    row = dict(pipeline=label, workers=workers, error=_error(exc))
-                result['rows'].append(row)
-                emit(result)
-    return result
+
+        def measure(s: Dict) -> List[Dict]:
+            steps = Compose(pipeline.build_pipeline(*transforms[s['pipeline']]))
+            dataset = _PipelineDataset(data, steps, cfg['length'])
+            return [
+                dict(pipeline=s['pipeline'], **_loader_img_s(dataset, cfg['batch'], s['workers']))
+            ]
+
+        return _each(result, settings, measure, device, emit)
 
 
 STEPS = dict(
