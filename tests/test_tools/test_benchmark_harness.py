@@ -1,29 +1,20 @@
 """The shared pieces of ``tools/benchmark.py``'s harness (``tools/benchmarks/``): the
 fresh process every whole-model row runs in, and a row measured under ONNX Runtime."""
 
-import importlib
 import os
-import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 import torch
+from tools_test_utils import load_benchmark
 
-TOOLS = Path(__file__).resolve().parents[2] / 'tools'
-
-
-def load(name: str):
-    sys.path.insert(0, str(TOOLS))
-    try:
-        return importlib.import_module(f'benchmarks.{name}')
-    finally:
-        sys.path.remove(str(TOOLS))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fresh_process_returns_raises_and_reports_a_crash():
     """Its result or its exception comes back; a crashed child raises instead of hanging."""
-    in_fresh_process = load('_common').in_fresh_process
+    in_fresh_process = load_benchmark('_common').in_fresh_process
     assert in_fresh_process(os.getpid) != os.getpid()
     with pytest.raises(ValueError, match='invalid literal'):
         in_fresh_process(int, 'x')
@@ -35,8 +26,8 @@ def test_fresh_process_returns_raises_and_reports_a_crash():
 def test_onnxruntime_row_agrees_with_eager(tmp_path, monkeypatch):
     """``infer --onnxruntime``'s row: the exported SSDLite timed by ONNX Runtime, its
     detections compared with ours in PyTorch."""
-    model = load('model')
-    monkeypatch.chdir(TOOLS.parent)  # the configs' paths
+    model = load_benchmark('model')
+    monkeypatch.chdir(ROOT)  # the configs' paths
     threads = torch.get_num_threads()
     try:
         config = model.PAIRS['ssdlite'][0]

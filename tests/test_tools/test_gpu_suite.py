@@ -18,18 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from tools_test_utils import assert_ok, run_command
+from tools_test_utils import assert_ok, load_benchmark, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
-
-
-def load(name: str):
-    sys.path.insert(0, str(TOOLS))
-    try:
-        return importlib.import_module(f'benchmarks.{name}')
-    finally:
-        sys.path.remove(str(TOOLS))
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +37,7 @@ def dry_run(tmp_path_factory):
 @pytest.mark.slow
 def test_dry_run_runs_every_step(dry_run):
     results, out = dry_run
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     assert list(results['steps']) == list(suite.STEPS)
     for name, step in results['steps'].items():
         assert step['status'] == 'ok' and step['complete'], (name, step)
@@ -100,7 +92,7 @@ def test_dry_run_json_holds_every_measurement(dry_run):
 
 
 def test_summary_compares_against_the_goals():
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     settings = suite.plan(dry_run=False)
 
     def train_row(model, cl, ours, mmdet):
@@ -151,7 +143,7 @@ def test_summary_compares_against_the_goals():
 
 
 def test_sync_sites_name_the_line_that_synchronises(monkeypatch):
-    steps = load('_gpu_steps')
+    steps = load_benchmark('_gpu_steps')
     modes = []
     monkeypatch.setattr(torch.cuda, 'set_sync_debug_mode', modes.append)
 
@@ -171,7 +163,7 @@ def test_nms_stand_in_keeps_what_mmcv_keeps(monkeypatch):
     wrapper that replaces ``mmcv.ops.nms`` for ``batched_nms``: same boxes kept."""
     nms_module = importlib.import_module('mmcv.ops.nms')
     monkeypatch.setattr(nms_module, 'nms', nms_module.nms)  # restored after the test
-    check = load('_gpu_steps').nms_stand_in_check()
+    check = load_benchmark('_gpu_steps').nms_stand_in_check()
     assert nms_module.nms.__module__.endswith('_gpu_steps')
     assert 0 < check['kept'] < 300
     assert check['same_keep'] is True
@@ -180,7 +172,7 @@ def test_nms_stand_in_keeps_what_mmcv_keeps(monkeypatch):
 
 
 def test_a_step_past_its_limit_is_stopped_and_reported(tmp_path):
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     entry = suite._run_step('train', limit_s=2, dry_run=True, workdir=tmp_path)
     assert entry['status'] == 'timeout' and entry['returncode'] is None
     assert entry['complete'] is False and entry['seconds'] < 20
