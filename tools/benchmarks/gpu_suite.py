@@ -10,7 +10,7 @@ rewritten after every step):
 * ``sync``: one train step of ours under ``torch.cuda.set_sync_debug_mode('error')``,
   and the synchronising calls of ours and mmdet's listed in 'warn' mode;
 * ``train``: SSD300 and SSD512 train step at batch 32, fp32 and AMP, with and
-  without channels_last (``model.py``'s worker), peak GPU memory;
+  without channels_last (``model.measure``), peak GPU memory;
 * ``infer``: inference at batch 1 and 32 with the same stand-in NMS on both sides;
 * ``data``: the SSD300 train pipeline through a DataLoader with 8 and 16 workers;
 * ``loss``: targets + loss, forward and backward, at batch 8 and 32 (``loss.py``).
@@ -125,14 +125,14 @@ def plan(dry_run: bool) -> Dict[str, Dict]:
             loss=dict(sizes=[300], batches=[2], repeat=1),
         )
     train_rows = [
-        dict(model=model, batch=32, amp=amp, channels_last=cl)
-        for model in ('ssd300', 'ssd512')
+        dict(model=name, batch=32, amp=amp, channels_last=cl)
+        for name in ('ssd300', 'ssd512')
         for amp in (True, False)
         for cl in (False, True)
     ]
     infer_rows = [
-        dict(model=model, batch=batch, amp=amp)
-        for model in ('ssd300', 'ssd512')
+        dict(model=name, batch=batch, amp=amp)
+        for name in ('ssd300', 'ssd512')
         for batch, amp in ((32, False), (32, True), (1, False))
     ]
     return dict(
@@ -270,10 +270,10 @@ def summarize(steps: Dict, settings: Dict) -> Dict:
     big = max((r['batch'] for r in settings['train']['rows']), default=0)
     train = _rows(steps, 'train')
     amp = [r for r in train if r['amp'] and r['batch'] == big]
-    best = {
-        model: max(r['ours_img_s'] for r in amp if r['model'] == model)
-        / max(r['mmdet_img_s'] for r in amp if r['model'] == model)
-        for model in sorted({r['model'] for r in amp})
+    best = {  # each side at its faster memory format
+        name: max(r['ours_img_s'] for r in amp if r['model'] == name)
+        / max(r['mmdet_img_s'] for r in amp if r['model'] == name)
+        for name in sorted({r['model'] for r in amp})
     }
     big_i = max((r['batch'] for r in settings['infer']['rows']), default=0)
     infer = [r for r in _rows(steps, 'infer') if r['batch'] == big_i]
