@@ -90,14 +90,8 @@ def test_no_import_cycles():
     assert cycles == []
 
 
-# The GPU suite's installer: on a bare GPU machine it installs the wheels with
-# ``pip install --target`` and builds mmcv's ops in place, then points PYTHONPATH at
-# both. Not changed without a GPU machine to run it on.
-GPU_INSTALLER = 'tools/benchmarks/gpu_suite.sh'
-
-
 def test_no_sys_path_or_pythonpath_edits():
-    shell = [p for p in sorted((ROOT / 'tools').rglob('*.sh')) if p != ROOT / GPU_INSTALLER]
+    shell = sorted((ROOT / 'tools').rglob('*.sh'))
     edits = [
         f'{path.relative_to(ROOT)}:{number}'
         for path in [*_sources('ssd_plugin', 'tools'), *shell]

@@ -1,30 +1,27 @@
 """The one-shot GPU suite (tools/benchmarks/gpu_suite.sh, tools/benchmarks/gpu_suite.py):
 its dry run end to end on the CPU (every step, tiny sizes), the JSON it writes, and
-the parts that only the GPU would exercise (the sync-debug recording, the NMS
-stand-in, the time limit of a step)."""
+the parts that only the GPU would exercise (the install into a virtual environment,
+the sync-debug recording, the NMS stand-in, the time limit of a step)."""
 
+import base64
+import hashlib
 import importlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
+import tarfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from tools_test_utils import assert_ok, run_command
+from tools_test_utils import assert_ok, load_benchmark, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / 'tools'
-
-
-def load(name: str):
-    sys.path.insert(0, str(TOOLS))
-    try:
-        return importlib.import_module(f'benchmarks.{name}')
-    finally:
-        sys.path.remove(str(TOOLS))
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +37,7 @@ def dry_run(tmp_path_factory):
 @pytest.mark.slow
 def test_dry_run_runs_every_step(dry_run):
     results, out = dry_run
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     assert list(results['steps']) == list(suite.STEPS)
     for name, step in results['steps'].items():
         assert step['status'] == 'ok' and step['complete'], (name, step)
@@ -95,7 +92,7 @@ def test_dry_run_json_holds_every_measurement(dry_run):
 
 
 def test_summary_compares_against_the_goals():
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     settings = suite.plan(dry_run=False)
 
     def train_row(model, cl, ours, mmdet):
@@ -146,7 +143,7 @@ def test_summary_compares_against_the_goals():
 
 
 def test_sync_sites_name_the_line_that_synchronises(monkeypatch):
-    steps = load('_gpu_steps')
+    steps = load_benchmark('_gpu_steps')
     modes = []
     monkeypatch.setattr(torch.cuda, 'set_sync_debug_mode', modes.append)
 
@@ -166,7 +163,7 @@ def test_nms_stand_in_keeps_what_mmcv_keeps(monkeypatch):
     wrapper that replaces ``mmcv.ops.nms`` for ``batched_nms``: same boxes kept."""
     nms_module = importlib.import_module('mmcv.ops.nms')
     monkeypatch.setattr(nms_module, 'nms', nms_module.nms)  # restored after the test
-    check = load('_gpu_steps').nms_stand_in_check()
+    check = load_benchmark('_gpu_steps').nms_stand_in_check()
     assert nms_module.nms.__module__.endswith('_gpu_steps')
     assert 0 < check['kept'] < 300
     assert check['same_keep'] is True
@@ -175,7 +172,71 @@ def test_nms_stand_in_keeps_what_mmcv_keeps(monkeypatch):
 
 
 def test_a_step_past_its_limit_is_stopped_and_reported(tmp_path):
-    suite = load('gpu_suite')
+    suite = load_benchmark('gpu_suite')
     entry = suite._run_step('train', limit_s=2, dry_run=True, workdir=tmp_path)
     assert entry['status'] == 'timeout' and entry['returncode'] is None
     assert entry['complete'] is False and entry['seconds'] < 20
+
+
+def _wheel(folder: Path, name: str, version: str) -> None:
+    """A pure-Python wheel of module ``name`` (``py3-none-any``) in ``folder``."""
+    info = f'{name}-{version}.dist-info'
+    files = {
+        f'{name}/__init__.py': '',
+        f'{info}/METADATA': f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n',
+        f'{info}/WHEEL': 'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n'
+        'Tag: py3-none-any\n',
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=')
+        record.append(f'{path},sha256={digest.decode()},{len(text.encode())}')
+    files[f'{info}/RECORD'] = '\n'.join(record + [f'{info}/RECORD,,']) + '\n'
+    with zipfile.ZipFile(folder / f'{name}-{version}-py3-none-any.whl', 'w') as whl:
+        for path, text in files.items():
+            whl.writestr(path, text)
+
+
+@pytest.mark.slow
+def test_install_goes_into_a_venv_not_a_path_edit(tmp_path):
+    """The GPU machine's install step on this machine's Python, with a stand-in wheel and
+    an mmcv source archive whose build fails: a virtual environment that sees the base
+    Python's packages gets the wheel; mmcv's source tree (stub ops in place of the failed
+    build) and this checkout are importable there through a .pth file; the base Python
+    gets nothing. The real OpenMMLab imports then fail (exit 4): there are none here."""
+    wheels = tmp_path / 'wheels'
+    wheels.mkdir()
+    _wheel(wheels, 'gpu_suite_probe', '0.1')
+    source = tmp_path / 'mmcv-2.1.0'
+    (source / 'mmcv').mkdir(parents=True)
+    (source / 'mmcv' / '__init__.py').write_text("__version__ = '2.1.0'\n")
+    (source / 'setup.py').write_text("raise SystemExit('no build here')\n")
+    with tarfile.open(wheels / 'mmcv-2.1.0.tar.gz', 'w:gz') as tar:
+        tar.add(source, arcname='mmcv-2.1.0')
+    venv, mmcv_src, out = tmp_path / 'venv', tmp_path / 'mmcv_src', tmp_path / 'out'
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env.update(
+        OUT=str(out), PYTHON=sys.executable, VENV=str(venv), WHEELS=str(wheels),
+        MMCV_SRC=str(mmcv_src), MMCV_BUILD_LIMIT_S='120',
+    )  # fmt: skip
+    proc = run_command(['bash', str(TOOLS / 'benchmarks' / 'gpu_suite.sh')], env, 300)
+    log = (out / 'gpu_suite.log').read_text()
+    assert proc.returncode == 4 and 'the OpenMMLab imports fail' in log, log
+    assert f'wheels installed in {venv}' in log and 'stub mmcv._ext' in log, log
+
+    probe = (
+        'import importlib.util, gpu_suite_probe, mmcv, mmcv._ext; '
+        'print(gpu_suite_probe.__file__, mmcv.__file__, mmcv._ext.MMCV_OPS_STUB, '
+        'importlib.util.find_spec("ssd_plugin").origin)'
+    )
+    found = subprocess.run(
+        [str(venv / 'bin' / 'python'), '-c', probe],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    probe_file, mmcv_file, stub, plugin = found.stdout.split()
+    assert probe_file.startswith(f'{venv}/')
+    assert Path(mmcv_file) == mmcv_src / 'mmcv' / '__init__.py' and stub == 'True'
+    assert Path(plugin) == ROOT / 'ssd_plugin' / '__init__.py'
+    base = [sys.executable, '-c', 'import gpu_suite_probe']
+    assert subprocess.run(base, cwd=tmp_path, env=env, capture_output=True).returncode != 0

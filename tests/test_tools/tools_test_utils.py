@@ -4,6 +4,7 @@ MobileNetV2, 128 px) and running ``tools/*`` as a user does, in subprocesses
 ``PYTHONPATH``).
 """
 
+import importlib
 import importlib.util
 import json
 import os
@@ -103,6 +104,17 @@ def load_tool(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``tools/benchmarks/<name>.py`` as ``benchmarks.<name>``, the name
+    ``tools/benchmark.py`` (its folder first on the path) gives it."""
+    tools = osp.join(ROOT, 'tools')
+    sys.path.insert(0, tools)
+    try:
+        return importlib.import_module(f'benchmarks.{name}')
+    finally:
+        sys.path.remove(tools)
 
 
 def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

@@ -1,7 +1,10 @@
-"""Helpers shared by the benchmark sub-commands: timing and table output."""
+"""What every benchmark sub-command shares: where it ran, the timing loop, fresh
+processes and the markdown table."""
 
+import multiprocessing as mp
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
@@ -20,10 +23,16 @@ def machine_info() -> Dict[str, str]:
     return info
 
 
+def median(values: Sequence[float]) -> float:
+    """The middle value (the upper one of an even count), as every timing here reports."""
+    return sorted(values)[len(values) // 2]
+
+
 def time_fn(
     fn: Callable[[], object], warmup: int = 2, repeat: int = 5, cuda: bool = False
-) -> float:
-    """Median wall time of ``fn()`` in seconds, after ``warmup`` calls."""
+) -> Tuple[float, object]:
+    """Median wall time of ``fn()`` in seconds after ``warmup`` calls, and what the
+    last call returned. ``cuda``: synchronise before and after each call."""
     for _ in range(warmup):
         fn()
     times = []
@@ -31,12 +40,11 @@ def time_fn(
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        fn()
+        out = fn()
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+    return median(times), out
 
 
 def time_pair(
@@ -56,9 +64,16 @@ def time_pair(
         fn_b()
     times_a, times_b = [], []
     for _ in range(repeat):
-        times_a.append(time_fn(fn_a, warmup=0, repeat=1, cuda=cuda))
-        times_b.append(time_fn(fn_b, warmup=0, repeat=1, cuda=cuda))
-    return sorted(times_a)[repeat // 2], sorted(times_b)[repeat // 2]
+        times_a.append(time_fn(fn_a, warmup=0, repeat=1, cuda=cuda)[0])
+        times_b.append(time_fn(fn_b, warmup=0, repeat=1, cuda=cuda)[0])
+    return median(times_a), median(times_b)
+
+
+def in_fresh_process(fn: Callable, *args):
+    """``fn(*args)`` in a fresh (spawned) Python process: its own memory peak, threads
+    and registries. Its exception is raised here; a crash raises ``BrokenProcessPool``."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def markdown_table(rows: List[Dict[str, object]], columns: Sequence[str]) -> str:

@@ -3,9 +3,9 @@
 Every step takes its settings (one entry of :func:`gpu_suite.plan`), the
 device and an ``emit`` callback; it calls ``emit(partial_result)`` after each
 row, so that a step stopped by its time limit still leaves the rows it
-finished. The measurements reuse the benchmark sub-commands: ``model.py``
-(whole-model train step and inference, ``_worker``), ``loss.py`` (targets +
-loss) and ``pipeline.py`` (the SSD300 train pipeline, synthetic JPEGs).
+finished. The measurements are the benchmark sub-commands' own: ``model.py``
+(``measure``, ``compare``, ``train_step``), ``loss.py`` (``run``) and
+``pipeline.py`` (the SSD300 train pipeline and its synthetic JPEGs).
 """
 
 import gc
@@ -23,9 +23,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from . import _build
-from . import model as model_bench
-from . import pipeline as pipeline_bench
+from . import loss, model, pipeline
 from ._common import machine_info
 
 Emit = Callable[[Dict], None]
@@ -175,23 +173,10 @@ def step_env(cfg: Dict, device: str, emit: Emit) -> Dict:
 
 
 # -------------------------------------------------------------------- sync
-def _train_step_fn(net, data):
-    optim = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
-
-    def step():
-        losses = net(**data, mode='loss')
-        loss, _ = net.parse_losses(losses)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-
-    return step
-
-
 def _site(frames: List[traceback.FrameSummary]) -> str:
     """``file:line`` of the innermost caller outside torch and the warnings module.
 
-    A sync inside backward names the ``loss.backward()`` line of this file.
+    A sync inside backward names the ``loss.backward()`` line of ``model.py``.
     """
     torch_dir = str(Path(torch.__file__).resolve().parent)
     for frame in reversed(frames):
@@ -229,6 +214,22 @@ def _sync_sites(fn) -> Dict[str, int]:
     return dict(sites.most_common())
 
 
+def _error_mode(step) -> Dict:
+    """Run ``step`` under ``torch.cuda.set_sync_debug_mode('error')``."""
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        step()
+        return dict(error_mode='passed: no synchronising call')
+    except RuntimeError as exc:
+        frames = traceback.extract_tb(exc.__traceback__)[-4:]
+        return dict(
+            error_mode='failed: ' + _error(exc)[:300],
+            error_frames=[f'{f.filename}:{f.lineno} {f.line}' for f in frames],
+        )
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
 def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
     """One training step of ours under ``torch.cuda.set_sync_debug_mode('error')``.
 
@@ -238,39 +239,28 @@ def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
     synchronising calls of the first and of a steady step are listed by source
     line, for ours and for mmdet's SSD (for comparison).
     """
-    ours_cfg, base_cfg = _build.PAIRS[cfg['model']]
     cuda = device.startswith('cuda')
     result: Dict = dict(model=cfg['model'], batch=cfg['batch'], checked=cuda)
     if not cuda:
         result['note'] = 'no CUDA: the step runs once, unchecked (torch.cuda sync debug mode)'
-    for side, config in (('ours', ours_cfg), ('mmdet', base_cfg)):
-        net, size = _build.build(config, device)
+    for side, config in zip(('ours', 'mmdet'), model.PAIRS[cfg['model']]):
+        net, size = model.build(config, device)
         net.train()
-        packed = _build.packed_batch(cfg['batch'], size, net.bbox_head.num_classes, device)
+        packed = model.packed_batch(cfg['batch'], size, net.bbox_head.num_classes, device)
         data = net.data_preprocessor(packed, True)
-        step = _train_step_fn(net, data)
-        entry: Dict = {}
+        step = model.train_step(net, lambda data=data: data)  # preprocessed once
         if cuda:
-            torch.cuda.synchronize()
-            entry['first_step_sync_sites'] = _sync_sites(step)
-            torch.cuda.synchronize()
-            entry['steady_step_sync_sites'] = _sync_sites(step)
+            entry = {}
+            for name in ('first_step_sync_sites', 'steady_step_sync_sites'):
+                torch.cuda.synchronize()
+                entry[name] = _sync_sites(step)
             torch.cuda.synchronize()
             if side == 'ours':
-                torch.cuda.set_sync_debug_mode('error')
-                try:
-                    step()
-                    entry['error_mode'] = 'passed: no synchronising call'
-                except RuntimeError as exc:
-                    frames = traceback.extract_tb(exc.__traceback__)[-4:]
-                    entry['error_mode'] = 'failed: ' + _error(exc)[:300]
-                    entry['error_frames'] = [f'{f.filename}:{f.lineno} {f.line}' for f in frames]
-                finally:
-                    torch.cuda.set_sync_debug_mode(0)
+                entry.update(_error_mode(step))
                 torch.cuda.synchronize()
         else:
             step()
-            entry['ran'] = True
+            entry = dict(ran=True)
         result[side] = entry
         emit(result)
         del net, data, step
@@ -280,103 +270,79 @@ def step_sync(cfg: Dict, device: str, emit: Emit) -> Dict:
     return result
 
 
-# ------------------------------------------------------- train and infer
-def _weights(model: str) -> Dict:
-    return _build.build(_build.PAIRS[model][0], 'cpu')[0].state_dict()
-
-
-def _pair(kind: str, row: Dict, device: str, iters: int, weights: Dict, ours_first: bool) -> Dict:
-    """Both sides on one setting (``model._worker``: median of ``iters``)."""
-    out = dict(row, first='ours' if ours_first else 'mmdet')
-    sides = list(zip(('ours', 'mmdet'), _build.PAIRS[row['model']]))
-    for side, config in sides if ours_first else sides[::-1]:
-        res = model_bench._worker(
-            kind=kind,
-            config=config,
-            device=device,
-            batch=row['batch'],
-            amp=row['amp'],
-            iters=iters,
-            weights=weights,
-            threads=0,
-            channels_last=row.get('channels_last', False),
-        )
-        out[f'{side}_ms'] = res['seconds'] * 1e3
-        out[f'{side}_img_s'] = row['batch'] / res['seconds']
-        out[f'{side}_peak_mb'] = res['peak_mb']
-        if res['dets'] is not None:
-            out[f'{side}_dets'] = res['dets']
-        _free(device)
-    out['speedup'] = out['mmdet_ms'] / out['ours_ms']
-    if kind == 'infer':
-        out['agreement'] = model_bench.agreement(out.pop('ours_dets'), out.pop('mmdet_dets'))
-    return out
-
-
-def _rows(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
-    result: Dict = dict(extra, iters=cfg['iters'], rows=[])
-    weights: Dict[str, Dict] = {}
-    for index, row in enumerate(cfg['rows']):
+# ------------------------------------------------ train, infer and loss
+def _each(result: Dict, settings: List[Dict], measure, device: str, emit: Emit) -> Dict:
+    """``result['rows'] += measure(setting)`` for each setting, or the setting with its
+    error (one failed setting, e.g. out of memory, keeps the others); emitted after each."""
+    for setting in settings:
         try:
-            if row['model'] not in weights:
-                weights[row['model']] = _weights(row['model'])
-            # Alternate which side runs first, so that neither always meets a colder GPU.
-            pair = _pair(kind, row, device, cfg['iters'], weights[row['model']], index % 2 == 0)
-            result['rows'].append(pair)
-        except Exception as exc:  # one failed setting (e.g. out of memory) keeps the others
-            result['rows'].append(dict(row, error=_error(exc)))
-            _free(device)
+            result['rows'] += measure(setting)
+        except Exception as exc:
+            result['rows'].append(dict(setting, error=_error(exc)))
+        _free(device)
         emit(result)
     return result
 
 
+def _pairs(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
+    """Ours and mmdet's per setting (``model.measure``: median of ``iters``)."""
+    result: Dict = dict(extra, iters=cfg['iters'], rows=[])
+    weights: Dict[str, Dict] = {}
+
+    def pair(row: Dict) -> List[Dict]:
+        sides = dict(zip(('ours', 'mmdet'), model.PAIRS[row['model']]))
+        if row['model'] not in weights:
+            weights[row['model']] = model.build(sides['ours'], 'cpu')[0].state_dict()
+        # Alternate which side runs first, so that neither always meets a colder GPU.
+        order = list(sides) if len(result['rows']) % 2 == 0 else list(sides)[::-1]
+        measured = {}
+        for side in order:
+            measured[side] = model.measure(
+                kind, sides[side], device, row['batch'], row['amp'], cfg['iters'],
+                weights[row['model']], channels_last=row.get('channels_last', False),
+            )  # fmt: skip
+            _free(device)
+        figures = model.compare(measured['ours'], measured['mmdet'], row['batch'])
+        return [dict(row, first=order[0], **figures)]
+
+    return _each(result, cfg['rows'], pair, device, emit)
+
+
 def step_train(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Full train step, ours vs mmdet, per (model, batch, AMP, channels_last)."""
-    return _rows('train', cfg, device, emit)
+    return _pairs('train', cfg, device, emit)
 
 
 def step_infer(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Inference with post-processing and NMS (the stand-in), per (model, batch, AMP)."""
-    return _rows('infer', cfg, device, emit, nms=use_nms_stand_in())
+    return _pairs('infer', cfg, device, emit, nms=use_nms_stand_in())
 
 
-# -------------------------------------------------------------------- loss
 def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
     """Targets + loss, forward and backward, on the same head outputs (``loss.run``)."""
     from ssd_plugin import register_all_modules
 
-    from . import loss as loss_bench
-
     register_all_modules(init_default_scope=True)
-    result: Dict = dict(repeat=cfg['repeat'], rows=[])
-    for size in cfg['sizes']:
-        for batch in cfg['batches']:
-            try:
-                result['rows'] += loss_bench.run(
-                    sizes=[size], batches=[batch], device=device, repeat=cfg['repeat']
-                )
-            except Exception as exc:
-                result['rows'].append(dict(input=size, batch=batch, error=_error(exc)))
-            _free(device)
-            emit(result)
-    return result
+    settings = [dict(input=size, batch=b) for size in cfg['sizes'] for b in cfg['batches']]
+
+    def measure(s: Dict) -> List[Dict]:
+        return loss.run([s['input']], [s['batch']], device, cfg['repeat'])
+
+    return _each(dict(repeat=cfg['repeat'], rows=[]), settings, measure, device, emit)
 
 
 # -------------------------------------------------------------------- data
 class _PipelineDataset(torch.utils.data.Dataset):
     """``length`` samples cycling over ``data``, each through ``pipeline``."""
 
-    def __init__(self, data: List[dict], pipeline: list, length: int) -> None:
+    def __init__(self, data: List[dict], pipeline, length: int) -> None:
         self.data, self.pipeline, self.length = data, pipeline, length
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict:
-        results = dict(self.data[index % len(self.data)])
-        for transform in self.pipeline:
-            results = transform(results)
-        return results
+        return self.pipeline(dict(self.data[index % len(self.data)]))
 
 
 def _worker_init(worker_id: int) -> None:
@@ -417,10 +383,10 @@ def _loader_img_s(dataset, batch: int, workers: int) -> Dict:
 
 def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
     """SSD300 train pipeline through a DataLoader (``pipeline.py``'s transforms and images)."""
-    import ssd_plugin  # noqa: F401  (registers the plugin's transforms)
+    from mmengine.dataset import Compose
 
     torch.set_num_threads(1)
-    rows = {label: (prefix, kwargs) for label, prefix, kwargs in pipeline_bench.ROWS}
+    transforms = {label: (prefix, kwargs) for label, prefix, kwargs in pipeline.ROWS}
     result: Dict = dict(
         images=cfg['num_images'],
         size=[cfg['width'], cfg['height']],
@@ -428,23 +394,18 @@ def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
         batch=cfg['batch'],
         rows=[],
     )
+    settings = [dict(pipeline=p, workers=w) for w in cfg['workers'] for p in cfg['pipelines']]
     with tempfile.TemporaryDirectory(prefix='gpu_suite_data_') as tmp:
-        data = pipeline_bench.make_images(
-            tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0
-        )
-        for workers in cfg['workers']:
-            for label in cfg['pipelines']:
-                prefix, kwargs = rows[label]
-                dataset = _PipelineDataset(
-                    data, pipeline_bench.build_pipeline(prefix, kwargs), cfg['length']
-                )
-                try:
-                    row = dict(pipeline=label, **_loader_img_s(dataset, cfg['batch'], workers))
-                except Exception as exc:
-                    row = dict(pipeline=label, workers=workers, error=_error(exc))
-                result['rows'].append(row)
-                emit(result)
-    return result
+        data = pipeline.make_images(tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0)
+
+        def measure(s: Dict) -> List[Dict]:
+            steps = Compose(pipeline.build_pipeline(*transforms[s['pipeline']]))
+            dataset = _PipelineDataset(data, steps, cfg['length'])
+            return [
+                dict(pipeline=s['pipeline'], **_loader_img_s(dataset, cfg['batch'], s['workers']))
+            ]
+
+        return _each(result, settings, measure, device, emit)
 
 
 STEPS = dict(

@@ -3,7 +3,7 @@ PyTorch eager ours and mmdet, ours in channels_last (``--channels-last`` of
 ``tools/test.py``), ONNX Runtime (graph optimisations on, 1 and 2
 threads), and where our eager time goes (backbone+neck, head, post-processing).
 
-    python -m benchmarks._infer_interleaved BATCH ROUNDS   (from tools/)
+    python -m tools.benchmarks._infer_interleaved BATCH ROUNDS   (from the repository root)
 """
 
 import copy
@@ -13,14 +13,8 @@ import time
 
 import torch
 
-from ._build import PAIRS, build, packed_batch
-from ._ort import export_plugin_model
-
-
-def _time(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from ._common import median, time_fn
+from .model import PAIRS, build, export_plugin_model, packed_batch
 
 
 def main(batch: int, rounds: int) -> None:
@@ -61,28 +55,26 @@ def main(batch: int, rounds: int) -> None:
         mmdet=lambda: eager(theirs),
         ours=lambda: eager(ours),
         ours_cl=lambda: eager(ours_cl),
-        ort1=lambda: ort[1](**ort[1].data_preprocessor(packed, False)),
-        ort2=lambda: ort[2](**ort[2].data_preprocessor(packed, False)),
+        ort1=lambda: eager(ort[1]),
+        ort2=lambda: eager(ort[2]),
     )
     for fn in runs.values():
         fn()  # warm-up
     ratios = {k: [] for k in runs if k != 'mmdet'}
     split = []
     for _ in range(rounds):
-        t = {k: _time(fn) for k, fn in runs.items()}
+        t = {k: time_fn(fn, warmup=0, repeat=1)[0] for k, fn in runs.items()}
         for k in ratios:
             ratios[k].append(t['mmdet'] / t[k])
         split.append(parts())
         print({k: round(v, 3) for k, v in t.items()}, flush=True)
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     print(f'batch {batch}, {rounds} rounds, median speedup vs mmdet eager (2 torch threads):')
     for k, v in ratios.items():
-        print(f'  {k}: {med(v):.2f}x  (all: {", ".join(f"{x:.2f}" for x in v)})')
+        print(f'  {k}: {median(v):.2f}x  (all: {", ".join(f"{x:.2f}" for x in v)})')
     names = ('backbone+neck', 'head convs', 'predict_by_feat (decode+NMS)')
-    total = sum(med([s[i] for s in split]) for i in range(3))
-    for i, name in enumerate(names):
-        m = med([s[i] for s in split])
-        print(f'  ours eager {name}: {m * 1e3:.0f} ms ({100 * m / total:.1f}%)')
+    medians = [median([s[i] for s in split]) for i in range(3)]
+    for name, m in zip(names, medians):
+        print(f'  ours eager {name}: {m * 1e3:.0f} ms ({100 * m / sum(medians):.1f}%)')
 
 
 if __name__ == '__main__':

@@ -8,13 +8,12 @@ the COCO metrics.
 """
 
 import argparse
-import multiprocessing as mp
 import os
 import os.path as osp
 import time
 from typing import Dict, List
 
-from ._common import machine_info, markdown_table
+from ._common import in_fresh_process, machine_info, markdown_table
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_PAIR = (
@@ -24,10 +23,10 @@ DEFAULT_PAIR = (
 METRICS = ['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l']
 
 
-def _train_and_test(config: str, work_dir: str, options: List[str], queue) -> None:
-    """In a fresh process, from the repository root: train, then test the last checkpoint.
-    Puts the COCO metrics and ``train_s`` (the imports, the config and the training) in
-    ``queue``."""
+def train_and_test(config: str, work_dir: str, options: List[str]) -> Dict:
+    """From the repository root: train, then test the last checkpoint (run it in a fresh
+    process). Returns the COCO metrics and ``train_s`` (the imports, the config and the
+    training)."""
     start = time.perf_counter()
     from mmengine.config import DictAction
 
@@ -43,19 +42,7 @@ def _train_and_test(config: str, work_dir: str, options: List[str], queue) -> No
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         cfg.load_from = f.read().strip()
     metrics = build_runner(cfg).test()
-    queue.put(dict(train_s=train_s, **{m: metrics[f'coco/{m}'] for m in METRICS}))
-
-
-def train_and_test(config: str, work_dir: str, seed: int, extra: List[str]) -> Dict:
-    ctx = mp.get_context('spawn')
-    queue = ctx.SimpleQueue()
-    options = [f'randomness.seed={seed}', *extra]
-    proc = ctx.Process(target=_train_and_test, args=(config, work_dir, options, queue))
-    proc.start()
-    proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f'{config}: training or testing failed (exit code {proc.exitcode})')
-    return dict(config=config, **queue.get())
+    return dict(config=config, train_s=train_s, **{m: metrics[f'coco/{m}'] for m in METRICS})
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -68,7 +55,8 @@ def main(args: argparse.Namespace) -> dict:
     rows = []
     for side, config in (('ours', args.config), ('mmdet', args.baseline)):
         work_dir = osp.join(args.work_dir, side)
-        rows.append(dict(side=side, **train_and_test(config, work_dir, args.seed, args.extra)))
+        options = [f'randomness.seed={args.seed}', *args.extra]
+        rows.append(dict(side=side, **in_fresh_process(train_and_test, config, work_dir, options)))
     print('\nbbox mAP on the generated val split, same schedule and seed\n')
     print(markdown_table(rows, ['side', 'config', 'train_s', *METRICS]))
     return dict(benchmark='accuracy', machine=machine_info(), seed=args.seed, rows=rows)

@@ -11,7 +11,6 @@ Reports wall time and the CPU time of that process.
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import os.path as osp
 import resource
@@ -20,6 +19,8 @@ import time
 from typing import Dict
 
 import numpy as np
+
+from ._common import in_fresh_process
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'ssd300_coco.py')
@@ -95,13 +96,9 @@ def _run(out_dir: str, data_root: str, fit: bool) -> Dict:
     """Wall and CPU seconds of :func:`_analyse` in a fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = mp.get_context('spawn').Process(target=_analyse, args=(out_dir, data_root, fit))
-    proc.start()
-    proc.join()
+    in_fresh_process(_analyse, out_dir, data_root, fit)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.exitcode != 0:
-        raise RuntimeError(f'the analysis failed (exit code {proc.exitcode}; its log above)')
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return dict(wall_s=round(wall, 1), cpu_s=round(cpu, 1))
 

@@ -10,7 +10,7 @@ rewritten after every step):
 * ``sync``: one train step of ours under ``torch.cuda.set_sync_debug_mode('error')``,
   and the synchronising calls of ours and mmdet's listed in 'warn' mode;
 * ``train``: SSD300 and SSD512 train step at batch 32, fp32 and AMP, with and
-  without channels_last (``model.py``'s worker), peak GPU memory;
+  without channels_last (``model.measure``), peak GPU memory;
 * ``infer``: inference at batch 1 and 32 with the same stand-in NMS on both sides;
 * ``data``: the SSD300 train pipeline through a DataLoader with 8 and 16 workers;
 * ``loss``: targets + loss, forward and backward, at batch 8 and 32 (``loss.py``).
@@ -37,13 +37,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from . import model
 from ._common import markdown_table
 
 BENCHMARK = Path(__file__).resolve().parents[1] / 'benchmark.py'
 STEPS = ('env', 'sync', 'train', 'infer', 'data', 'loss')
-# Time limit (s) of each step on the GPU machine, and what it is expected to take.
+# Time limit (s) of each step on the GPU machine (docs/benchmarks_gpu.md: what each should take).
 LIMIT_S = dict(env=60, sync=90, train=200, infer=100, data=90, loss=90)
-EXPECTED_S = dict(env=10, sync=20, train=120, infer=50, data=40, loss=30)
 DRY_LIMIT_S = 300  # every step of the dry run (a loaded 2-core CPU)
 GOALS = dict(train_speedup=1.3, train_moonshot=2.0, infer_speedup=1.3)
 NVIDIA_IMG_S = 725.0
@@ -62,13 +62,13 @@ METHOD = dict(
         'benchmark off (mmdet default_runtime env_cfg)'
     ),
     train=(
-        'tools/benchmarks/model.py _worker("train"): data_preprocessor, forward, targets + '
+        'tools/benchmarks/model.py measure("train"): data_preprocessor, forward, targets + '
         'loss, backward, SGD step (momentum 0.9) on demo_mm_inputs (8 random boxes per '
         'image, random pixels); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
         'channels_last = ssd_plugin.engine.to_channels_last on both sides'
     ),
     infer=(
-        'tools/benchmarks/model.py _worker("infer"): data_preprocessor, forward, decoding, '
+        'tools/benchmarks/model.py measure("infer"): data_preprocessor, forward, decoding, '
         'score threshold, NMS (stand-in), under torch.no_grad(); agreement = share of '
         'detections matched one-to-one (same label, IoU > 0.9)'
     ),
@@ -125,14 +125,14 @@ def plan(dry_run: bool) -> Dict[str, Dict]:
             loss=dict(sizes=[300], batches=[2], repeat=1),
         )
     train_rows = [
-        dict(model=model, batch=32, amp=amp, channels_last=cl)
-        for model in ('ssd300', 'ssd512')
+        dict(model=name, batch=32, amp=amp, channels_last=cl)
+        for name in ('ssd300', 'ssd512')
         for amp in (True, False)
         for cl in (False, True)
     ]
     infer_rows = [
-        dict(model=model, batch=batch, amp=amp)
-        for model in ('ssd300', 'ssd512')
+        dict(model=name, batch=batch, amp=amp)
+        for name in ('ssd300', 'ssd512')
         for batch, amp in ((32, False), (32, True), (1, False))
     ]
     return dict(
@@ -257,108 +257,88 @@ def _rows(steps: Dict, name: str) -> List[Dict]:
     return [r for r in rows if 'error' not in r]
 
 
+def _pick(row: Dict, *keys: str) -> Dict:
+    return {k: row[k] for k in keys}
+
+
+def _met(rows: List[Dict], goal: float) -> Optional[bool]:
+    return all(r['speedup'] >= goal for r in rows) if rows else None
+
+
 def summarize(steps: Dict, settings: Dict) -> Dict:
     """The goals of issue 18 against what was measured (None where not measured)."""
-    summary: Dict = {}
-    train = _rows(steps, 'train')
     big = max((r['batch'] for r in settings['train']['rows']), default=0)
-    amp_rows = [r for r in train if r['amp'] and r['batch'] == big]
-    best_vs_best = {}
-    for model in sorted({r['model'] for r in amp_rows}):
-        rows = [r for r in amp_rows if r['model'] == model]
-        best_vs_best[model] = max(r['ours_img_s'] for r in rows) / max(
-            r['mmdet_img_s'] for r in rows
-        )
-    summary['train_step_amp'] = dict(
-        batch=big,
-        goal=GOALS['train_speedup'],
-        moonshot=GOALS['train_moonshot'],
-        speedups=[
-            dict(model=r['model'], channels_last=r['channels_last'], speedup=r['speedup'])
-            for r in amp_rows
-        ],
-        best_vs_best=best_vs_best,
-        met=all(r['speedup'] >= GOALS['train_speedup'] for r in amp_rows) if amp_rows else None,
-        moonshot_met=all(r['speedup'] >= GOALS['train_moonshot'] for r in amp_rows)
-        if amp_rows
-        else None,
-    )
-    infer = _rows(steps, 'infer')
+    train = _rows(steps, 'train')
+    amp = [r for r in train if r['amp'] and r['batch'] == big]
+    best = {  # each side at its faster memory format
+        name: max(r['ours_img_s'] for r in amp if r['model'] == name)
+        / max(r['mmdet_img_s'] for r in amp if r['model'] == name)
+        for name in sorted({r['model'] for r in amp})
+    }
     big_i = max((r['batch'] for r in settings['infer']['rows']), default=0)
-    infer_big = [r for r in infer if r['batch'] == big_i]
-    summary['infer'] = dict(
-        batch=big_i,
-        goal=GOALS['infer_speedup'],
-        speedups=[
-            dict(model=r['model'], amp=r['amp'], speedup=r['speedup'], agreement=r['agreement'])
-            for r in infer_big
+    infer = [r for r in _rows(steps, 'infer') if r['batch'] == big_i]
+    ours_img_s = max((r['ours_img_s'] for r in amp if r['model'] == 'ssd300'), default=None)
+    loaders = [r for r in _rows(steps, 'data') if r['pipeline'].startswith('ssd_plugin')]
+    return dict(
+        train_step_amp=dict(
+            batch=big,
+            goal=GOALS['train_speedup'],
+            moonshot=GOALS['train_moonshot'],
+            speedups=[_pick(r, 'model', 'channels_last', 'speedup') for r in amp],
+            best_vs_best=best,
+            met=_met(amp, GOALS['train_speedup']),
+            moonshot_met=_met(amp, GOALS['train_moonshot']),
+        ),
+        infer=dict(
+            batch=big_i,
+            goal=GOALS['infer_speedup'],
+            speedups=[_pick(r, 'model', 'amp', 'speedup', 'agreement') for r in infer],
+            met=_met(infer, GOALS['infer_speedup']),
+        ),
+        ssd300_train_img_s_vs_nvidia=dict(
+            ours_img_s=ours_img_s,
+            nvidia_img_s=NVIDIA_IMG_S,
+            ratio=ours_img_s / NVIDIA_IMG_S if ours_img_s else None,
+            note=NVIDIA_NOTE,
+        ),
+        data_feeds_gpu=[
+            dict(
+                workers=r['workers'],
+                loader_img_s=r['img_s'],
+                train_img_s=ours_img_s,
+                feeds=r['img_s'] >= ours_img_s if ours_img_s else None,
+            )
+            for r in loaders
         ],
-        met=all(r['speedup'] >= GOALS['infer_speedup'] for r in infer_big) if infer_big else None,
+        loss_without_host_sync=steps.get('sync', {}).get('result', {}).get('passed'),
+        peak_memory_mb=[
+            dict(
+                _pick(r, 'model', 'amp', 'channels_last'),
+                ours=r['ours_peak_mb'],
+                mmdet=r['mmdet_peak_mb'],
+            )
+            for r in train
+        ],
     )
-    ssd300 = [r for r in amp_rows if r['model'] == 'ssd300']
-    ours_img_s = max((r['ours_img_s'] for r in ssd300), default=None)
-    summary['ssd300_train_img_s_vs_nvidia'] = dict(
-        ours_img_s=ours_img_s,
-        nvidia_img_s=NVIDIA_IMG_S,
-        ratio=ours_img_s / NVIDIA_IMG_S if ours_img_s else None,
-        note=NVIDIA_NOTE,
-    )
-    data = [r for r in _rows(steps, 'data') if r['pipeline'].startswith('ssd_plugin')]
-    summary['data_feeds_gpu'] = [
-        dict(
-            workers=r['workers'],
-            loader_img_s=r['img_s'],
-            train_img_s=ours_img_s,
-            feeds=r['img_s'] >= ours_img_s if ours_img_s else None,
-        )
-        for r in data
-    ]
-    sync = steps.get('sync', {}).get('result', {})
-    summary['loss_without_host_sync'] = sync.get('passed')
-    summary['peak_memory_mb'] = [
-        dict(
-            model=r['model'],
-            amp=r['amp'],
-            channels_last=r['channels_last'],
-            ours=r['ours_peak_mb'],
-            mmdet=r['mmdet_peak_mb'],
-        )
-        for r in train
-    ]
-    return summary
+
+
+# The tables printed at the end, per step.
+COLUMNS = dict(
+    train=[c for c in model.COLUMNS['train'] if c != 'device'],
+    infer=['model', 'batch', 'amp', 'mmdet_ms', 'ours_ms', 'speedup', 'agreement'],
+    loss=['input', 'batch', 'mmdet_ms', 'ours_ms', 'speedup', 'loss_diff'],
+    data=['pipeline', 'workers', 'img_s'],
+)
 
 
 def _tables(results: Dict) -> str:
-    steps = results['steps']
-    parts = [
-        markdown_table(
-            [
-                dict(step=k, **{c: v.get(c) for c in ('status', 'seconds', 'limit_s')})
-                for k, v in steps.items()
-            ],
-            ['step', 'status', 'seconds', 'limit_s'],
-        )
-    ]
-    columns = {
-        'train': [
-            'model',
-            'batch',
-            'amp',
-            'channels_last',
-            'mmdet_img_s',
-            'ours_img_s',
-            'speedup',
-            'mmdet_peak_mb',
-            'ours_peak_mb',
-        ],
-        'infer': ['model', 'batch', 'amp', 'mmdet_ms', 'ours_ms', 'speedup', 'agreement'],
-        'loss': ['input', 'batch', 'mmdet_ms', 'ours_ms', 'speedup', 'loss_diff'],
-        'data': ['pipeline', 'workers', 'img_s'],
-    }
-    for name, cols in columns.items():
-        rows = _rows(steps, name)
+    status = ['status', 'seconds', 'limit_s']
+    steps = [dict(step=k, **{c: v.get(c) for c in status}) for k, v in results['steps'].items()]
+    parts = [markdown_table(steps, ['step', *status])]
+    for name, columns in COLUMNS.items():
+        rows = _rows(results['steps'], name)
         if rows:
-            parts.append(f'{name}\n\n' + markdown_table(rows, cols))
+            parts.append(f'{name}\n\n' + markdown_table(rows, columns))
     return '\n\n'.join(parts)
 
 

@@ -7,13 +7,15 @@
 # The GPU machine (Python 3.12, torch + CUDA, torchvision, numpy, opencv, no
 # OpenMMLab packages, no network) gets the OpenMMLab wheels from .gpu/ (git-
 # ignored; travels with the checkout: `mkdir -p .gpu && cp ../shared/wheels/cp312/* .gpu/`,
-# device tool `carry: [".gpu"]`). They are installed into $SITE with pip
-# --no-index --no-deps; mmcv 2.1.0 is built from its source archive with CPU
-# ops only (`setup.py build_ext --inplace`, which needs no `wheel` package), GPU
-# hidden so that nvcc is never used. mmcv's compiled ops are not used by any
-# measurement (GPU NMS is a torchvision stand-in on both sides): if the build
-# fails or outruns MMCV_BUILD_LIMIT_S, a stub mmcv._ext is put in its place and
-# the JSON says so (install.mmcv_ops).
+# device tool `carry: [".gpu"]`). They go into a virtual environment, $VENV, made with
+# --system-site-packages so that it keeps the system's torch, by pip --no-index
+# --no-deps; mmcv 2.1.0 is built from its source archive with CPU ops only
+# (`setup.py build_ext --inplace`, which needs no `wheel` package), GPU hidden so
+# that nvcc is never used. A .pth file in the venv's site-packages (Python's own
+# way to add a folder) makes that source tree and this checkout importable. mmcv's
+# compiled ops are not used by any measurement (GPU NMS is a torchvision stand-in
+# on both sides): if the build fails or outruns MMCV_BUILD_LIMIT_S, a stub mmcv._ext
+# is put in its place and the JSON says so (install.mmcv_ops).
 #
 # Writes $OUT/gpu_suite.json (rewritten after every step), $OUT/gpu_suite.log
 # and, on the GPU machine, $OUT/mmcv_build_tail.log. Extra arguments go to the
@@ -22,7 +24,8 @@
 # Environment: OUT (default outputs/gpu_suite), SUITE_BUDGET_S (whole command,
 # default 480), MMCV_OPS (build | stub, default build), MMCV_BUILD_LIMIT_S
 # (default 240), PYTHON (default python3; .venv/bin/python in the dry run),
-# SITE (default /tmp/site), WHEELS (default .gpu), MMCV_SRC (default /tmp/mmcv-2.1.0).
+# VENV (default /tmp/gpu_suite_venv), WHEELS (default .gpu), MMCV_SRC (default
+# /tmp/mmcv-2.1.0).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -39,6 +42,7 @@ LOG="$OUT/gpu_suite.log"
 exec > >(tee -a "$LOG") 2>&1
 TEE_PID=$!
 INSTALL_JSON="$(mktemp "${TMPDIR:-/tmp}/gpu_suite_install.XXXXXX.json")"
+trap 'rm -f "$INSTALL_JSON"' EXIT
 log() { printf '[gpu_suite %4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
 
 if [[ "$DRY" == 1 ]]; then
@@ -47,7 +51,7 @@ if [[ "$DRY" == 1 ]]; then
   printf '{"dry_run": true, "mmcv_ops": "installed environment"}\n' > "$INSTALL_JSON"
 else
   PY="${PYTHON:-python3}"
-  SITE="${SITE:-/tmp/site}"
+  VENV="${VENV:-${TMPDIR:-/tmp}/gpu_suite_venv}"
   MMCV_SRC="${MMCV_SRC:-${TMPDIR:-/tmp}/mmcv-2.1.0}"
   MMCV_OPS="${MMCV_OPS:-build}"
   nproc_="$(nproc)"
@@ -59,12 +63,19 @@ else
     exit 2
   fi
   log "python: $("$PY" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)')"
-  "$PY" -m pip install -q --upgrade --no-index --no-deps --target "$SITE" "${wheels[@]}" || {
+  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv --system-site-packages --without-pip "$VENV" || {
+    log "error: $PY -m venv $VENV failed"
+    exit 3
+  }
+  # The system's pip, run by the venv's python, installs into the venv.
+  pip=("$VENV/bin/python" -m pip)
+  "${pip[@]}" --version > /dev/null 2>&1 || pip=("$PY" -m pip --python "$VENV/bin/python")
+  "${pip[@]}" install -q --upgrade --no-index --no-deps "${wheels[@]}" || {
     log "error: pip install of .gpu/*.whl failed"
     exit 3
   }
-  export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-  log "wheels installed in $SITE: $(cd "$WHEELS" && ls *.whl | tr '\n' ' ')"
+  PY="$VENV/bin/python"
+  log "wheels installed in $VENV: $(cd "$WHEELS" && ls *.whl | tr '\n' ' ')"
 
   build_rc=skipped
   build_s=0
@@ -109,7 +120,8 @@ def __getattr__(name):
     return missing
 EOF
   fi
-  export PYTHONPATH="$MMCV_SRC:$PYTHONPATH"
+  site_packages="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+  printf '%s\n' "$MMCV_SRC" "$ROOT" > "$site_packages/ssd_plugin_gpu_suite.pth"
   printf '{"dry_run": false, "mmcv_ops": "%s", "mmcv_build_rc": "%s", "mmcv_build_s": %s, "install_s": %s}\n' \
     "$mmcv_ops" "$build_rc" "$build_s" "$(($(date +%s) - START))" > "$INSTALL_JSON"
   "$PY" -c 'import mmcv, mmcv.ops, mmengine, mmdet, ssd_plugin; print("imports ok: mmcv", mmcv.__version__, "mmengine", mmengine.__version__, "mmdet", mmdet.__version__)' || {
@@ -125,7 +137,6 @@ log "driver: budget ${remaining} s"
 "$PY" tools/benchmark.py gpu-suite --out "$OUT/gpu_suite.json" --budget-s "$remaining" \
   --install-json "$INSTALL_JSON" "$@"
 rc=$?
-rm -f "$INSTALL_JSON"
 log "done: rc=$rc, results in $OUT/gpu_suite.json"
 exec 1>&- 2>&-
 wait "$TEE_PID" 2>/dev/null

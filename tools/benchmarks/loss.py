@@ -176,22 +176,7 @@ def main(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     rows = run(args.sizes, args.batches, args.device, args.repeat, args.objects, args.profile)
     print('\ntargets + loss, forward and backward (median of', args.repeat, 'runs)\n')
-    print(
-        markdown_table(
-            rows,
-            [
-                'input',
-                'batch',
-                'objects',
-                'device',
-                'threads',
-                'mmdet_ms',
-                'ours_ms',
-                'speedup',
-                'loss_diff',
-            ],
-        )
-    )
+    print(markdown_table(rows, list(rows[0])))
     return dict(benchmark='loss', machine=machine_info(), rows=rows)
 
 

@@ -8,6 +8,11 @@ mmdet baseline config, on the same weights and the same inputs.
 * ``infer``: latency at batch 1 and throughput at a larger batch, including
   post-processing and NMS, plus the share of detections both sides agree on
   (same label, IoU > 0.9), so that speed is not bought with wrong output.
+  ``--onnxruntime`` adds the plugin model exported once
+  (``ssd_plugin.apis.onnx_export``, dynamic batch) and run by
+  :class:`ssd_plugin.apis.onnxruntime_detector.OnnxRuntimeDetector` on the same
+  packed batch (data preprocessor included), graph optimisations off and on,
+  1 and 2 intra-op threads.
 
 Each (side, setting) runs in a fresh process, so peak memory is that run's
 alone (CUDA: ``max_memory_allocated``; CPU: growth of the process's max RSS).
@@ -17,49 +22,130 @@ the baseline (same parameter names). mmdet's SSDHead gets ``loss_cls = None``
 """
 
 import argparse
-import multiprocessing as mp
+import contextlib
+import os.path as osp
 import resource
-import time
-from typing import Dict, List
+import tempfile
+from typing import Dict, Optional, Tuple
 
 import torch
 
-from ._build import PAIRS, build, packed_batch
-from ._common import machine_info, markdown_table
+from ._common import in_fresh_process, machine_info, markdown_table, time_fn
+
+# A plugin config and its mmdet baseline config, per model.
+PAIRS = {
+    'ssd300': ('configs/ssd300_coco.py', 'configs/baselines/mmdet_ssd300_coco.py'),
+    'ssd512': ('configs/ssd512_coco.py', 'configs/baselines/mmdet_ssd512_coco.py'),
+    'ssdlite': (
+        'configs/ssdlite_mobilenetv2_coco.py',
+        'configs/baselines/mmdet_ssdlite_mobilenetv2_coco.py',
+    ),
+}
+_SETTING = ['model', 'batch', 'amp', 'channels_last', 'device']
+_FIGURES = ['mmdet_img_s', 'ours_img_s', 'speedup', 'mmdet_peak_mb', 'ours_peak_mb']
+COLUMNS = {  # the fields of a row, as printed and written
+    'train': _SETTING + _FIGURES,
+    'infer': _SETTING + ['mmdet_ms', 'ours_ms'] + _FIGURES + ['agreement'],
+}
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
+def build(config: str, device: str, state_dict=None):
+    """Model of ``config`` with random init (no pretrained download), and its input size."""
+    from mmengine.registry import MODELS, DefaultScope
+
+    from ssd_plugin import register_all_modules
+    from ssd_plugin.apis.tool_config import load_tool_config
+
+    register_all_modules(init_default_scope=False)
+    cfg = load_tool_config(config, cfg_options={'model.backbone.init_cfg': None})
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model.to(device), cfg.input_size
 
 
-def _worker(kind, config, device, batch, amp, iters, weights, threads, channels_last=False):
-    if threads:
-        torch.set_num_threads(threads)
+def packed_batch(batch: int, size: int, num_classes: int, device: str) -> Dict:
+    """mmdet's ``demo_mm_inputs``: ``batch`` random images of ``size``, 8 boxes each."""
+    from mmdet.testing import demo_mm_inputs
+
+    packed = demo_mm_inputs(
+        batch, [(3, size, size)] * batch, num_items=[8] * batch, num_classes=num_classes
+    )
+    packed['inputs'] = [x.to(device) for x in packed['inputs']]
+    return packed
+
+
+def export_plugin_model(config: str, weights, out: str) -> None:
+    """Export the plugin model of ``config`` with ``weights`` to ONNX file ``out``."""
+    from ssd_plugin.apis.onnx_export import export_onnx
+    from ssd_plugin.deploy import SSDOnnxWrapper
+
+    model, size = build(config, 'cpu', weights)
+    export_onnx(SSDOnnxWrapper(model.eval(), (size, size)), out)
+
+
+def train_step(model, get_data, autocast=None):
+    """One SGD step (momentum 0.9) of ``model`` on ``get_data()``'s batch, as a function."""
+    optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        data = get_data()
+        with autocast or contextlib.nullcontext():
+            losses = model(**data, mode='loss')
+        loss, _ = model.parse_losses(losses)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    return step
+
+
+def measure(
+    kind: str,
+    config: str,
+    device: str,
+    batch: int,
+    amp: bool,
+    iters: int,
+    weights,
+    threads: int = 0,
+    channels_last: bool = False,
+    onnx: Optional[Tuple[str, bool]] = None,
+) -> Dict:
+    """Median seconds of one ``kind`` (train/infer) step of ``config`` over ``iters``
+    after one warm-up, peak memory in MiB, and the detections (infer).
+
+    Args:
+        threads: torch threads (0: torch's default).
+        onnx: ``(onnx_file, graph_optimization)``: infer with ONNX Runtime on the CPU,
+            ``threads`` intra-op threads (torch, for the data preprocessor, on one).
+    """
+    if threads or onnx:
+        torch.set_num_threads(1 if onnx else threads)
     model, size = build(config, device, weights)
     if channels_last:
         from ssd_plugin.engine import to_channels_last
 
         to_channels_last(model)
     packed = packed_batch(batch, size, model.bbox_head.num_classes, device)
-    dtype = torch.float16 if device.startswith('cuda') else torch.bfloat16
+    if onnx:
+        from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
+
+        model = OnnxRuntimeDetector(
+            onnx[0], model.data_preprocessor, num_threads=threads, graph_optimization=onnx[1]
+        )
+    cuda = device.startswith('cuda')
+    dtype = torch.float16 if cuda else torch.bfloat16
     autocast = torch.autocast(device.split(':')[0], dtype=dtype, enabled=amp)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device.startswith('cuda'):
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     if kind == 'train':
         model.train()
-        optim = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-
-        def step():
-            data = model.data_preprocessor(packed, True)
-            with autocast:
-                losses = model(**data, mode='loss')
-            loss, _ = model.parse_losses(losses)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-
+        step = train_step(model, lambda: model.data_preprocessor(packed, True), autocast)
     else:
         model.eval()
 
@@ -67,28 +153,15 @@ def _worker(kind, config, device, batch, amp, iters, weights, threads, channels_
             with torch.no_grad(), autocast:
                 return model(**model.data_preprocessor(packed, False), mode='predict')
 
-    step()  # warm-up
-    times = []
-    for _ in range(iters):
-        _sync(device)
-        start = time.perf_counter()
-        out = step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    if device.startswith('cuda'):
+    seconds, out = time_fn(step, warmup=1, repeat=iters, cuda=cuda)
+    if cuda:
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     dets = None
     if kind == 'infer':
         dets = [(r.pred_instances.bboxes.float().cpu(), r.pred_instances.labels.cpu()) for r in out]
-    return dict(seconds=times[len(times) // 2], peak_mb=peak_mb, dets=dets)
-
-
-def _run(*args, worker=_worker):
-    with mp.get_context('spawn').Pool(1) as pool:
-        return pool.apply(worker, args)
+    return dict(seconds=seconds, peak_mb=peak_mb, dets=dets)
 
 
 def agreement(ours, theirs) -> float:
@@ -104,90 +177,60 @@ def agreement(ours, theirs) -> float:
     return matched / total if total else 1.0
 
 
-def _ort_rows(args, config, batch, weights, ours, mmdet) -> List[Dict]:
-    """ONNX Runtime (graph optimisations on/off, 1 and 2 threads) vs mmdet eager."""
-    import os
-    import tempfile
-
-    from ._ort import export_plugin_model, ort_worker
-
-    if not getattr(args, '_onnx_file', None):
-        args._onnx_file = os.path.join(tempfile.mkdtemp(), 'model.onnx')
-        _run(config, weights, args._onnx_file, worker=export_plugin_model)
-    rows = []
-    for graph_opt in (False, True):
-        for threads in (1, 2):
-            r = _run(
-                config, args._onnx_file, batch, args.iters, weights, threads, graph_opt,
-                worker=ort_worker,
-            )  # fmt: skip
-            row = dict(
-                model=args.model,
-                batch=batch,
-                amp=False,
-                channels_last=f'ort opt={"on" if graph_opt else "off"} threads={threads}',
-                device='cpu',
-                mmdet_ms=mmdet['seconds'] * 1e3,
-                ours_ms=r['seconds'] * 1e3,
-                mmdet_img_s=batch / mmdet['seconds'],
-                ours_img_s=batch / r['seconds'],
-                speedup=mmdet['seconds'] / r['seconds'],
-                mmdet_peak_mb=mmdet['peak_mb'],
-                ours_peak_mb=0.0,
-                agreement=agreement(r['dets'], ours['dets']),
-            )
-            rows.append(row)
-            print(markdown_table([row], list(row)), flush=True)
-    return rows
+def compare(ours: Dict, mmdet: Dict, batch: int, reference: Optional[Dict] = None) -> Dict:
+    """The figures of one setting from two :func:`measure` results; the detections'
+    agreement with ``reference`` (default: mmdet's) where there are detections."""
+    row = dict(
+        mmdet_ms=mmdet['seconds'] * 1e3,
+        ours_ms=ours['seconds'] * 1e3,
+        mmdet_img_s=batch / mmdet['seconds'],
+        ours_img_s=batch / ours['seconds'],
+        speedup=mmdet['seconds'] / ours['seconds'],
+        mmdet_peak_mb=mmdet['peak_mb'],
+        ours_peak_mb=ours['peak_mb'],
+    )
+    if ours['dets'] is not None:
+        row['agreement'] = agreement(ours['dets'], (reference or mmdet)['dets'])
+    return row
 
 
 def main(args: argparse.Namespace) -> dict:
     ours_cfg, base_cfg = PAIRS[args.model]
     weights = build(ours_cfg, 'cpu')[0].state_dict()
-    rows: List[Dict] = []
+    columns = COLUMNS[args.command]
+    onnx_file, rows = None, []
+
+    def add(row: Dict) -> None:
+        rows.append({c: row[c] for c in columns})
+        print(markdown_table(rows[-1:], columns), flush=True)
+
     batches = args.batches if args.command == 'train' else [1, args.throughput_batch]
     for batch in batches:
         for amp in [False, True] if args.amp else [False]:
-            common = (batch, amp, args.iters, weights, args.threads, args.channels_last)
-            a = _run(args.command, ours_cfg, args.device, *common)
-            b = _run(args.command, base_cfg, args.device, *common)
-            row = dict(
+            setting = dict(
                 model=args.model,
                 batch=batch,
                 amp=amp,
                 channels_last=args.channels_last,
                 device=args.device,
-                mmdet_img_s=batch / b['seconds'],
-                ours_img_s=batch / a['seconds'],
-                speedup=b['seconds'] / a['seconds'],
-                mmdet_peak_mb=b['peak_mb'],
-                ours_peak_mb=a['peak_mb'],
             )
-            if args.command == 'infer':
-                row.update(
-                    mmdet_ms=b['seconds'] * 1e3,
-                    ours_ms=a['seconds'] * 1e3,
-                    agreement=agreement(a['dets'], b['dets']),
-                )
-            rows.append(row)
-            print(markdown_table([row], list(row)), flush=True)
-            if args.command == 'infer' and args.onnxruntime:
-                rows += _ort_rows(args, ours_cfg, batch, weights, a, b)
-    columns = [
-        'model',
-        'batch',
-        'amp',
-        'channels_last',
-        'device',
-        'mmdet_img_s',
-        'ours_img_s',
-        'speedup',
-        'mmdet_peak_mb',
-        'ours_peak_mb',
-    ]
-    if args.command == 'infer':
-        columns[5:5] = ['mmdet_ms', 'ours_ms']
-        columns.append('agreement')
+            common = (batch, amp, args.iters, weights, args.threads, args.channels_last)
+            ours = in_fresh_process(measure, args.command, ours_cfg, args.device, *common)
+            mmdet = in_fresh_process(measure, args.command, base_cfg, args.device, *common)
+            add(dict(setting, **compare(ours, mmdet, batch)))
+            if args.command == 'infer' and args.onnxruntime:  # vs mmdet eager, agreement vs ours
+                if onnx_file is None:
+                    onnx_file = osp.join(tempfile.mkdtemp(), 'model.onnx')
+                    in_fresh_process(export_plugin_model, ours_cfg, weights, onnx_file)
+                for graph_opt in (False, True):
+                    for threads in (1, 2):
+                        ort = in_fresh_process(
+                            measure, 'infer', ours_cfg, 'cpu', batch, False, args.iters,
+                            weights, threads, False, (onnx_file, graph_opt),
+                        )  # fmt: skip
+                        label = f'ort opt={"on" if graph_opt else "off"} threads={threads}'
+                        figures = compare(ort, mmdet, batch, reference=ours)
+                        add(dict(setting, amp=False, channels_last=label, device='cpu', **figures))
     print(f'\n{args.command} (median of {args.iters} iterations)\n')
     print(markdown_table(rows, columns))
     return dict(benchmark=args.command, machine=machine_info(), rows=rows)

@@ -196,8 +196,6 @@ def main(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace, pinned: bool) -> dict:
-    import ssd_plugin  # noqa: F401  (registers the plugin's transforms)
-
     pipelines = [build_pipeline(prefix, kwargs) for _, prefix, kwargs in ROWS]
     names = [type(t).__name__ for t in pipelines[0]]
     with tempfile.TemporaryDirectory(prefix='ssd_pipeline_bench_') as tmp:
