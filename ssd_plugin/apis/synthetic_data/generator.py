@@ -8,30 +8,9 @@ visible, as in COCO. Every image has its own random generator seeded from
 a given OpenCV build), with any number of ``workers``. A ``manifest.json``
 records the parameters; the same call on a complete output does nothing.
 
-Layouts (:mod:`.layouts`), relative to ``out_dir``:
-
-* ``synthetic`` (the default), the six shapes, for ``type='CocoDataset'``,
-  ``data_root=out_dir`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``::
-
-      annotations/instances_train.json   train/000000.jpg ...
-      annotations/instances_val.json     val/000000.jpg ...
-
-* ``coco2017``: COCO 2017's files and 80 classes with their (non-contiguous)
-  ids, 1 to 90, so that configs written for COCO run unchanged::
-
-      annotations/instances_train2017.json   train2017/000000.jpg ...
-      annotations/instances_val2017.json     val2017/000000.jpg ...
-
-* ``voc0712``: a ``VOCdevkit`` with VOC's 20 classes, XML annotations (1-based
-  inclusive pixel coordinates) and image lists; ``num_train`` images in each
-  of VOC2007 and VOC2012 ``trainval``, ``num_val`` in VOC2007 ``test``::
-
-      VOC2007/Annotations/000000.xml ...      VOC2007/JPEGImages/000000.jpg ...
-      VOC2007/ImageSets/Main/trainval.txt     VOC2007/ImageSets/Main/test.txt
-      VOC2012/Annotations/2012_000000.xml ... VOC2012/JPEGImages/2012_000000.jpg ...
-      VOC2012/ImageSets/Main/trainval.txt
-
-In the real datasets' layouts, class ``k`` is drawn as shape ``k % 6``.
+Three layouts, listed with their files in :mod:`.layouts`: the six shapes
+(``synthetic``, the default) and stand-ins for COCO 2017 and Pascal VOC
+2007+2012 in their files and classes.
 """
 
 import json

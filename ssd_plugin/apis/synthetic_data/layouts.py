@@ -1,6 +1,30 @@
 """The layouts of the synthetic dataset: where each puts its files, the classes it
-is labelled with, and its annotations (COCO JSON, or Pascal VOC XML and image
-lists); see :mod:`ssd_plugin.apis.synthetic_data.generator`."""
+is labelled with, and its annotations (:func:`write_annotations`). Relative to
+``out_dir``:
+
+* ``synthetic`` (the default), the six shapes, for ``type='CocoDataset'``,
+  ``data_root=out_dir`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``::
+
+      annotations/instances_train.json   train/000000.jpg ...
+      annotations/instances_val.json     val/000000.jpg ...
+
+* ``coco2017``: COCO 2017's files and 80 classes with their (non-contiguous)
+  ids, 1 to 90, so that configs written for COCO run unchanged::
+
+      annotations/instances_train2017.json   train2017/000000.jpg ...
+      annotations/instances_val2017.json     val2017/000000.jpg ...
+
+* ``voc0712``: a ``VOCdevkit`` with VOC's 20 classes, XML annotations (1-based
+  inclusive pixel coordinates) and image lists; ``num_train`` images in each
+  of VOC2007 and VOC2012 ``trainval``, ``num_val`` in VOC2007 ``test``::
+
+      VOC2007/Annotations/000000.xml ...      VOC2007/JPEGImages/000000.jpg ...
+      VOC2007/ImageSets/Main/trainval.txt     VOC2007/ImageSets/Main/test.txt
+      VOC2012/Annotations/2012_000000.xml ... VOC2012/JPEGImages/2012_000000.jpg ...
+      VOC2012/ImageSets/Main/trainval.txt
+
+In the real datasets' layouts, class ``k`` is drawn as shape ``k % 6``.
+"""
 
 import json
 import os
