@@ -10,12 +10,14 @@ message that names the file, where to put it, how to point to a local copy and
 how to do without it.
 """
 
-import json
 import os
 import os.path as osp
 import socket
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 from urllib.parse import urlparse
+
+import mmengine
+from mmengine.runner import checkpoint as mmengine_checkpoint
 
 from ssd_plugin.fileio import checkpoint_problem
 
@@ -34,19 +36,6 @@ __all__ = [
 DOWNLOAD_TIMEOUT = 60.0
 
 
-def _mmengine_home() -> str:
-    """mmengine's cache root, as ``_get_mmengine_home`` computes it (without mkdir)."""
-    default = osp.join(os.getenv('XDG_CACHE_HOME', '~/.cache'), 'mmengine')
-    return osp.expanduser(os.getenv('MMENGINE_HOME', default))
-
-
-def _hub_json(name: str) -> Dict[str, str]:
-    import mmengine
-
-    with open(osp.join(mmengine.__path__[0], 'hub', name)) as f:
-        return json.load(f)
-
-
 def _url_cache_path(url: str) -> str:
     """Where ``torch.hub.load_state_dict_from_url`` (mmengine's ``load_url``) caches a URL."""
     import torch.hub
@@ -55,28 +44,20 @@ def _url_cache_path(url: str) -> str:
 
 
 def _scheme_url(checkpoint: str) -> Tuple[Optional[str], Optional[str]]:
-    """``(url, error)`` of a model-zoo name, following mmengine's tables."""
-    if checkpoint.startswith(('open-mmlab://', 'openmmlab://')):
-        name = checkpoint.split('://', 1)[1]
-        urls = _hub_json('openmmlab.json')
-        external = osp.join(_mmengine_home(), 'open_mmlab.json')
-        if osp.isfile(external):
-            with open(external) as f:
-                urls.update(json.load(f))
-        name = _hub_json('deprecated.json').get(name, name)
-    elif checkpoint.startswith(('torchvision://', 'modelzoo://')):
-        name = checkpoint.split('://', 1)[1]
-        urls = _hub_json('torchvision_0.12.json')
-        if name not in urls:
-            try:
-                from mmengine.runner.checkpoint import get_torchvision_models
-
-                urls = get_torchvision_models()
-            except ImportError:
+    """``(url, error)`` of a model-zoo name, looked up in mmengine's tables as its loaders do."""
+    scheme, _, name = checkpoint.partition('://')
+    if scheme in ('open-mmlab', 'openmmlab'):
+        urls = mmengine_checkpoint.get_external_models()
+        name = mmengine_checkpoint.get_deprecated_model_names().get(name, name)
+    elif scheme == 'mmcls':
+        urls = mmengine_checkpoint.get_mmcls_models()
+    elif scheme in ('torchvision', 'modelzoo'):
+        try:
+            urls = mmengine_checkpoint.get_torchvision_models()
+        except ImportError:  # the torchvision 0.12 table that mmengine's lookup starts from
+            urls = mmengine.load(osp.join(mmengine.__path__[0], 'hub', 'torchvision_0.12.json'))
+            if name not in urls:
                 return None, f'{checkpoint} needs torchvision, which is not installed'
-    elif checkpoint.startswith('mmcls://'):
-        name = checkpoint.split('://', 1)[1]
-        urls = _hub_json('mmcls.json')
     else:
         return None, None
     if name not in urls:
@@ -108,7 +89,7 @@ def locate_weight(checkpoint: str) -> Tuple[Optional[str], Optional[str], Option
     if url.startswith(('http://', 'https://')):
         return url, _url_cache_path(url), None
     # an open-mmlab entry that names a file under mmengine's home
-    return None, osp.join(_mmengine_home(), url), None
+    return None, osp.join(mmengine_checkpoint._get_mmengine_home(), url), None
 
 
 def _pretrained_refs(node: Any, key: str) -> Iterator[Tuple[str, str]]:

@@ -179,6 +179,28 @@ def test_weight_schemes_and_local_paths(tmp_path, empty_cache):
     assert weight_problems(cfg, include_load_from=False) == []
 
 
+def test_model_zoo_names_follow_mmengines_tables(tmp_path, empty_cache):
+    """The user's $MMENGINE_HOME/open_mmlab.json, mmengine's deprecated names and mmcls://."""
+    home = tmp_path / 'mmengine_home'
+    home.mkdir()
+    (home / 'open_mmlab.json').write_text(
+        '{"my_net": "https://x.org/my_net-1.pth", "local_net": "nets/local.pth"}'
+    )
+    assert locate_weight('open-mmlab://my_net') == (
+        'https://x.org/my_net-1.pth',
+        str(empty_cache / 'my_net-1.pth'),
+        None,
+    )
+    assert locate_weight('openmmlab://local_net') == (None, str(home / 'nets/local.pth'), None)
+    # mmengine's loader reads resnet50_caffe as detectron/resnet50_caffe
+    url = 'https://download.openmmlab.com/pretrain/third_party/resnet50_caffe-788b5fa3.pth'
+    assert locate_weight('open-mmlab://resnet50_caffe')[0] == url
+    url, path, error = locate_weight('mmcls://vgg16')
+    assert url.startswith('https://download.openmmlab.com/mmclassification/v0/vgg/vgg16_')
+    assert path == str(empty_cache / osp.basename(url)) and error is None
+    assert 'not a known model name' in locate_weight('mmcls://no_such_model')[2]
+
+
 def test_checkpoints_given_on_the_command_line(tmp_path, empty_cache):
     missing = str(tmp_path / 'epoch_12.pth')
     with pytest.raises(RunCheckError, match='Checkpoint not found or not usable') as info:

@@ -129,63 +129,11 @@ class _Level:
         self.ratio = torch.stack(rt, dim=1) if rt else torch.zeros(len(sizes), 0, len(gw))
 
 
-def _score(best: Tensor, thr: float, onehot: Tensor, need: Tensor) -> Tensor:
-    """Lexicographic score in one float64 number, ``(...,)`` for ``best`` ``(..., N)``.
-
-    First the shortfall below the size bins' floors (``need``: covered
-    ground truths each bin must keep, ``onehot`` ``(N, B)`` their bins),
-    then the covered count, then the mean best IoU (< 1).
-    """
-    covered = best >= thr
-    counts = covered.to(onehot.dtype) @ onehot  # (..., B)
-    short = (need - counts).clamp(min=0).sum(-1)
-    num = best.shape[-1]
-    return -short * (num + 1) + covered.sum(-1).double() + best.double().mean(-1)
-
-
 def _split(score: float, num: int) -> Tuple[int, int, float]:
-    """``(shortfall, covered, mean best IoU)`` of a :func:`_score` value."""
+    """``(shortfall, covered, mean best IoU)`` of a :meth:`_Search.score` value."""
     short = int(math.ceil(-score / (num + 1) - 1e-9)) if score < 0 else 0
     rest = score + short * (num + 1)
     return short, int(math.floor(rest + 1e-9)), rest - math.floor(rest + 1e-9)
-
-
-def _level_best(level: _Level, i: int, j: int, combo: Sequence[int]) -> Tensor:
-    best = torch.maximum(level.square[i], level.square[j])
-    for r in combo:
-        best = torch.maximum(best, level.ratio[i, r])
-    return best
-
-
-def _bin_needs(
-    gt_bins: np.ndarray, stock_best: Tensor, thr: float, floors: Optional[Dict[str, float]]
-) -> Tuple[Tensor, Dict[str, float]]:
-    """Covered ground truths each size bin must keep, ``(B,)``, and the floors as shares.
-
-    A bin without a configured floor keeps the configured boxes' count on the
-    sample (so the configured boxes always meet it).
-    """
-    floors = dict(floors or {})
-    unknown = set(floors) - set(SIZE_BINS)
-    if unknown:
-        raise DefaultBoxesError(
-            f'--min-coverage: unknown size bin(s) {sorted(unknown)}; give {list(SIZE_BINS)}'
-        )
-    need, used = [], {}
-    covered = (stock_best >= thr).numpy()
-    for b, name in enumerate(SIZE_BINS):
-        sel = gt_bins == b
-        n = int(sel.sum())
-        if name in floors:
-            value = float(floors[name])
-            if not 0 <= value <= 1:
-                raise DefaultBoxesError(f'--min-coverage {name}={value:g}: give 0 to 1')
-            need.append(math.ceil(value * n - 1e-9))
-        else:
-            need.append(int(covered[sel].sum()))
-            value = need[-1] / n if n else 0.0
-        used[name] = value
-    return torch.tensor(need, dtype=torch.float64), used
 
 
 def _ordered_bounds(
@@ -202,6 +150,213 @@ def _ordered_bounds(
     if lo_m > hi_m + 1e-6 or lo_x > hi_x + 1e-6:
         return None
     return lo_m, hi_m, lo_x, hi_x
+
+
+# A level's choice: (index of min_size, index of the extra square's side, ratio indices).
+Choice = Tuple[int, int, Tuple[int, ...]]
+
+
+class _Search:
+    """What the search scores with: the candidate sizes and ratios, each level's IoU
+    tables, and the size bins of the ground truths with the coverage each must keep."""
+
+    def __init__(
+        self, generator, gt: GroundTruth, grid_r: List[float], stock_sides: List[float], thr: float
+    ) -> None:
+        self.sizes = _size_grid(gt, stock_sides)
+        self.grid_r = grid_r
+        self.thr = thr
+        boxes = torch.from_numpy(gt.boxes).float()
+        gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        self.num_gt = len(gw)
+        sizes, ratios = torch.from_numpy(self.sizes).float(), torch.tensor(grid_r).float()
+        self.levels = [
+            _Level(sizes, ratios, gw, gh, dx, dy) for dx, dy in grid_offsets(gt, generator)
+        ]
+        self.bins = size_bin(gt.boxes)
+        bin_ids = np.arange(len(SIZE_BINS))
+        self.onehot = torch.from_numpy((self.bins[:, None] == bin_ids[None]).astype(np.float64))
+        self.need = torch.zeros(len(SIZE_BINS), dtype=torch.float64)  # set_floors sets it
+        # the levels in stride order, for ordered_sizes
+        self.order = sorted(range(len(self.levels)), key=lambda q: (max(generator.strides[q]), q))
+
+    def index_of(self, side: float) -> int:
+        """Index of the grid size nearest to ``side``."""
+        return int(np.argmin(np.abs(self.sizes - round(side, 2))))
+
+    def settings(self, choice: Choice) -> Tuple[float, float]:
+        """``(min_size, max_size)`` of a choice; the extra square's side is ``sqrt(min * max)``."""
+        i, j, _ = choice
+        return round(float(self.sizes[i]), 2), round(float(self.sizes[j] ** 2 / self.sizes[i]), 2)
+
+    def level_best(self, k: int, choice: Choice) -> Tensor:
+        """``(N,)`` best IoU of each ground truth with level ``k``'s boxes as chosen."""
+        i, j, combo = choice
+        level = self.levels[k]
+        best = torch.maximum(level.square[i], level.square[j])
+        for r in combo:
+            best = torch.maximum(best, level.ratio[i, r])
+        return best
+
+    def score(self, best: Tensor) -> Tensor:
+        """Lexicographic score in one float64 number, ``(...,)`` for ``best`` ``(..., N)``.
+
+        First the shortfall below the size bins' floors (``need``: covered
+        ground truths each bin must keep), then the covered count, then the
+        mean best IoU (< 1).
+        """
+        covered = best >= self.thr
+        counts = covered.to(self.onehot.dtype) @ self.onehot  # (..., B)
+        short = (self.need - counts).clamp(min=0).sum(-1)
+        num = best.shape[-1]
+        return -short * (num + 1) + covered.sum(-1).double() + best.double().mean(-1)
+
+    def set_floors(self, stock_best: Tensor, min_coverage: Optional[Dict[str, float]]) -> Dict:
+        """Set the covered ground truths each size bin must keep; returns the floors as shares.
+
+        A bin without a floor in ``min_coverage`` keeps the configured boxes'
+        count on the sample (so the configured boxes always meet it).
+        """
+        floors = dict(min_coverage or {})
+        unknown = set(floors) - set(SIZE_BINS)
+        if unknown:
+            raise DefaultBoxesError(
+                f'--min-coverage: unknown size bin(s) {sorted(unknown)}; give {list(SIZE_BINS)}'
+            )
+        need, used = [], {}
+        covered = (stock_best >= self.thr).numpy()
+        for b, name in enumerate(SIZE_BINS):
+            sel = self.bins == b
+            n = int(sel.sum())
+            if name in floors:
+                value = float(floors[name])
+                if not 0 <= value <= 1:
+                    raise DefaultBoxesError(f'--min-coverage {name}={value:g}: give 0 to 1')
+                need.append(math.ceil(value * n - 1e-9))
+            else:
+                need.append(int(covered[sel].sum()))
+                value = need[-1] / n if n else 0.0
+            used[name] = value
+        self.need = torch.tensor(need, dtype=torch.float64)
+        return used
+
+    def shortfall(self, best: Tensor) -> Dict[str, int]:
+        """Covered ground truths missing below each bin's floor, for the bins short of it."""
+        covered_bins = ((best >= self.thr).double() @ self.onehot).tolist()
+        return {
+            name: int(max(0, self.need[b] - covered_bins[b]))
+            for b, name in enumerate(SIZE_BINS)
+            if self.need[b] > covered_bins[b]
+        }
+
+    def extra_sides(self, i: int, bounds: Optional[Tuple[float, ...]]) -> List[int]:
+        """Indices of the extra square's sides that go with min size ``i``.
+
+        From ``min_size`` to ``_MAX_EXTRA`` times it, and within ``bounds``
+        (:func:`_ordered_bounds`) when given: none when ``min_size`` is outside them.
+        """
+        sizes = self.sizes
+        js = [j for j in range(i, len(sizes)) if sizes[j] <= _MAX_EXTRA * sizes[i] + 1e-6]
+        if bounds is None:
+            return js
+        lo_m, hi_m, lo_x, hi_x = bounds
+        if not lo_m - 1e-6 <= round(float(sizes[i]), 2) <= hi_m + 1e-6:
+            return []
+        return [
+            j for j in js if lo_x - 1e-6 <= round(float(sizes[j] ** 2 / sizes[i]), 2) <= hi_x + 1e-6
+        ]
+
+    def best_choice(
+        self,
+        k: int,
+        rest: Tensor,
+        choice: Choice,
+        num_ratios: int,
+        bounds: Optional[Tuple[float, ...]],
+    ) -> Choice:
+        """The best choice of level ``k`` against ``rest``, the best IoU of the other levels.
+
+        For each min size, every set of ``num_ratios`` ratios and every extra
+        square's side is scored at once. ``choice`` (the level as it stands)
+        is kept unless a candidate scores higher; when ``num_ratios`` changes
+        its ratio count, it is no candidate.
+        """
+        level = self.levels[k]
+        combos = list(itertools.combinations(range(len(self.grid_r)), num_ratios))
+        if num_ratios == len(choice[2]):
+            best_value = float(self.score(torch.maximum(rest, self.level_best(k, choice))))
+        else:  # --max-ratios changes the count: the configured boxes are no candidate
+            best_value = -math.inf
+        best = choice
+        for i in range(len(self.sizes)):
+            js = self.extra_sides(i, bounds)
+            if not js:
+                continue
+            base = torch.maximum(rest, level.square[i])
+            if combos and combos[0]:
+                picks = torch.stack([level.ratio[i, list(c)].amax(0) for c in combos])
+                cand = torch.maximum(base[None], picks)  # (C, N)
+            else:
+                cand = base[None]
+            full = torch.maximum(cand[:, None], level.square[js][None])  # (C, J, N)
+            scores = self.score(full)
+            flat = int(torch.argmax(scores))
+            value = float(scores.reshape(-1)[flat])
+            if value > best_value + 1e-9:
+                c, jj = divmod(flat, len(js))
+                best_value, best = value, (i, js[jj], combos[c])
+        return best
+
+
+def _coordinate_ascent(
+    search: _Search,
+    state: List[Choice],
+    stock_sizes: Tuple[List[float], List[float]],
+    num_ratios: Optional[int],
+    ordered_sizes: bool,
+    max_passes: int,
+    log: Callable[[str], None],
+) -> Tuple[List[Choice], Tensor, List[str]]:
+    """Improve one level at a time, the others fixed, until a pass changes none.
+
+    Returns:
+        The choices, the ``(N,)`` best IoU they give, and notes on the
+        levels whose sizes could not be kept in stride order.
+    """
+    state = list(state)
+    num_levels = len(state)
+    cur_mins, cur_maxs = list(stock_sizes[0]), list(stock_sizes[1])  # the levels as they stand
+    current = [search.level_best(k, state[k]) for k in range(num_levels)]
+    num = search.num_gt
+    stock = _split(float(search.score(torch.stack(current).amax(0))), num)
+    notes: List[str] = []
+    for p in range(max_passes):
+        moved = False
+        for k in range(num_levels):
+            others = [current[q] for q in range(num_levels) if q != k]
+            rest = torch.stack(others).amax(0) if others else torch.zeros_like(current[k])
+            bounds = _ordered_bounds(k, cur_mins, cur_maxs, search.order) if ordered_sizes else None
+            if ordered_sizes and bounds is None and p == 0:
+                notes.append(
+                    f"level {k}: the other levels' sizes do not rise with the stride, so "
+                    "this level's sizes are not kept between theirs"
+                )
+            n = len(state[k][2]) if num_ratios is None else num_ratios
+            choice = search.best_choice(k, rest, state[k], n, bounds)
+            if choice != state[k]:
+                state[k] = choice
+                current[k] = search.level_best(k, choice)
+                cur_mins[k], cur_maxs[k] = search.settings(choice)
+                moved = True
+        short, covered, mean = _split(float(search.score(torch.stack(current).amax(0))), num)
+        log(
+            f'fit pass {p + 1}: coverage {covered / num:.4f}, mean best IoU {mean:.4f} '
+            f'(configured boxes: {stock[1] / num:.4f}, {stock[2]:.4f}) on {num} ground truths'
+            + (f"; {short} short of the size bins' floors" if short else '')
+        )
+        if not moved:
+            break
+    return state, torch.stack(current).amax(0), notes
 
 
 def fit_default_boxes(
@@ -253,7 +408,6 @@ def fit_default_boxes(
             an unknown bin or share in ``min_coverage``.
     """
     mins, maxs, ratios = stock_settings(generator, cfg_ratios)
-    num_levels = len(mins)
     grid_r = sorted({round(float(r), 4) for r in ratio_grid} | {r for lv in ratios for r in lv})
     if num_ratios is not None and not 0 <= num_ratios <= len(grid_r):
         raise DefaultBoxesError(
@@ -263,118 +417,29 @@ def fit_default_boxes(
     if len(gt) > max_samples:
         rng = np.random.default_rng(seed)
         gt = gt.subset(np.sort(rng.choice(len(gt), max_samples, replace=False)))
-    extras = [math.sqrt(a * b) for a, b in zip(mins, maxs)]
-    sizes_np = _size_grid(gt, mins + extras)
-    sizes = torch.from_numpy(sizes_np).float()
-    ratio_t = torch.tensor(grid_r).float()
-    boxes = torch.from_numpy(gt.boxes).float()
-    gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    offsets = grid_offsets(gt, generator)
-    bins = size_bin(gt.boxes)
-    onehot = torch.from_numpy((bins[:, None] == np.arange(len(SIZE_BINS))[None]).astype(np.float64))
-    order = sorted(range(num_levels), key=lambda q: (max(generator.strides[q]), q))
-
-    def index_of(value: float) -> int:
-        return int(np.argmin(np.abs(sizes_np - round(value, 2))))
-
-    def settings(state_k) -> Tuple[float, float]:
-        i, j, _ = state_k
-        return round(float(sizes_np[i]), 2), round(float(sizes_np[j] ** 2 / sizes_np[i]), 2)
-
-    # current choice per level: (i: min size, j: extra square side, ratio indices)
-    state = []
-    for k in range(num_levels):
-        combo = tuple(grid_r.index(round(r, 4)) for r in ratios[k])
-        state.append((index_of(mins[k]), index_of(extras[k]), combo))
-    initial = list(state)
-    cur_mins, cur_maxs = list(mins), list(maxs)  # sizes of the levels as they stand
-    notes: List[str] = []
+    extras = [math.sqrt(a * b) for a, b in zip(mins, maxs)]  # the extra squares' sides
     with torch.no_grad():
-        levels = [_Level(sizes, ratio_t, gw, gh, dx, dy) for dx, dy in offsets]
-        current = [_level_best(levels[k], *state[k]) for k in range(num_levels)]
-        stock_best = torch.stack(current).amax(0)
-        need, floors = _bin_needs(bins, stock_best, pos_iou_thr, min_coverage)
-        stock_score = float(_score(stock_best, pos_iou_thr, onehot, need))
-        for p in range(max_passes):
-            moved = False
-            for k in range(num_levels):
-                lv = levels[k]
-                others = [current[q] for q in range(num_levels) if q != k]
-                rest = torch.stack(others).amax(0) if others else torch.zeros_like(gw)
-                n = len(state[k][2]) if num_ratios is None else num_ratios
-                combos = list(itertools.combinations(range(len(grid_r)), n))
-                if n == len(state[k][2]):
-                    cur = torch.maximum(rest, current[k])
-                    cur_score = float(_score(cur, pos_iou_thr, onehot, need))
-                else:  # --max-ratios changes the count: the configured boxes are no candidate
-                    cur_score = -math.inf
-                bounds = _ordered_bounds(k, cur_mins, cur_maxs, order) if ordered_sizes else None
-                if ordered_sizes and bounds is None and p == 0:
-                    notes.append(
-                        f"level {k}: the other levels' sizes do not rise with the stride, so "
-                        "this level's sizes are not kept between theirs"
-                    )
-                best = (cur_score, state[k])
-                for i in range(len(sizes_np)):
-                    m = round(float(sizes_np[i]), 2)
-                    js = [
-                        j
-                        for j in range(i, len(sizes_np))
-                        if sizes_np[j] <= _MAX_EXTRA * sizes_np[i] + 1e-6
-                    ]
-                    if bounds is not None:
-                        lo_m, hi_m, lo_x, hi_x = bounds
-                        if not lo_m - 1e-6 <= m <= hi_m + 1e-6:
-                            continue
-                        js = [
-                            j
-                            for j in js
-                            if lo_x - 1e-6
-                            <= round(float(sizes_np[j] ** 2 / sizes_np[i]), 2)
-                            <= hi_x + 1e-6
-                        ]
-                    if not js:
-                        continue
-                    base = torch.maximum(rest, lv.square[i])
-                    if combos and combos[0]:
-                        picks = torch.stack([lv.ratio[i, list(c)].amax(0) for c in combos])
-                        cand = torch.maximum(base[None], picks)  # (C, N)
-                    else:
-                        cand = base[None]
-                    full = torch.maximum(cand[:, None], lv.square[js][None])  # (C, J, N)
-                    scores = _score(full, pos_iou_thr, onehot, need)
-                    flat = int(torch.argmax(scores))
-                    value = float(scores.reshape(-1)[flat])
-                    if value > best[0] + 1e-9:
-                        c, jj = divmod(flat, len(js))
-                        best = (value, (i, js[jj], combos[c]))
-                if best[1] != state[k]:
-                    state[k] = best[1]
-                    current[k] = _level_best(lv, *state[k])
-                    cur_mins[k], cur_maxs[k] = settings(state[k])
-                    moved = True
-            score = float(_score(torch.stack(current).amax(0), pos_iou_thr, onehot, need))
-            short, covered, mean = _split(score, len(gw))
-            s_short, s_covered, s_mean = _split(stock_score, len(gw))
-            log(
-                f'fit pass {p + 1}: coverage {covered / len(gw):.4f}, mean best IoU '
-                f'{mean:.4f} (configured boxes: {s_covered / len(gw):.4f}, {s_mean:.4f}) on '
-                f'{len(gw)} ground truths'
-                + (f"; {short} short of the size bins' floors" if short else '')
-            )
-            if not moved:
-                break
-    final = torch.stack(current).amax(0)
-    covered_bins = ((final >= pos_iou_thr).double() @ onehot).tolist()
-    result = FitResult([], [], [], sample_size=len(gw), floors=floors, notes=notes)
-    result.shortfall = {
-        name: int(max(0, need[b] - covered_bins[b]))
-        for b, name in enumerate(SIZE_BINS)
-        if need[b] > covered_bins[b]
-    }
-    for k in range(num_levels):
-        stride = generator.strides[k]
-        if state[k] == initial[k]:
+        search = _Search(generator, gt, grid_r, mins + extras, pos_iou_thr)
+        initial = [
+            (search.index_of(m), search.index_of(e), tuple(grid_r.index(round(r, 4)) for r in rs))
+            for m, e, rs in zip(mins, extras, ratios)
+        ]
+        stock_best = torch.stack([search.level_best(k, c) for k, c in enumerate(initial)]).amax(0)
+        floors = search.set_floors(stock_best, min_coverage)
+        state, best, notes = _coordinate_ascent(
+            search, initial, (mins, maxs), num_ratios, ordered_sizes, max_passes, log
+        )
+    result = FitResult(
+        [],
+        [],
+        [],
+        sample_size=search.num_gt,
+        floors=floors,
+        shortfall=search.shortfall(best),
+        notes=notes,
+    )
+    for k, (stride, choice) in enumerate(zip(generator.strides, state)):
+        if choice == initial[k]:
             result.unchanged.append(
                 (
                     k,
@@ -386,9 +451,9 @@ def fit_default_boxes(
             result.min_sizes.append(round(mins[k], 2))
             result.max_sizes.append(round(maxs[k], 2))
             result.ratios.append(list(ratios[k]))
-            continue
-        m, mx = settings(state[k])
-        result.min_sizes.append(m)
-        result.max_sizes.append(mx)
-        result.ratios.append([grid_r[c] for c in state[k][2]])
+        else:
+            min_size, max_size = search.settings(choice)
+            result.min_sizes.append(min_size)
+            result.max_sizes.append(max_size)
+            result.ratios.append([grid_r[c] for c in choice[2]])
     return result

@@ -1,58 +1,16 @@
-"""A generated COCO-format detection dataset of coloured shapes.
+"""The synthetic shapes dataset: COCO-format (or Pascal VOC) detection data of
+coloured shapes that the demo, the benchmarks and the tests train and test on.
 
-Images hold 1-6 shapes of six classes on textured backgrounds (smooth noise,
-gradients, stripes, optional clutter lines). Each object first draws its COCO
-area range (small: bbox area < 32^2, medium: < 96^2, large: above) with the
-probabilities ``size_mix``, then a size inside it; placements that do not fit
-are drawn again within the same range, so the written mix follows
-``size_mix`` instead of drifting to small objects (large ones fail to fit
-more often). Aspect ratios vary (shapes are stretched along the image axes, and
-turned by a random angle with ``rotate=True``), and the colour of a shape never
-tells its class. Shapes placed later may cover earlier ones; a placement that
-would leave an earlier shape less than ``min_visible`` visible is rejected and
-drawn again, so every shape in an image is annotated and none is mostly hidden.
-As in COCO, where a box is the extent of the visible segmentation, a box is the
-tight extent of the pixels where the shape is visible (coverage above one half,
-not covered by a later shape), not of its hidden part.
+Images hold 1-6 shapes of six classes on textured backgrounds (:mod:`.shapes`
+draws them); a box is the tight extent of the pixels where its shape is
+visible, as in COCO. Every image has its own random generator seeded from
+``(seed, split, index)``, so equal parameters write byte-identical files (for
+a given OpenCV build), with any number of ``workers``. A ``manifest.json``
+records the parameters; the same call on a complete output does nothing.
 
-The output is fully determined by the parameters: every image has its own
-random generator seeded from ``(seed, split, index)``, so runs with the same
-parameters write byte-identical files (for a given OpenCV build). A
-``manifest.json`` records the parameters; calling the generator again with the
-same parameters on a complete output directory does nothing.
-
-Layout of ``out_dir`` (``layout='synthetic'``, the default)::
-
-    manifest.json
-    annotations/instances_train.json
-    annotations/instances_val.json
-    train/000000.jpg ...
-    val/000000.jpg ...
-
-Use it in a config with ``type='CocoDataset'``, ``data_root=out_dir``,
-``ann_file='annotations/instances_train.json'``,
-``data_prefix=dict(img='train/')`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``.
-
-Two more layouts stand in for the real datasets, so that configs written for
-them run unchanged on generated data (``data_root=out_dir``). Objects are the
-same shapes, labelled with the real classes: class ``k`` of the list is drawn
-as shape ``k % 6``.
-
-* ``layout='coco2017'``: COCO 2017's files and its 80 classes with their
-  (non-contiguous) category ids, 1 to 90::
-
-      annotations/instances_train2017.json   train2017/000000.jpg ...
-      annotations/instances_val2017.json     val2017/000000.jpg ...
-
-* ``layout='voc0712'``: a ``VOCdevkit`` with Pascal VOC's 20 classes, XML
-  annotations (1-based inclusive pixel coordinates) and image lists;
-  ``num_train`` images in each of VOC2007 and VOC2012 ``trainval``,
-  ``num_val`` in VOC2007 ``test``::
-
-      VOC2007/Annotations/000000.xml ...      VOC2007/JPEGImages/000000.jpg ...
-      VOC2007/ImageSets/Main/trainval.txt     VOC2007/ImageSets/Main/test.txt
-      VOC2012/Annotations/2012_000000.xml ... VOC2012/JPEGImages/2012_000000.jpg ...
-      VOC2012/ImageSets/Main/trainval.txt
+Three layouts, listed with their files in :mod:`.layouts`: the six shapes
+(``synthetic``, the default) and stand-ins for COCO 2017 and Pascal VOC
+2007+2012 in their files and classes.
 """
 
 import json
@@ -66,17 +24,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .classes import SYNTHETIC_CLASSES
-from .layouts import LAYOUTS, Split, coco_json, layout_categories, layout_splits, voc_xml
+from .layouts import LAYOUTS, Split, layout_categories, layout_splits, write_annotations
 from .shapes import SMALL_MAX_SIDE, draw_image
 
-__all__ = [
-    'DEFAULT_NUM_TRAIN',
-    'DEFAULT_NUM_VAL',
-    'SYNTHETIC_CLASSES',
-    'generate_synthetic_coco',
-    'read_manifest',
-]
+__all__ = ['DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_VAL', 'generate_synthetic_coco']
 
 DEFAULT_NUM_TRAIN = 10000  # the demo's split sizes (tools/demo.py, tools/generate_dataset.py)
 DEFAULT_NUM_VAL = 200
@@ -85,8 +36,11 @@ DEFAULT_NUM_VAL = 200
 FORMAT_VERSION = 3
 MANIFEST = 'manifest.json'
 MIN_IMG_SIZE = 128
-_IMAGE_NAME = re.compile(r'^(\d{4}_)?\d{6}\.jpg$')  # VOC2012-style names: 2012_000000.jpg
-_XML_NAME = re.compile(r'^(\d{4}_)?\d{6}\.xml$')
+
+
+def _file_names(ext: str) -> re.Pattern:
+    """Names of the files an earlier run wrote: 000000.jpg, VOC2012's 2012_000000.jpg."""
+    return re.compile(r'^(\d{4}_)?\d{6}\.' + ext + '$')
 
 
 def _render_file(task: Tuple[Dict, int, int, str]) -> List[Tuple[int, np.ndarray]]:
@@ -116,74 +70,33 @@ def _render_file(task: Tuple[Dict, int, int, str]) -> List[Tuple[int, np.ndarray
     return objects
 
 
-def _init_worker() -> None:
-    cv2.setNumThreads(1)  # one core per worker process
-
-
-def _remove_stale(folder: str, pattern: re.Pattern) -> None:
-    """Delete the files of an earlier generation (names matching ``pattern``) in ``folder``."""
-    os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):
-        if pattern.match(name):
-            os.remove(osp.join(folder, name))
-
-
 def _write_split(
     out_dir: str,
-    layout: str,
+    categories: List[Tuple[int, str]],
     split: Split,
     num_images: int,
     params: Dict,
     workers: int,
     log: Callable[[str], None],
 ) -> Dict:
-    size = params['img_size']
-    categories = layout_categories(layout)
-    # one dict shared by every task
-    job = dict(params, out_dir=out_dir, num_classes=len(categories))
+    """Draw and write a split's images and annotations; returns its manifest entry."""
+    job = dict(params, out_dir=out_dir, num_classes=len(categories))  # shared by every task
     tasks = [
         (job, split.stream, idx, split.img_dir + split.stem(idx) + '.jpg')
         for idx in range(num_images)
     ]
     if workers > 1 and num_images > 1:
         # fork: the workers need only numpy and OpenCV, not a fresh interpreter
-        # that would import the whole package again.
-        with multiprocessing.get_context('fork').Pool(workers, _init_worker) as pool:
+        # that would import the whole package again; one OpenCV thread each.
+        with multiprocessing.get_context('fork').Pool(workers, cv2.setNumThreads, (1,)) as pool:
             all_objects = pool.map(_render_file, tasks, chunksize=64)
     else:
         all_objects = [_render_file(task) for task in tasks]
-    images, annotations = [], []
-    area_counts = {'small': 0, 'medium': 0, 'large': 0}
-    voc_dir = osp.join(out_dir, osp.dirname(split.img_dir.rstrip('/')))
-    for idx, objects in enumerate(all_objects):
-        file_name = split.stem(idx) + '.jpg'
-        images.append(dict(id=idx + 1, file_name=file_name, width=size, height=size))
-        for label, (x1, y1, x2, y2) in objects:
-            w, h = round(float(x2 - x1), 2), round(float(y2 - y1), 2)
-            area = round(w * h, 2)
-            bucket = 'small' if area < 32**2 else 'medium' if area < 96**2 else 'large'
-            area_counts[bucket] += 1
-            annotations.append(
-                dict(
-                    id=len(annotations) + 1,
-                    image_id=idx + 1,
-                    category_id=categories[label][0],
-                    bbox=[round(float(x1), 2), round(float(y1), 2), w, h],
-                    area=area,
-                    iscrowd=0,
-                )
-            )
-        if layout == 'voc0712':
-            xml = voc_xml(split, file_name, size, objects, categories)
-            with open(osp.join(voc_dir, 'Annotations', split.stem(idx) + '.xml'), 'wb') as f:
-                f.write(xml)
-    ann_path = osp.join(out_dir, split.ann_file)
-    os.makedirs(osp.dirname(ann_path), exist_ok=True)
-    with open(ann_path, 'w') as f:
-        if layout == 'voc0712':
-            f.write(''.join(split.stem(idx) + '\n' for idx in range(num_images)))
-        else:
-            json.dump(coco_json(split, images, annotations, categories), f, separators=(',', ':'))
+    annotations = write_annotations(out_dir, split, params['img_size'], all_objects, categories)
+    area_counts = {'small': 0, 'medium': 0, 'large': 0}  # COCO's area ranges
+    for ann in annotations:
+        area = ann['area']
+        area_counts['small' if area < 32**2 else 'medium' if area < 96**2 else 'large'] += 1
     log(f'{split.name}: {num_images} images, {len(annotations)} objects {area_counts}')
     return dict(
         ann_file=split.ann_file,
@@ -194,7 +107,7 @@ def _write_split(
     )
 
 
-def read_manifest(out_dir: str) -> Optional[Dict]:
+def _read_manifest(out_dir: str) -> Optional[Dict]:
     """The manifest of a generated dataset, or None if there is none."""
     path = osp.join(out_dir, MANIFEST)
     if not osp.isfile(path):
@@ -212,11 +125,29 @@ def _is_complete(out_dir: str, manifest: Dict) -> bool:
         if not osp.isfile(osp.join(out_dir, info['ann_file'])):
             return False
         expected[info['img_dir']] = expected.get(info['img_dir'], 0) + info['images']
+    images = _file_names('jpg')
     for img_dir, count in expected.items():
         path = osp.join(out_dir, img_dir)
-        if not osp.isdir(path) or sum(1 for n in os.listdir(path) if _IMAGE_NAME.match(n)) != count:
+        if not osp.isdir(path) or sum(1 for n in os.listdir(path) if images.match(n)) != count:
             return False
     return True
+
+
+def _clear(out_dir: str, splits: List[Split]) -> None:
+    """Remove what an earlier run left: its manifest first (an interrupted run must not
+    look complete), then its images and VOC XML files."""
+    os.makedirs(out_dir, exist_ok=True)
+    manifest_path = osp.join(out_dir, MANIFEST)
+    if osp.exists(manifest_path):
+        os.remove(manifest_path)
+    folders = {split.img_dir: _file_names('jpg') for split in splits}
+    folders.update((split.xml_dir, _file_names('xml')) for split in splits if split.xml_dir)
+    for folder, names in folders.items():
+        folder = osp.join(out_dir, folder)
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if names.match(name):
+                os.remove(osp.join(folder, name))
 
 
 def generate_synthetic_coco(
@@ -269,11 +200,9 @@ def generate_synthetic_coco(
         workers: Processes that draw the images (forked; the files are the
             same for any number).
         log: Called with one progress line per split.
-        layout: ``'synthetic'`` (six shape classes, ``train/``, ``val/``),
-            ``'coco2017'`` (COCO 2017's files and 80 classes) or ``'voc0712'``
-            (a ``VOCdevkit`` with VOC2007 and VOC2012, 20 classes); see the
-            module docstring. ``num_train`` images go to each training split
-            (VOC2007 and VOC2012 ``trainval``), ``num_val`` to the test split.
+        layout: ``'synthetic'``, ``'coco2017'`` or ``'voc0712'`` (the module
+            docstring lists their files). ``num_train`` images go to each
+            training split, ``num_val`` to the other.
 
     Returns:
         The manifest: ``params``, ``classes`` and per split ``ann_file``,
@@ -323,7 +252,7 @@ def generate_synthetic_coco(
         params['min_side'] = float(min_side)
     if layout != 'synthetic':  # the default leaves earlier manifests valid
         params['layout'] = layout
-    old = read_manifest(out_dir)
+    old = _read_manifest(out_dir)
     if (
         not force
         and old is not None
@@ -338,38 +267,29 @@ def generate_synthetic_coco(
             f'{out_dir} is not empty and has no {MANIFEST} of this generator; choose an empty '
             'directory or pass force=True (--force) to write into it'
         )
-    os.makedirs(out_dir, exist_ok=True)
-    manifest_path = osp.join(out_dir, MANIFEST)
-    if osp.exists(manifest_path):  # an interrupted run must not look complete
-        os.remove(manifest_path)
-    splits_of_layout = layout_splits(layout, num_train)
-    for img_dir in dict.fromkeys(split.img_dir for split in splits_of_layout):
-        _remove_stale(osp.join(out_dir, img_dir), _IMAGE_NAME)  # images of an earlier run
-        if layout == 'voc0712':
-            _remove_stale(
-                osp.join(out_dir, osp.dirname(img_dir.rstrip('/')), 'Annotations'), _XML_NAME
-            )
-    splits = {
-        split.name: _write_split(
-            out_dir,
-            layout,
-            split,
-            num_train if split.train else num_val,
-            params,
-            workers,
-            log,
-        )
-        for split in splits_of_layout
-    }
+    splits = layout_splits(layout, num_train)
+    _clear(out_dir, splits)
+    categories = layout_categories(layout)
     manifest = dict(
         generator='ssd_plugin.apis.synthetic_data',
         format_version=FORMAT_VERSION,
         params=params,
-        classes=[name for _, name in layout_categories(layout)],
-        splits=splits,
+        classes=[name for _, name in categories],
+        splits={
+            split.name: _write_split(
+                out_dir,
+                categories,
+                split,
+                num_train if split.train else num_val,
+                params,
+                workers,
+                log,
+            )
+            for split in splits
+        },
     )
-    tmp = manifest_path + '.tmp'
-    with open(tmp, 'w') as f:
+    manifest_path = osp.join(out_dir, MANIFEST)
+    with open(manifest_path + '.tmp', 'w') as f:
         json.dump(manifest, f, indent=2)
-    os.replace(tmp, manifest_path)
+    os.replace(manifest_path + '.tmp', manifest_path)
     return dict(manifest, skipped=False)

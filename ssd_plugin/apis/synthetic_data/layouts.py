@@ -1,21 +1,42 @@
-"""Where each layout of the synthetic dataset puts its files, its classes, and
-the COCO JSON and Pascal VOC XML it writes (see
-:mod:`ssd_plugin.apis.synthetic_data.generator`)."""
+"""The layouts of the synthetic dataset: where each puts its files, the classes it
+is labelled with, and its annotations (:func:`write_annotations`). Relative to
+``out_dir``:
 
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+* ``synthetic`` (the default), the six shapes, for ``type='CocoDataset'``,
+  ``data_root=out_dir`` and ``metainfo=dict(classes=SYNTHETIC_CLASSES)``::
+
+      annotations/instances_train.json   train/000000.jpg ...
+      annotations/instances_val.json     val/000000.jpg ...
+
+* ``coco2017``: COCO 2017's files and 80 classes with their (non-contiguous)
+  ids, 1 to 90, so that configs written for COCO run unchanged::
+
+      annotations/instances_train2017.json   train2017/000000.jpg ...
+      annotations/instances_val2017.json     val2017/000000.jpg ...
+
+* ``voc0712``: a ``VOCdevkit`` with VOC's 20 classes, XML annotations (1-based
+  inclusive pixel coordinates) and image lists; ``num_train`` images in each
+  of VOC2007 and VOC2012 ``trainval``, ``num_val`` in VOC2007 ``test``::
+
+      VOC2007/Annotations/000000.xml ...      VOC2007/JPEGImages/000000.jpg ...
+      VOC2007/ImageSets/Main/trainval.txt     VOC2007/ImageSets/Main/test.txt
+      VOC2012/Annotations/2012_000000.xml ... VOC2012/JPEGImages/2012_000000.jpg ...
+      VOC2012/ImageSets/Main/trainval.txt
+
+In the real datasets' layouts, class ``k`` is drawn as shape ``k % 6``.
+"""
+
+import json
+import os
+import os.path as osp
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from xml.etree import ElementTree
+
+import numpy as np
 
 from .classes import SYNTHETIC_CLASSES
 
-__all__ = [
-    'COCO2017_CATEGORY_IDS',
-    'LAYOUTS',
-    'Split',
-    'coco_json',
-    'layout_categories',
-    'layout_splits',
-    'voc_xml',
-]
+__all__ = ['LAYOUTS', 'Split', 'layout_categories', 'layout_splits', 'write_annotations']
 
 LAYOUTS = ('synthetic', 'coco2017', 'voc0712')
 # COCO 2017's category ids of its 80 classes (mmdet's CocoDataset order): 1-90 with gaps.
@@ -23,6 +44,8 @@ COCO2017_CATEGORY_IDS = (
     *range(1, 12), *range(13, 26), 27, 28, *range(31, 45), *range(46, 66), 67, 70,
     *range(72, 83), *range(84, 91),
 )  # fmt: skip
+
+Objects = List[Tuple[int, np.ndarray]]  # (label, box xyxy) of each object of an image
 
 
 def layout_categories(layout: str) -> List[Tuple[int, str]]:
@@ -32,23 +55,18 @@ def layout_categories(layout: str) -> List[Tuple[int, str]]:
     classes with COCO's ids; ``voc0712``: mmdet's ``VOCDataset`` classes, ids 1-20
     (VOC's XML names classes, not ids).
     """
-    if layout == 'synthetic':
-        names: Sequence[str] = SYNTHETIC_CLASSES
-        ids: Sequence[int] = range(1, len(names) + 1)
-    elif layout == 'coco2017':
+    if layout == 'coco2017':
         from mmdet.datasets import CocoDataset
 
-        names, ids = CocoDataset.METAINFO['classes'], COCO2017_CATEGORY_IDS
-    elif layout == 'voc0712':
+        names = CocoDataset.METAINFO['classes']
+        if len(names) != len(COCO2017_CATEGORY_IDS):
+            raise ValueError(f'coco2017: {len(names)} class names but 80 category ids')
+        return list(zip(COCO2017_CATEGORY_IDS, names))
+    if layout == 'voc0712':
         from mmdet.datasets import VOCDataset
 
-        names = VOCDataset.METAINFO['classes']
-        ids = range(1, len(names) + 1)
-    else:
-        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
-    if len(names) != len(ids):
-        raise ValueError(f'{layout}: {len(names)} class names but {len(ids)} category ids')
-    return list(zip(ids, names))
+        return list(enumerate(VOCDataset.METAINFO['classes'], start=1))
+    return list(enumerate(SYNTHETIC_CLASSES, start=1))
 
 
 class Split(NamedTuple):
@@ -61,6 +79,7 @@ class Split(NamedTuple):
     ann_file: str  # COCO JSON, or a VOC image list (ImageSets/Main/*.txt)
     name_format: str  # file name stem of image ``first + index``
     first: int = 0  # VOC2007 test images are numbered after trainval (same folder)
+    xml_dir: Optional[str] = None  # VOC: the XML files' folder (ann_file lists the images)
 
     def stem(self, idx: int) -> str:
         return self.name_format.format(self.first + idx)
@@ -78,26 +97,68 @@ def layout_splits(layout: str, num_train: int) -> List[Split]:
             Split('train2017', 0, True, 'train2017/', ann.format('train'), '{:06d}'),
             Split('val2017', 1, False, 'val2017/', ann.format('val'), '{:06d}'),
         ]
-    img07, img12 = 'VOC2007/JPEGImages/', 'VOC2012/JPEGImages/'
-    main07, main12 = 'VOC2007/ImageSets/Main/', 'VOC2012/ImageSets/Main/'
+    img07, main07, xml07 = 'VOC2007/JPEGImages/', 'VOC2007/ImageSets/Main/', 'VOC2007/Annotations/'
+    img12, main12, xml12 = 'VOC2012/JPEGImages/', 'VOC2012/ImageSets/Main/', 'VOC2012/Annotations/'
     return [
-        Split('VOC2007_trainval', 0, True, img07, main07 + 'trainval.txt', '{:06d}'),
-        Split('VOC2007_test', 1, False, img07, main07 + 'test.txt', '{:06d}', num_train),
-        Split('VOC2012_trainval', 2, True, img12, main12 + 'trainval.txt', '2012_{:06d}'),
+        Split('VOC2007_trainval', 0, True, img07, main07 + 'trainval.txt', '{:06d}', 0, xml07),
+        Split('VOC2007_test', 1, False, img07, main07 + 'test.txt', '{:06d}', num_train, xml07),
+        Split('VOC2012_trainval', 2, True, img12, main12 + 'trainval.txt', '2012_{:06d}', 0, xml12),
     ]
 
 
-def coco_json(split: Split, images: List[Dict], annotations: List[Dict], categories) -> Dict:
-    return dict(
+def write_annotations(
+    out_dir: str,
+    split: Split,
+    img_size: int,
+    all_objects: Sequence[Objects],
+    categories: List[Tuple[int, str]],
+) -> List[Dict]:
+    """Write the annotations of a split's images (``all_objects[i]``: image ``i``'s objects).
+
+    Returns:
+        The annotations in COCO's form (``bbox`` ``[x, y, w, h]``, ``area``),
+        whichever form the layout writes.
+    """
+    annotations = []
+    for idx, objects in enumerate(all_objects):
+        for label, (x1, y1, x2, y2) in objects:
+            w, h = round(float(x2 - x1), 2), round(float(y2 - y1), 2)
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=idx + 1,
+                    category_id=categories[label][0],
+                    bbox=[round(float(x1), 2), round(float(y1), 2), w, h],
+                    area=round(w * h, 2),
+                    iscrowd=0,
+                )
+            )
+    stems = [split.stem(idx) for idx in range(len(all_objects))]
+    ann_path = osp.join(out_dir, split.ann_file)
+    os.makedirs(osp.dirname(ann_path), exist_ok=True)
+    if split.xml_dir is not None:
+        for stem, objects in zip(stems, all_objects):
+            with open(osp.join(out_dir, split.xml_dir, stem + '.xml'), 'wb') as f:
+                f.write(_voc_xml(split, stem + '.jpg', img_size, objects, categories))
+        with open(ann_path, 'w') as f:
+            f.write(''.join(stem + '\n' for stem in stems))
+        return annotations
+    coco = dict(
         info=dict(description=f'ssd_plugin synthetic shapes, {split.name} split', version='1.0'),
         licenses=[],
-        images=images,
+        images=[
+            dict(id=idx + 1, file_name=stem + '.jpg', width=img_size, height=img_size)
+            for idx, stem in enumerate(stems)
+        ],
         annotations=annotations,
         categories=[dict(id=i, name=name, supercategory='shape') for i, name in categories],
     )
+    with open(ann_path, 'w') as f:
+        json.dump(coco, f, separators=(',', ':'))
+    return annotations
 
 
-def voc_xml(split: Split, file_name: str, size: int, objects, categories) -> bytes:
+def _voc_xml(split: Split, file_name: str, size: int, objects: Objects, categories) -> bytes:
     """Pascal VOC annotation of one image: 1-based, inclusive pixel coordinates."""
     root = ElementTree.Element('annotation')
     ElementTree.SubElement(root, 'folder').text = split.img_dir.split('/')[0]

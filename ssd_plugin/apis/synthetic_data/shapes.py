@@ -47,14 +47,9 @@ def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
 def _sample_side(
     rng: np.random.Generator, img_size: int, bucket: int, min_side: Optional[float] = None
 ) -> float:
-    """Side (sqrt of bbox area) of a new object in COCO area range ``bucket``.
-
-    Args:
-        rng: The image's random generator.
-        img_size: Side of the image in pixels.
-        bucket: 0 small (side < 32), 1 medium (< 96), 2 large.
-        min_side: Smallest side of a small object; None: ``max(10, 0.06 * img_size)``.
-    """
+    """Side (sqrt of bbox area) of a new object in COCO area range ``bucket``: 0 small
+    (side < 32, at least ``min_side``, by default ``max(10, 0.06 * img_size)``),
+    1 medium (< 96), 2 large (up to 0.8 of the image)."""
     min_side = max(10.0, 0.06 * img_size) if min_side is None else float(min_side)
     max_side = 0.8 * img_size
     low, high = (
