@@ -26,7 +26,7 @@ model = dict(
             gt_max_assign_all=False,
         ),
         sampler=dict(type='mmdet.PseudoSampler'),
-        smoothl1_beta=1.0,
+        smoothl1_beta={{_base_.smoothl1_beta}},  # the demo's, for a like comparison
         allowed_border=-1,
         pos_weight=-1,
         neg_pos_ratio=3,
