@@ -61,12 +61,19 @@ def _dataset_howto(ds_type: str, data_root: str, ann_file: str = '') -> str:
     return f'Place the {ds_type or "dataset"} files at the paths above.'
 
 
-def dataset_problems(cfg: Any, dataloaders: Sequence[str]) -> Tuple[List[str], List[str]]:
+_IMAGE_PREFIX_KEYS = ('img', 'img_path')  # the image folders of ``data_prefix``
+
+
+def dataset_problems(
+    cfg: Any, dataloaders: Sequence[str], images: bool = True
+) -> Tuple[List[str], List[str]]:
     """Missing dataset files of the given dataloaders and their evaluators.
 
     Args:
         cfg: The full config.
         dataloaders: Names such as ``'train_dataloader'``.
+        images: Whether the image folders (``data_prefix.img``) must exist;
+            False for a run that reads only the annotations.
 
     Returns:
         ``(problems, hints)``: one line per missing path, and the lines that
@@ -94,6 +101,8 @@ def dataset_problems(cfg: Any, dataloaders: Sequence[str]) -> Tuple[List[str], L
                 if ann_file and not osp.isfile(join_root(data_root, ann_file)):
                     found.append(f'ann_file {join_root(data_root, ann_file)!r} does not exist')
                 for prefix_key, prefix in (cfg_get(ds, 'data_prefix') or {}).items():
+                    if not images and prefix_key in _IMAGE_PREFIX_KEYS:
+                        continue
                     path = join_root(data_root, prefix) if isinstance(prefix, str) else ''
                     if prefix and path and not osp.exists(path):
                         found.append(f'data_prefix.{prefix_key} {path!r} does not exist')

@@ -45,22 +45,6 @@ from .report import (
 
 __all__ = ['DefaultBoxAnalysis', 'check_train_data', 'format_sizes_table', 'format_table']
 
-_IMAGE_PREFIX_KEYS = ('img', 'img_path')  # images are not read; other prefixes (VOC XML) are
-
-
-def _strip_image_prefixes(ds_cfg: Any) -> None:
-    if not hasattr(ds_cfg, 'get'):
-        return
-    if ds_cfg.get('dataset') is not None:
-        _strip_image_prefixes(ds_cfg['dataset'])
-    elif ds_cfg.get('datasets') is not None:
-        for sub in ds_cfg['datasets']:
-            _strip_image_prefixes(sub)
-    elif hasattr(ds_cfg.get('data_prefix'), 'items'):
-        ds_cfg['data_prefix'] = {
-            k: v for k, v in ds_cfg['data_prefix'].items() if k not in _IMAGE_PREFIX_KEYS
-        }
-
 
 def check_train_data(cfg: Any, config_path: str) -> None:
     """The run checks' dataset test on the training set, images left out.
@@ -71,10 +55,7 @@ def check_train_data(cfg: Any, config_path: str) -> None:
     """
     from ssd_plugin.apis.dataset_checks import dataset_problems
 
-    probe = dict(train_dataloader=copy.deepcopy(cfg.get('train_dataloader')))
-    if probe['train_dataloader'] is not None:
-        _strip_image_prefixes(probe['train_dataloader'].get('dataset'))
-    problems, hints = dataset_problems(probe, ['train_dataloader'])
+    problems, hints = dataset_problems(cfg, ['train_dataloader'], images=False)
     if problems:
         lines = [
             f'Cannot analyse the default boxes of {config_path}: the training annotations are '

@@ -74,3 +74,28 @@ def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkey
     with pytest.raises(DefaultBoxesError, match='give --fit-samples 100'):
         runner.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(_trade_run())
     assert len(calls) == 3
+
+
+def test_train_data_check_needs_annotations_not_images(tmp_path):
+    """The analysis reads annotations only: a missing image folder is not a problem for it
+    (inside a wrapper too), where the run checks of a training name it; a missing
+    annotation file still is."""
+    from mmengine.config import ConfigDict
+
+    from ssd_plugin.apis.dataset_checks import dataset_problems
+
+    (tmp_path / 'ann.json').write_text('{}')
+    leaf = dict(type='CocoDataset', data_root=str(tmp_path), ann_file='ann.json')
+    leaf['data_prefix'] = dict(img='train/')  # not there
+    cfg = ConfigDict(
+        train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2, dataset=leaf))
+    )
+    runner.check_train_data(cfg, 'cfg.py')  # no error
+    problems, _ = dataset_problems(cfg, ['train_dataloader'])
+    assert problems == [
+        f'train_dataloader.dataset.dataset (CocoDataset): data_prefix.img '
+        f"'{tmp_path}/train/' does not exist"
+    ]
+    cfg.train_dataloader.dataset.dataset.ann_file = 'missing.json'
+    with pytest.raises(DefaultBoxesError, match=r"ann_file '.*missing\.json' does not exist"):
+        runner.check_train_data(cfg, 'cfg.py')
