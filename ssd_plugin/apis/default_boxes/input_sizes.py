@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .coverage import grid_sizes
 from .errors import DefaultBoxesError
 from .fit import stock_settings
 from .ground_truth import leaf_dataset_cfgs, pad_size_divisor, train_resize, type_name
@@ -186,10 +187,8 @@ def model_flops(model: nn.Module, h: int, w: int) -> int:
 
 def num_priors(generator, h: int, w: int) -> int:
     """Default boxes of the generator on an ``h x w`` input (``ceil(input / stride)`` maps)."""
-    total = 0
-    for (sw, sh), a in zip(generator.strides, generator.num_base_priors):
-        total += math.ceil(h / float(sh) - 1e-6) * math.ceil(w / float(sw) - 1e-6) * int(a)
-    return total
+    maps = grid_sizes(generator, h, w)
+    return sum(fh * fw * int(a) for (fh, fw), a in zip(maps, generator.num_base_priors))
 
 
 def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:
