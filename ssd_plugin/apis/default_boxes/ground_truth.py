@@ -26,6 +26,7 @@ __all__ = [
     'leaf_dataset_cfgs',
     'load_train_boxes',
     'pad_size_divisor',
+    'resize_target',
     'train_resize',
     'type_name',
 ]
@@ -114,24 +115,30 @@ def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict
     return found, notes
 
 
+def resize_target(resize: Dict) -> Optional[Tuple[Any, Any]]:
+    """``(w, h)`` a ``Resize`` (``scale``) or ``FixShapeResize`` aims at; None without a scale."""
+    if type_name(resize) == 'FixShapeResize':
+        return resize['width'], resize['height']
+    scale = resize.get('scale')
+    if scale is None:
+        return None
+    return (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
+
+
 def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tuple[int, int]:
     """``(new_w, new_h)`` of an image after ``resize`` (mmdet's Resize/FixShapeResize rules)."""
     if resize is None:
         return int(round(w)), int(round(h))
-    name = type_name(resize)
-    keep_ratio = bool(resize.get('keep_ratio', False))
-    if name == 'FixShapeResize':
-        target = (resize['width'], resize['height'])
-    elif resize.get('scale') is not None:
-        scale = resize['scale']
-        target = (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
-    elif resize.get('scale_factor') is not None:
-        factor = resize['scale_factor']
+    target = resize_target(resize)
+    if target is None:
+        factor = resize.get('scale_factor')
+        if factor is None:
+            raise DefaultBoxesError(
+                f'{key}: the Resize has neither scale nor scale_factor: {resize}'
+            )
         fx, fy = (factor, factor) if isinstance(factor, (int, float)) else tuple(factor)
         return int(w * fx + 0.5), int(h * fy + 0.5)
-    else:
-        raise DefaultBoxesError(f'{key}: the Resize has neither scale nor scale_factor: {resize}')
-    if not keep_ratio:
+    if not resize.get('keep_ratio', False):
         return int(target[0]), int(target[1])
     from mmcv.image import rescale_size
 
