@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .coverage import SIZE_BINS, _featmap_sizes, level_geometry, size_bin
+from .coverage import SIZE_BINS, grid_sizes, level_geometry, size_bin
 from .ground_truth import GroundTruth
 
 __all__ = [
@@ -132,7 +132,7 @@ def grid_offsets(gt: GroundTruth, generator) -> List[Tuple[Tensor, Tensor]]:
     gx, gy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     shapes, inverse = np.unique(gt.input_shapes, axis=0, return_inverse=True)
     inverse = torch.from_numpy(inverse.reshape(-1))
-    fm = [_featmap_sizes(generator, int(h), int(w)) for h, w in shapes]
+    fm = [grid_sizes(generator, int(h), int(w)) for h, w in shapes]
     out = []
     for k, ((sw, sh), (cx, cy), _) in enumerate(level_geometry(generator)):
         fh = torch.tensor([f[k][0] for f in fm])[inverse]

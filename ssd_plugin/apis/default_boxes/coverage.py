@@ -33,6 +33,7 @@ from .ground_truth import GroundTruth
 __all__ = [
     'MatchResult',
     'SIZE_BINS',
+    'grid_sizes',
     'level_geometry',
     'match_default_boxes',
     'size_bin',
@@ -83,8 +84,9 @@ def level_geometry(generator) -> List[Tuple[Tuple[float, float], Tuple[float, fl
     return out
 
 
-def _featmap_sizes(generator, h: int, w: int) -> List[Tuple[int, int]]:
-    """``ceil(input / stride)`` per level, as ``SSDConfigCheckHook`` requires of the features."""
+def grid_sizes(generator, h: int, w: int) -> List[Tuple[int, int]]:
+    """``(fh, fw)`` = ``ceil(input / stride)`` per level, as ``SSDConfigCheckHook`` requires
+    of the features."""
     return [
         (int(np.ceil(h / sh - 1e-6)), int(np.ceil(w / sw - 1e-6)))
         for sw, sh in ((float(s[0]), float(s[1])) for s in generator.strides)
@@ -233,46 +235,39 @@ def match_default_boxes(
     pos_levels = np.zeros((num, num_levels), np.int64)
     shapes, inverse = np.unique(gt.input_shapes, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    chunks = []
-    for s in range(len(shapes)):
-        rows = np.nonzero(inverse == s)[0]
-        chunks += [(s, rows[i : i + chunk_size]) for i in range(0, len(rows), chunk_size)]
     bar = None
     if progress and num > chunk_size:
         from mmengine.utils import ProgressBar
 
         bar = ProgressBar(num)
-    priors_of: Dict[int, Tuple[List[Tensor], List[Tuple[int, int]]]] = {}
     with torch.no_grad():
-        for s, rows in chunks:
-            if s not in priors_of:
-                priors_of.clear()  # one input shape at a time
-                h, w = (int(v) for v in shapes[s])
-                featmaps = _featmap_sizes(generator, h, w)
-                priors = generator.grid_priors(featmaps, device='cpu')
-                priors = [p.tensor if hasattr(p, 'tensor') else p for p in priors]
-                priors_of[s] = ([p.float() for p in priors], featmaps)
-            priors, featmaps = priors_of[s]
-            boxes = torch.from_numpy(gt.boxes[rows]).float()
-            best = torch.full((len(rows),), -1.0)
-            level = torch.full((len(rows),), -1, dtype=torch.long)
-            counts = torch.zeros((len(rows), num_levels), dtype=torch.long)
-            for k in range(num_levels):
-                lb, lc = _match_level(boxes, priors[k], featmaps[k], geometry[k], pos_iou_thr)
-                better = lb > best  # strict: ties stay on the lower level (argmax order)
-                best = torch.where(better, lb, best)
-                level = torch.where(better, torch.full_like(level, k), level)
-                counts[:, k] = lc
-            # SSD §2.2: each ground truth is first matched to its best default box.
-            forced = (counts.sum(dim=1) == 0) & (best > 0) & (best >= min_pos_iou)
-            idx = torch.nonzero(forced).squeeze(1)
-            counts[idx, level[idx]] += 1
-            level = torch.where(best > 0, level, torch.full_like(level, -1))
-            best_iou[rows] = best.clamp(min=0).numpy()
-            best_level[rows] = level.numpy()
-            pos_levels[rows] = counts.numpy()
-            if bar is not None:
-                bar.update(len(rows))
+        for s, (h, w) in enumerate(shapes.tolist()):  # one input shape at a time
+            featmaps = grid_sizes(generator, h, w)
+            priors = generator.grid_priors(featmaps, device='cpu')
+            priors = [(p.tensor if hasattr(p, 'tensor') else p).float() for p in priors]
+            rows_of_shape = np.nonzero(inverse == s)[0]
+            for start in range(0, len(rows_of_shape), chunk_size):
+                rows = rows_of_shape[start : start + chunk_size]
+                boxes = torch.from_numpy(gt.boxes[rows]).float()
+                best = torch.full((len(rows),), -1.0)
+                level = torch.full((len(rows),), -1, dtype=torch.long)
+                counts = torch.zeros((len(rows), num_levels), dtype=torch.long)
+                for k in range(num_levels):
+                    lb, lc = _match_level(boxes, priors[k], featmaps[k], geometry[k], pos_iou_thr)
+                    better = lb > best  # strict: ties stay on the lower level (argmax order)
+                    best = torch.where(better, lb, best)
+                    level = torch.where(better, torch.full_like(level, k), level)
+                    counts[:, k] = lc
+                # SSD §2.2: each ground truth is first matched to its best default box.
+                forced = (counts.sum(dim=1) == 0) & (best > 0) & (best >= min_pos_iou)
+                idx = torch.nonzero(forced).squeeze(1)
+                counts[idx, level[idx]] += 1
+                level = torch.where(best > 0, level, torch.full_like(level, -1))
+                best_iou[rows] = best.clamp(min=0).numpy()
+                best_level[rows] = level.numpy()
+                pos_levels[rows] = counts.numpy()
+                if bar is not None:
+                    bar.update(len(rows))
     if bar is not None:
         print()
     return MatchResult(best_iou, best_level, pos_levels.sum(1), pos_levels, float(pos_iou_thr))

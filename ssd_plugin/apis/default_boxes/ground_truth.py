@@ -1,18 +1,17 @@
 """The training set's ground-truth boxes as the network input sees them.
 
-The boxes are read through the config's own dataset class (so its filters,
-e.g. ``filter_empty_gt``, ``min_size`` or ``SSDCocoDataset``'s invalid-box
-handling, apply), then scaled as the train pipeline's fixed ``Resize`` would
-scale them. Plain COCO files of mmdet's ``CocoDataset`` and ``SSDCocoDataset``
-are read directly (:mod:`.coco_reader`), with the same filters and results.
-Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is left out: it
-changes where and how large each object is from one epoch to the next, while
-the default boxes are fitted to the objects themselves. Images are not opened.
+Each dataset of ``train_dataloader`` (inside ``RepeatDataset`` or
+``ConcatDataset``: the run checks' :func:`leaf_datasets` walk) is built as the
+config's own class with an empty pipeline, so its filters (``filter_cfg``,
+``metainfo`` classes, ``SSDCocoDataset``'s invalid-box handling) apply; its
+boxes are then scaled as the train pipeline's fixed ``Resize`` would scale
+them. Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is left
+out: it changes where and how large each object is from one epoch to the
+next, while the default boxes are fitted to the objects themselves. Images
+are not opened.
 """
 
-import contextlib
 import copy
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -20,7 +19,6 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from .._config_walk import leaf_datasets
-from .coco_reader import read_coco_boxes
 from .errors import DefaultBoxesError
 
 __all__ = [
@@ -28,6 +26,7 @@ __all__ = [
     'leaf_dataset_cfgs',
     'load_train_boxes',
     'pad_size_divisor',
+    'resize_target',
     'train_resize',
     'type_name',
 ]
@@ -116,24 +115,30 @@ def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict
     return found, notes
 
 
+def resize_target(resize: Dict) -> Optional[Tuple[Any, Any]]:
+    """``(w, h)`` a ``Resize`` (``scale``) or ``FixShapeResize`` aims at; None without a scale."""
+    if type_name(resize) == 'FixShapeResize':
+        return resize['width'], resize['height']
+    scale = resize.get('scale')
+    if scale is None:
+        return None
+    return (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
+
+
 def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tuple[int, int]:
     """``(new_w, new_h)`` of an image after ``resize`` (mmdet's Resize/FixShapeResize rules)."""
     if resize is None:
         return int(round(w)), int(round(h))
-    name = type_name(resize)
-    keep_ratio = bool(resize.get('keep_ratio', False))
-    if name == 'FixShapeResize':
-        target = (resize['width'], resize['height'])
-    elif resize.get('scale') is not None:
-        scale = resize['scale']
-        target = (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
-    elif resize.get('scale_factor') is not None:
-        factor = resize['scale_factor']
+    target = resize_target(resize)
+    if target is None:
+        factor = resize.get('scale_factor')
+        if factor is None:
+            raise DefaultBoxesError(
+                f'{key}: the Resize has neither scale nor scale_factor: {resize}'
+            )
         fx, fy = (factor, factor) if isinstance(factor, (int, float)) else tuple(factor)
         return int(w * fx + 0.5), int(h * fy + 0.5)
-    else:
-        raise DefaultBoxesError(f'{key}: the Resize has neither scale nor scale_factor: {resize}')
-    if not keep_ratio:
+    if not resize.get('keep_ratio', False):
         return int(target[0]), int(target[1])
     from mmcv.image import rescale_size
 
@@ -141,29 +146,17 @@ def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tupl
     return int(new_w), int(new_h)
 
 
-def _build_dataset(leaf: Dict, key: str, lazy: bool = False):
-    """The leaf's dataset class instance; ``lazy``: its annotations not loaded yet."""
+def _build_dataset(leaf: Dict, key: str):
+    """The leaf's dataset class with its annotations loaded and filtered, no pipeline."""
     from mmengine.registry import DefaultScope
 
     from ssd_plugin.registry import DATASETS, SCOPE
 
-    leaf = dict(leaf)
-    leaf['pipeline'] = []  # nothing is loaded: the annotations only
-    leaf['serialize_data'] = False  # data_list stays a list of dicts
-    leaf['lazy_init'] = lazy
+    leaf = dict(leaf, pipeline=[], serialize_data=False, lazy_init=False)
     if DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance('default_boxes', scope_name=SCOPE)
-    with _read_errors(leaf, key):
-        return DATASETS.build(leaf)
-
-
-@contextlib.contextmanager
-def _read_errors(leaf: Dict, key: str):
-    """The dataset's own message, with where it came from, as a ``DefaultBoxesError``."""
     try:
-        yield
-    except DefaultBoxesError:
-        raise
+        return DATASETS.build(leaf)
     except Exception as err:
         raise DefaultBoxesError(
             f'{key} ({leaf.get("type")}, ann_file {leaf.get("ann_file")!r}) could not be read: '
@@ -171,36 +164,30 @@ def _read_errors(leaf: Dict, key: str):
         ) from err
 
 
-def _class_boxes(
-    dataset, leaf: Dict, key: str, resize: Optional[Dict], divisor: int, progress: bool
-) -> Tuple[np.ndarray, np.ndarray, int, int]:
-    """``(boxes (M, 4) float64, shapes (M, 2), images, ignored)`` through the dataset class."""
-    with _read_errors(leaf, key):
-        dataset.full_init()
-    data_list = dataset.data_list
-    iterator = data_list
-    if progress and len(data_list) >= 20000:
-        from mmengine.utils import track_iter_progress
+def _dataset_boxes(
+    data_list: List[Dict], resize: Optional[Dict], key: str, divisor: int
+) -> Tuple[np.ndarray, np.ndarray, int]:
+    """``(boxes (M, 4) float64, padded input shapes (M, 2), ignored)`` of a data list.
 
-        iterator = track_iter_progress(data_list)
-    boxes, shapes = [np.zeros((0, 4))], [np.zeros((0, 2), np.int64)]
-    num_ignored = 0
-    for info in iterator:
-        instances = info.get('instances') or []
-        if not instances:
-            continue
-        bbox = np.asarray([inst['bbox'] for inst in instances], np.float64).reshape(-1, 4)
-        keep = np.asarray([not inst.get('ignore_flag', 0) for inst in instances], bool)
-        num_ignored += int((~keep).sum())
-        bbox = bbox[keep]
-        w, h = float(info['width']), float(info['height'])
+    Every box is scaled as its image by the ``Resize`` and clipped to the
+    resized image (as ``Resize`` clips); the resize is computed once per image size.
+    """
+    instances = [info.get('instances') or [] for info in data_list]
+    flat = [inst for insts in instances for inst in insts]
+    bbox = np.array([inst['bbox'] for inst in flat], np.float64).reshape(-1, 4)
+    keep = np.array([not inst.get('ignore_flag', 0) for inst in flat], bool)
+    image = np.repeat(np.arange(len(data_list)), [len(insts) for insts in instances])[keep]
+    sizes = np.array([(float(i['width']), float(i['height'])) for i in data_list]).reshape(-1, 2)
+    pairs, which = np.unique(sizes, axis=0, return_inverse=True)
+    factors, pads = np.zeros((len(pairs), 4)), np.zeros((len(pairs), 2), np.int64)
+    bounds = np.zeros((len(pairs), 4))
+    for i, (w, h) in enumerate(pairs.tolist()):
         new_w, new_h = _resized_shape(w, h, resize, key)
-        bbox = bbox * np.array([new_w / w, new_h / h] * 2)
-        bbox = np.clip(bbox, 0, [new_w, new_h, new_w, new_h])  # Resize clips to the image
-        boxes.append(bbox)
-        pad = (math.ceil(new_h / divisor) * divisor, math.ceil(new_w / divisor) * divisor)
-        shapes.append(np.broadcast_to(np.array(pad, np.int64), (len(bbox), 2)))
-    return np.concatenate(boxes), np.concatenate(shapes), len(data_list), num_ignored
+        factors[i], bounds[i] = [new_w / w, new_h / h] * 2, [new_w, new_h] * 2
+        pads[i] = (math.ceil(new_h / divisor) * divisor, math.ceil(new_w / divisor) * divisor)
+    pair = which.reshape(-1)[image]
+    boxes = np.clip(bbox[keep] * factors[pair], 0, bounds[pair])
+    return boxes, pads[pair], int((~keep).sum())
 
 
 def pad_size_divisor(cfg: Any) -> int:
@@ -209,15 +196,11 @@ def pad_size_divisor(cfg: Any) -> int:
     return int(preprocessor.get('pad_size_divisor', 1) or 1)
 
 
-def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = True) -> GroundTruth:
+def load_train_boxes(cfg: Any) -> GroundTruth:
     """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
 
     Args:
         cfg: The full config (``mmengine.Config``).
-        progress: Show a progress bar over the images (dataset-class path).
-        use_fast_path: Read plain COCO files directly
-            (:func:`.coco_reader.read_coco_boxes`: the same boxes, faster);
-            False: always through the dataset class.
 
     Returns:
         The boxes, one row per non-ignored instance of every leaf dataset
@@ -231,29 +214,15 @@ def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = Tru
     if loader is None or loader.get('dataset') is None:
         raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
     divisor = pad_size_divisor(cfg)
-    all_boxes, all_shapes = [], []
+    all_boxes, all_shapes = [np.zeros((0, 4))], [np.zeros((0, 2), np.int64)]
     num_images = num_ignored = 0
     sources = []
     for key, leaf in leaf_dataset_cfgs(loader['dataset'], 'train_dataloader.dataset'):
         resize, _ = train_resize(leaf.get('pipeline'), key)
-        dataset = _build_dataset(leaf, key, lazy=True)
-        fast = (
-            read_coco_boxes(
-                dataset, functools.partial(_resized_shape, resize=resize, key=key), divisor
-            )
-            if use_fast_path
-            else None
-        )
-        if fast is not None:
-            boxes, shapes, images = fast.boxes, fast.input_shapes, fast.num_images
-            num_ignored += fast.num_ignored
-        else:
-            boxes, shapes, images, ignored = _class_boxes(
-                dataset, leaf, key, resize, divisor, progress
-            )
-            num_ignored += ignored
-        num_images += images
-        count = len(boxes)
+        dataset = _build_dataset(leaf, key)
+        boxes, shapes, ignored = _dataset_boxes(dataset.data_list, resize, key, divisor)
+        num_images += len(dataset.data_list)
+        num_ignored += ignored
         how = (
             'resized as '
             + type_name(resize)
@@ -263,14 +232,12 @@ def load_train_boxes(cfg: Any, progress: bool = False, use_fast_path: bool = Tru
         )
         sources.append(
             f'{key}: {type(dataset).__name__} {getattr(dataset, "ann_file", "")!s}: '
-            f'{images} images, {count} boxes; {how}'
+            f'{len(dataset.data_list)} images, {len(boxes)} boxes; {how}'
         )
         all_boxes.append(boxes)
         all_shapes.append(shapes)
-    boxes = (
-        np.concatenate(all_boxes).astype(np.float32) if all_boxes else np.zeros((0, 4), np.float32)
-    )
-    shapes = np.concatenate(all_shapes) if all_shapes else np.zeros((0, 2), np.int64)
+    boxes = np.concatenate(all_boxes).astype(np.float32)
+    shapes = np.concatenate(all_shapes)
     valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not valid.all():
         sources.append(f'{int((~valid).sum())} boxes of zero size at the input left out')

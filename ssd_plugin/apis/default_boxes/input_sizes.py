@@ -20,9 +20,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .coverage import grid_sizes
 from .errors import DefaultBoxesError
 from .fit import stock_settings
-from .ground_truth import leaf_dataset_cfgs, pad_size_divisor, train_resize, type_name
+from .ground_truth import (
+    leaf_dataset_cfgs,
+    pad_size_divisor,
+    resize_target,
+    train_resize,
+    type_name,
+)
 from .report import cfg_literal
 
 __all__ = [
@@ -49,12 +56,9 @@ def configured_input(cfg: Any) -> Tuple[int, int]:
     loader = cfg.get('train_dataloader') or {}
     for key, leaf in leaf_dataset_cfgs(loader.get('dataset'), 'train_dataloader.dataset'):
         resize, _ = train_resize(leaf.get('pipeline'), key)
-        if resize is not None and type_name(resize) == 'FixShapeResize':
-            return int(resize['width']), int(resize['height'])
-        if resize is not None and resize.get('scale') is not None:
-            scale = resize['scale']
-            w, h = (scale, scale) if isinstance(scale, (int, float)) else scale
-            return int(w), int(h)
+        target = resize_target(resize) if resize is not None else None
+        if target is not None:
+            return int(target[0]), int(target[1])
         break
     raise DefaultBoxesError(
         '--input-sizes needs a fixed Resize with a scale in the train pipeline (the input '
@@ -68,14 +72,10 @@ def _scaled_pipeline(pipeline: Sequence, f: float) -> Tuple[List, List[Tuple[int
     for i, step in enumerate(pipeline or []):
         step = copy.deepcopy(dict(step)) if hasattr(step, 'items') else step
         name = type_name(step)
-        new = None
-        if name == 'FixShapeResize':
-            new = dict(width=round(step['width'] * f), height=round(step['height'] * f))
-        elif name == 'Resize' and step.get('scale') is not None:
-            scale = step['scale']
-            w, h = (scale, scale) if isinstance(scale, (int, float)) else scale
-            new = dict(scale=(round(w * f), round(h * f)))
-        if new is not None:
+        target = resize_target(step) if name in ('Resize', 'FixShapeResize') else None
+        if target is not None:
+            w, h = round(target[0] * f), round(target[1] * f)
+            new = dict(width=w, height=h) if name == 'FixShapeResize' else dict(scale=(w, h))
             step.update(new)
             changed.append((i, new))
         out.append(step)
@@ -186,10 +186,8 @@ def model_flops(model: nn.Module, h: int, w: int) -> int:
 
 def num_priors(generator, h: int, w: int) -> int:
     """Default boxes of the generator on an ``h x w`` input (``ceil(input / stride)`` maps)."""
-    total = 0
-    for (sw, sh), a in zip(generator.strides, generator.num_base_priors):
-        total += math.ceil(h / float(sh) - 1e-6) * math.ceil(w / float(sw) - 1e-6) * int(a)
-    return total
+    maps = grid_sizes(generator, h, w)
+    return sum(fh * fw * int(a) for (fh, fw), a in zip(maps, generator.num_base_priors))
 
 
 def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:

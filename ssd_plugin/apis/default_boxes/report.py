@@ -3,7 +3,8 @@
 * :func:`anchor_generator_cfg`, :func:`assigner_thresholds`,
   :func:`build_anchor_generator`: the SSD anchor generator and the matching
   thresholds of a config, with a clear error when there is none.
-* :func:`build_report`: ``report.json``'s content.
+* :func:`build_report`: ``report.json``'s content; :func:`format_table` and
+  :func:`format_sizes_table`: the same as the text tables the tool prints.
 * :func:`fitted_overrides`, :func:`write_fitted_config`,
   :func:`cfg_options_line`: the fitted default boxes as a config that
   inherits the user's, and as a ``--cfg-options`` line.
@@ -17,6 +18,7 @@ import os.path as osp
 import pprint
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .coverage import SIZE_BINS
 from .errors import DefaultBoxesError
 
 __all__ = [
@@ -29,6 +31,9 @@ __all__ = [
     'cfg_options_line',
     'check_fitted_config',
     'fitted_overrides',
+    'format_sizes_table',
+    'format_table',
+    'without_scope',
     'write_fitted_config',
 ]
 
@@ -88,6 +93,11 @@ def build_anchor_generator(gen_cfg: Dict, what: str = ANCHOR_KEY):
         return TASK_UTILS.build(copy.deepcopy(gen_cfg))
     except Exception as err:
         raise DefaultBoxesError(f'{what} does not build: {type(err).__name__}: {err}') from err
+
+
+def without_scope(gen_cfg: Dict) -> Dict:
+    """An anchor generator config without the ``_scope_`` a base stamped on it."""
+    return {k: v for k, v in gen_cfg.items() if k != '_scope_'}
 
 
 def fitted_overrides(fit) -> Dict:
@@ -218,22 +228,18 @@ def check_fitted_config(path: str, cfg_options: Optional[Dict] = None) -> str:
     )
 
 
-def _pair(before: Any, after: Any, fitted: bool) -> Dict:
-    return dict(before=before, after=after) if fitted else dict(before=before)
-
-
 def build_report(
     config_path: str,
     gt,
     pos_iou_thr: float,
     stock_cfg: Dict,
     before: Dict,
-    after: Optional[Dict] = None,
-    fitted_cfg: Optional[Dict] = None,
-    notes: Optional[List[str]] = None,
-    ceiling: Optional[Dict] = None,
-    ceiling_notes: Optional[List[str]] = None,
-    floors: Optional[Dict[str, float]] = None,
+    after: Optional[Dict],
+    fitted_cfg: Optional[Dict],
+    notes: List[str],
+    ceiling: Dict,
+    ceiling_notes: List[str],
+    floors: Optional[Dict[str, float]],
 ) -> Dict:
     """The content of ``report.json``.
 
@@ -258,44 +264,107 @@ def build_report(
         but the ceiling), ``per_size``, ``num_gt``,
         ``fitted_anchor_generator`` and details.
     """
-    fitted = after is not None
-    after = after or dict(all={}, per_size={k: {} for k in before['per_size']})
+
+    def pair(configured: Dict, fitted: Optional[Dict], key: str) -> Dict:
+        if fitted is None:
+            return dict(before=configured.get(key))
+        return dict(before=configured.get(key), after=fitted.get(key))
+
     fields = ('coverage', 'mean_best_iou', 'positives_per_gt')
+    levels = ('best_match_levels', 'positive_levels')
+    after_all = after['all'] if after else None
     report = dict(
         config=config_path,
         pos_iou_thr=pos_iou_thr,
         num_gt=len(gt),
         num_images=gt.num_images,
         num_ignored=gt.num_ignored,
+        coverage=pair(before['all'], after_all, 'coverage'),
+        **ceiling['all'],  # coverage_ceiling, mean_iou_ceiling
     )
-    ceiling = ceiling or dict(all={}, per_size={})
-    for key in fields:
-        report[key] = _pair(before['all'][key], after['all'].get(key), fitted)
-        if key == 'coverage':
-            report['coverage_ceiling'] = ceiling['all'].get('coverage_ceiling')
-            report['mean_iou_ceiling'] = ceiling['all'].get('mean_iou_ceiling')
+    report.update({key: pair(before['all'], after_all, key) for key in fields[1:]})
     report['per_size'] = {
         name: dict(
             num_gt=stats['num_gt'],
-            coverage_ceiling=ceiling['per_size'].get(name, {}).get('coverage_ceiling'),
-            mean_iou_ceiling=ceiling['per_size'].get(name, {}).get('mean_iou_ceiling'),
-            **{
-                key: _pair(stats.get(key), after['per_size'][name].get(key), fitted)
-                for key in fields + ('best_match_levels', 'positive_levels')
-            },
+            **ceiling['per_size'][name],
+            **{key: pair(stats, after and after['per_size'][name], key) for key in fields + levels},
         )
         for name, stats in before['per_size'].items()
     }
-    report['ceiling_notes'] = list(ceiling_notes or [])
+    report['ceiling_notes'] = list(ceiling_notes)
     report['fit_floors'] = floors
-    report['levels'] = {
-        key: _pair(before['all'][key], after['all'].get(key), fitted)
-        for key in ('best_match_levels', 'positive_levels')
-    }
-    report['anchor_generator'] = {k: v for k, v in stock_cfg.items() if k != '_scope_'}
-    report['fitted_anchor_generator'] = (
-        {k: v for k, v in fitted_cfg.items() if k != '_scope_'} if fitted_cfg else None
-    )
+    report['levels'] = {key: pair(before['all'], after_all, key) for key in levels}
+    report['anchor_generator'] = without_scope(stock_cfg)
+    report['fitted_anchor_generator'] = without_scope(fitted_cfg) if fitted_cfg else None
     report['sources'] = list(gt.sources)
-    report['notes'] = list(notes or [])
+    report['notes'] = list(notes)
     return report
+
+
+def _pct(x: Optional[float]) -> str:
+    return '     -' if x is None else f'{x:6.3f}'
+
+
+def format_table(report: Dict) -> str:
+    """The report as a text table (one row per size bin, configured -> fitted)."""
+    fitted = 'after' in report['coverage']
+    head = (
+        f'{"":8s} {"GT":>8s}  {"coverage":>15s}  {"ceiling":>7s}  {"mean best IoU":>15s}  '
+        f'{"pos/GT":>15s}'
+    )
+    rows = [head]
+
+    def cells(entry: Dict) -> str:
+        out = []
+        for key in ('coverage', 'mean_best_iou', 'positives_per_gt'):
+            pair = entry[key]
+            text = _pct(pair['before'])
+            text += f' -> {_pct(pair.get("after"))}' if fitted else ' ' * 10
+            out.append(f'{text:>15s}')
+            if key == 'coverage':
+                out.append(f'{_pct(entry.get("coverage_ceiling")):>7s}')
+        return '  '.join(out)
+
+    rows.append(f'{"all":8s} {report["num_gt"]:8d}  {cells(report)}')
+    for name in SIZE_BINS:
+        entry = report['per_size'][name]
+        rows.append(f'{name:8s} {entry["num_gt"]:8d}  {cells(entry)}')
+    for key, title in (('best_match_levels', 'best match'), ('positive_levels', 'positives')):
+        pair = report['levels'][key]
+        text = ' '.join(f'{v:.2f}' for v in pair['before'])
+        if fitted:
+            text += ' -> ' + ' '.join(f'{v:.2f}' for v in pair['after'])
+        rows.append(f'{title} share per level: {text}')
+    return '\n'.join(rows)
+
+
+def format_sizes_table(sizes: Dict) -> str:
+    """The ``--input-sizes`` comparison as a text table."""
+    rows = [
+        f'{"input":>6s} {"ceiling":>8s} {"coverage":>17s} {"small (ceil)":>15s} '
+        f'{"priors":>8s} {"FLOPs x":>8s}'
+    ]
+    for e in sizes['input_sizes']:
+        small = e['per_size']['small']
+        cell = (
+            '     -'
+            if small['coverage'] is None
+            else f'{small["coverage"]:.3f} ({small["coverage_ceiling"]:.3f})'
+        )
+        mark = ' <- recommended' if e['input_size'] == sizes['recommended_input_size'] else ''
+        rows.append(
+            f'{e["input_size"]:6d} {e["coverage_ceiling"]:8.4f} '
+            f'{e["coverage_configured"]:7.4f} -> {e["coverage"]:6.4f} {cell:>15s} '
+            f'{e["num_priors"]:8d} {e["relative_flops"]:8.2f}{mark}'
+        )
+    fine = sizes['finer_level']
+    stride = fine['stride']
+    stride = (
+        f'{stride:g}' if isinstance(stride, (int, float)) else 'x'.join(f'{v:g}' for v in stride)
+    )
+    rows.append(
+        f'a finer level (stride {stride}) at the configured size: ceiling '
+        f'{fine["coverage_ceiling"]:.4f}, fitted coverage {fine["coverage"]:.4f}, '
+        f'{fine["num_priors"]} priors; {fine["note"]}'
+    )
+    return '\n'.join(rows)

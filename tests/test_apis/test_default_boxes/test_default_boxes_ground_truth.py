@@ -1,13 +1,13 @@
-"""The COCO fast path gives exactly the dataset classes' boxes, and falls back where it must."""
+"""The training boxes come through the config's dataset class and its train ``Resize``."""
 
 import json
 
 import numpy as np
 import pytest
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from ssd_plugin.apis.default_boxes import ground_truth
-from ssd_plugin.apis.default_boxes.coco_reader import read_coco_boxes
 from ssd_plugin.apis.default_boxes.errors import DefaultBoxesError
 
 
@@ -96,60 +96,50 @@ def coco_root(tmp_path_factory):
         (dict(type='mmdet.Resize', scale=(200, 300), keep_ratio=False), None),
     ],
 )
-def test_fast_path_gives_the_dataset_class_boxes(coco_root, ds_type, resize, filter_cfg):
+def test_boxes_are_the_dataset_class_boxes_through_mmdet_resize(
+    coco_root, ds_type, resize, filter_cfg
+):
+    # The expected boxes: the dataset class's own instances (its filters applied), each
+    # image's boxes through mmdet's Resize transform on a blank image of its size.
+    from mmdet.structures.bbox import HorizontalBoxes
+
+    from ssd_plugin.registry import DATASETS, TRANSFORMS
+
     cfg = _cfg(coco_root, ds_type, resize, filter_cfg)
-    calls = []
-    real = ground_truth.read_coco_boxes
-
-    def spy(*args, **kwargs):
-        calls.append(real(*args, **kwargs))
-        return calls[-1]
-
-    ground_truth.read_coco_boxes, saved = spy, ground_truth.read_coco_boxes
-    try:
-        fast = ground_truth.load_train_boxes(cfg)
-    finally:
-        ground_truth.read_coco_boxes = saved
-    assert calls and calls[0] is not None  # the fast path was taken
-    slow = ground_truth.load_train_boxes(cfg, use_fast_path=False)
-    assert len(slow) > 100
-    assert np.array_equal(fast.boxes, slow.boxes)  # same values, same order
-    assert np.array_equal(fast.input_shapes, slow.input_shapes)
-    assert (fast.num_images, fast.num_ignored) == (slow.num_images, slow.num_ignored)
-    assert fast.num_ignored > 0
-    assert fast.sources == slow.sources
-
-
-def test_fast_path_counts_what_ssd_coco_dataset_drops(coco_root):
-    leaf = dict(
-        _cfg(
-            coco_root,
-            'SSDCocoDataset',
-            dict(type='mmdet.Resize', scale=(300, 300)),
-            dict(filter_empty_gt=True),
-        ).train_dataloader.dataset.dataset
-    )
-    fast = ground_truth._build_dataset(leaf, 'key', lazy=True)
-    assert read_coco_boxes(fast, lambda w, h: (300, 300), 1) is not None
-    slow = ground_truth._build_dataset(leaf, 'key')
-    assert fast.annotation_counts == slow.annotation_counts
-    assert all(slow.annotation_counts[k] > 0 for k in ('invalid', 'outside', 'tiny', 'clipped'))
+    gt = ground_truth.load_train_boxes(cfg)
+    init_default_scope('ssd_plugin')
+    leaf = dict(cfg.train_dataloader.dataset.dataset, pipeline=[], serialize_data=False)
+    dataset = DATASETS.build(leaf)
+    transform = TRANSFORMS.build(resize)
+    boxes, shapes, ignored = [], [], 0
+    for info in dataset.data_list:
+        kept = [i['bbox'] for i in info['instances'] if not i['ignore_flag']]
+        ignored += len(info['instances']) - len(kept)
+        if not kept:
+            continue
+        img = np.zeros((info['height'], info['width'], 3), np.uint8)
+        out = transform(
+            dict(
+                img=img,
+                img_shape=img.shape[:2],
+                gt_bboxes=HorizontalBoxes(np.array(kept, np.float32)),
+            )
+        )
+        boxes.append(out['gt_bboxes'].numpy())
+        h, w = out['img_shape']
+        shapes += [(-(-h // 32) * 32, -(-w // 32) * 32)] * len(kept)
+    boxes, shapes = np.concatenate(boxes), np.array(shapes)
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    assert len(gt) > 100 and (gt.num_images, gt.num_ignored) == (len(dataset), ignored)
+    assert ignored > 0
+    np.testing.assert_allclose(gt.boxes, boxes[valid], rtol=0, atol=1e-4)  # same order
+    assert np.array_equal(gt.input_shapes, shapes[valid])
 
 
 @pytest.mark.parametrize(
-    'change',
-    [
-        'duplicate_ann_id',
-        'ignore_key',
-        'string_coordinate',
-        'orphan',
-        'unknown_category',
-        'missing_class',
-        'indices',
-        'invalid_box_error',
-    ],
+    'change', ['duplicate_ann_id', 'unknown_category', 'missing_class', 'invalid_box_error']
 )
-def test_fast_path_falls_back_on_what_it_does_not_handle(tmp_path, change):
+def test_what_the_dataset_class_refuses_is_named(tmp_path, change):
     path = tmp_path / 'train.json'
     images = [dict(id=1, file_name='1.jpg', width=100, height=80)]
     anns = [dict(id=1, image_id=1, category_id=1, bbox=[10, 10, 30, 20], area=600, iscrowd=0)]
@@ -159,26 +149,14 @@ def test_fast_path_falls_back_on_what_it_does_not_handle(tmp_path, change):
     cats = [dict(id=1, name='a'), dict(id=2, name='c')]
     if change == 'duplicate_ann_id':
         anns[1]['id'] = 1
-    elif change == 'ignore_key':
-        anns[1]['ignore'] = 1
-    elif change == 'string_coordinate':
-        anns[1]['bbox'][0] = '1'
-    elif change == 'orphan':
-        anns[1]['image_id'] = 2
     elif change == 'unknown_category':
         anns[1]['category_id'] = 9
     elif change == 'missing_class':
         cats = cats[:1]
     path.write_text(json.dumps(dict(images=images, annotations=anns, categories=cats)))
-    extra = dict(indices=1) if change == 'indices' else {}
-    if change == 'invalid_box_error':
-        extra = dict(invalid_box='error')
+    extra = dict(invalid_box='error') if change == 'invalid_box_error' else {}
     cfg = _cfg(tmp_path, 'SSDCocoDataset', dict(type='mmdet.Resize', scale=(50, 40)), None, **extra)
-    leaf = dict(cfg.train_dataloader.dataset.dataset)
-    dataset = ground_truth._build_dataset(leaf, 'key', lazy=True)
-    assert read_coco_boxes(dataset, lambda w, h: (50, 40), 1) is None
-    if change in ('duplicate_ann_id', 'unknown_category', 'missing_class', 'invalid_box_error'):
-        with pytest.raises(DefaultBoxesError, match='could not be read'):
-            ground_truth.load_train_boxes(cfg)  # the dataset class's own message
-    else:
-        ground_truth.load_train_boxes(cfg)  # the dataset class reads it
+    with pytest.raises(
+        DefaultBoxesError, match='train_dataloader.dataset.dataset .*could not be read'
+    ):
+        ground_truth.load_train_boxes(cfg)  # the dataset class's own message, with the key

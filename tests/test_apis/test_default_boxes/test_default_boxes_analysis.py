@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ssd_plugin.apis.default_boxes import runner
+from ssd_plugin.apis.default_boxes import analysis
 from ssd_plugin.apis.default_boxes.errors import DefaultBoxesError
 
 
@@ -16,14 +16,14 @@ def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
             raise DefaultBoxesError('bad input')
         return {}
 
-    monkeypatch.setattr(runner.DefaultBoxAnalysis, '_run', analyse)
+    monkeypatch.setattr(analysis.DefaultBoxAnalysis, '_run', analyse)
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert runner.DefaultBoxAnalysis('cfg.py', 'out').run(None) == {}
+        assert analysis.DefaultBoxAnalysis('cfg.py', 'out').run(None) == {}
         assert torch.get_num_threads() == 2
         with pytest.raises(DefaultBoxesError):
-            runner.DefaultBoxAnalysis('cfg.py', 'out').run(None)
+            analysis.DefaultBoxAnalysis('cfg.py', 'out').run(None)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
@@ -31,7 +31,7 @@ def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
 
 
 def _trade_run():
-    """A :class:`runner._SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
+    """A :class:`analysis._SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
     from test_default_boxes_fit import _trade_case
 
     from ssd_plugin.apis.default_boxes.ceiling import ceiling_stats, grid_ceiling
@@ -44,7 +44,7 @@ def _trade_run():
     )  # fmt: skip
     before = match_default_boxes(gen, gt, 0.5)
     ceil = grid_ceiling(gen, gt, 0.5)
-    return runner._SizeRun(
+    return analysis._SizeRun(
         None, stock_cfg, gen, gt, before, summarize(before, gt.boxes), ceil,
         ceiling_stats(ceil, gt.boxes),
     )  # fmt: skip
@@ -52,7 +52,7 @@ def _trade_run():
 
 def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkeypatch):
     # The search scores a sample; stand-in searches whose first answer trades the medium
-    # objects away on all ground truths: the runner searches again with medium's floor
+    # objects away on all ground truths: the analysis searches again with medium's floor
     # raised, and keeps the answer that holds it (or stops after three).
     from ssd_plugin.apis.default_boxes.fit import FitResult
 
@@ -64,15 +64,15 @@ def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkey
         calls.append(dict(min_coverage or {}))
         return traded if len(calls) == 1 else kept
 
-    monkeypatch.setattr(runner, 'fit_default_boxes', fake)
+    monkeypatch.setattr(analysis, 'fit_default_boxes', fake)
     run = _trade_run()
-    runner.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(run)
+    analysis.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(run)
     assert calls[0] == {} and calls[1]['medium'] > 1.0 - 1e-9
     assert run.summary_after['per_size']['medium']['coverage'] == 1.0
     calls.clear()
-    monkeypatch.setattr(runner, 'fit_default_boxes', lambda *a, **k: calls.append(1) or traded)
+    monkeypatch.setattr(analysis, 'fit_default_boxes', lambda *a, **k: calls.append(1) or traded)
     with pytest.raises(DefaultBoxesError, match='give --fit-samples 100'):
-        runner.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(_trade_run())
+        analysis.DefaultBoxAnalysis('cfg.py', 'out', log=lambda _: None).fit_run(_trade_run())
     assert len(calls) == 3
 
 
@@ -90,7 +90,7 @@ def test_train_data_check_needs_annotations_not_images(tmp_path):
     cfg = ConfigDict(
         train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2, dataset=leaf))
     )
-    runner.check_train_data(cfg, 'cfg.py')  # no error
+    analysis.check_train_data(cfg, 'cfg.py')  # no error
     problems, _ = dataset_problems(cfg, ['train_dataloader'])
     assert problems == [
         f'train_dataloader.dataset.dataset (CocoDataset): data_prefix.img '
@@ -98,4 +98,4 @@ def test_train_data_check_needs_annotations_not_images(tmp_path):
     ]
     cfg.train_dataloader.dataset.dataset.ann_file = 'missing.json'
     with pytest.raises(DefaultBoxesError, match=r"ann_file '.*missing\.json' does not exist"):
-        runner.check_train_data(cfg, 'cfg.py')
+        analysis.check_train_data(cfg, 'cfg.py')

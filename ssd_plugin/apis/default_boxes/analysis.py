@@ -40,10 +40,13 @@ from .report import (
     cfg_options_line,
     check_fitted_config,
     fitted_overrides,
+    format_sizes_table,
+    format_table,
+    without_scope,
     write_fitted_config,
 )
 
-__all__ = ['DefaultBoxAnalysis', 'check_train_data', 'format_sizes_table', 'format_table']
+__all__ = ['DefaultBoxAnalysis', 'check_train_data']
 
 
 def check_train_data(cfg: Any, config_path: str) -> None:
@@ -82,10 +85,6 @@ def _one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(num)
-
-
-def _no_scope(gen_cfg: Dict) -> Dict:
-    return {k: v for k, v in gen_cfg.items() if k != '_scope_'}
 
 
 @dataclass
@@ -219,7 +218,7 @@ class DefaultBoxAnalysis:
         progress = gt is None
         if gt is None:
             self.log('reading the training annotations ...')
-            gt = load_train_boxes(cfg, progress=True)
+            gt = load_train_boxes(cfg)
             for line in gt.sources:
                 self.log(f'  {line}')
             self.log(f'{len(gt)} ground-truth boxes; matching at IoU >= {self.thr:g} ...')
@@ -490,7 +489,7 @@ class DefaultBoxAnalysis:
                     num_priors=num_priors(run_s.fitted_generator or run_s.generator, h, w),
                     flops=flops,
                     relative_flops=flops / flops0,
-                    fitted_anchor_generator=_no_scope(run_s.fitted_cfg or run_s.stock_cfg),
+                    fitted_anchor_generator=without_scope(run_s.fitted_cfg or run_s.stock_cfg),
                     fitted=run_s.fitted_cfg is not None,
                     fit_error=run_s.fit_error,
                     config=path,
@@ -562,75 +561,6 @@ class DefaultBoxAnalysis:
             coverage=extra.coverage,
             per_size=extra.per_size(),
             num_priors=num_priors(extra.fitted_generator or extra.generator, h, w),
-            anchor_generator=_no_scope(extra.fitted_cfg or gen_cfg),
+            anchor_generator=without_scope(extra.fitted_cfg or gen_cfg),
             note=note,
         )
-
-
-def _pct(x: Optional[float]) -> str:
-    return '     -' if x is None else f'{x:6.3f}'
-
-
-def format_table(report: Dict) -> str:
-    """The report as a text table (one row per size bin, configured -> fitted)."""
-    fitted = 'after' in report['coverage']
-    head = (
-        f'{"":8s} {"GT":>8s}  {"coverage":>15s}  {"ceiling":>7s}  {"mean best IoU":>15s}  '
-        f'{"pos/GT":>15s}'
-    )
-    rows = [head]
-
-    def cells(entry: Dict) -> str:
-        out = []
-        for key in ('coverage', 'mean_best_iou', 'positives_per_gt'):
-            pair = entry[key]
-            text = _pct(pair['before'])
-            text += f' -> {_pct(pair.get("after"))}' if fitted else ' ' * 10
-            out.append(f'{text:>15s}')
-            if key == 'coverage':
-                out.append(f'{_pct(entry.get("coverage_ceiling")):>7s}')
-        return '  '.join(out)
-
-    rows.append(f'{"all":8s} {report["num_gt"]:8d}  {cells(report)}')
-    for name in SIZE_BINS:
-        entry = report['per_size'][name]
-        rows.append(f'{name:8s} {entry["num_gt"]:8d}  {cells(entry)}')
-    for key, title in (('best_match_levels', 'best match'), ('positive_levels', 'positives')):
-        pair = report['levels'][key]
-        text = ' '.join(f'{v:.2f}' for v in pair['before'])
-        if fitted:
-            text += ' -> ' + ' '.join(f'{v:.2f}' for v in pair['after'])
-        rows.append(f'{title} share per level: {text}')
-    return '\n'.join(rows)
-
-
-def format_sizes_table(sizes: Dict) -> str:
-    """The ``--input-sizes`` comparison as a text table."""
-    rows = [
-        f'{"input":>6s} {"ceiling":>8s} {"coverage":>17s} {"small (ceil)":>15s} '
-        f'{"priors":>8s} {"FLOPs x":>8s}'
-    ]
-    for e in sizes['input_sizes']:
-        small = e['per_size']['small']
-        cell = (
-            '     -'
-            if small['coverage'] is None
-            else f'{small["coverage"]:.3f} ({small["coverage_ceiling"]:.3f})'
-        )
-        mark = ' <- recommended' if e['input_size'] == sizes['recommended_input_size'] else ''
-        rows.append(
-            f'{e["input_size"]:6d} {e["coverage_ceiling"]:8.4f} '
-            f'{e["coverage_configured"]:7.4f} -> {e["coverage"]:6.4f} {cell:>15s} '
-            f'{e["num_priors"]:8d} {e["relative_flops"]:8.2f}{mark}'
-        )
-    fine = sizes['finer_level']
-    stride = fine['stride']
-    stride = (
-        f'{stride:g}' if isinstance(stride, (int, float)) else 'x'.join(f'{v:g}' for v in stride)
-    )
-    rows.append(
-        f'a finer level (stride {stride}) at the configured size: ceiling '
-        f'{fine["coverage_ceiling"]:.4f}, fitted coverage {fine["coverage"]:.4f}, '
-        f'{fine["num_priors"]} priors; {fine["note"]}'
-    )
-    return '\n'.join(rows)
