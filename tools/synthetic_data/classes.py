@@ -1,5 +1,6 @@
-"""Class names of the generated shapes dataset, shared by the generator and the
-demo's configs (``from ssd_plugin.apis.synthetic_data.classes import SYNTHETIC_CLASSES``)."""
+"""Class names of the generated shapes dataset. The demo's configs write the same tuple
+(a config cannot import ``tools/``);
+``tests/test_tools/test_synthetic_data/test_classes.py`` checks that they agree."""
 
 __all__ = ['SYNTHETIC_CLASSES']
 
