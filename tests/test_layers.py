@@ -1,6 +1,7 @@
-"""Imports only go down (docs/architecture.md): tools, the tool layer
-(``ssd_plugin/apis``), the library, ``ssd_plugin/utils``; no tool imports
-another tool; nothing edits ``sys.path`` or ``PYTHONPATH``."""
+"""Imports only go down (docs/architecture.md): tools, the packages beside them
+(``tools/<package>/``), the tool layer (``ssd_plugin/apis``), the library,
+``ssd_plugin/utils``; no tool imports another tool; ``ssd_plugin`` imports none
+of the packages beside the tools; nothing edits ``sys.path`` or ``PYTHONPATH``."""
 
 import ast
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ('models', 'datasets', 'engine', 'evaluation', 'fileio', 'deploy', 'registry')
+# The packages beside the tools (synthetic_data, ssd_demo, benchmarks): the scripts import
+# them from their own folder, the first on sys.path, and the tests through pytest's pythonpath.
+BESIDE_TOOLS = tuple(sorted(p.parent.name for p in (ROOT / 'tools').glob('*/__init__.py')))
 
 
 def _imports(path: Path) -> Iterator[Tuple[int, str, bool]]:
@@ -47,19 +51,29 @@ def test_imports_only_go_down(folder):
     assert upward == []
 
 
+def _in_package_beside_tools(path: Path) -> bool:
+    return path.relative_to(ROOT / 'tools').parts[0] in BESIDE_TOOLS
+
+
 def test_no_tool_imports_another_tool():
-    """Only ``tools/benchmark.py`` imports a module of ``tools/``: its own harness,
-    ``tools/benchmarks/`` (beside it on ``sys.path``, as the script's folder)."""
-    scripts = {p.stem for p in _sources('tools') if p.parent.name != 'benchmarks'}
+    """Modules of ``tools/`` import the packages beside them, never a script."""
+    assert {'benchmarks', 'ssd_demo', 'synthetic_data'} <= set(BESIDE_TOOLS)
+    scripts = {p.stem for p in _sources('tools') if not _in_package_beside_tools(p)}
     found = [
         f'{path.relative_to(ROOT)}:{line}: {name}'
         for path in _sources('tools')
         for line, name, relative in _imports(path)
-        if not relative
-        and (
-            name.split('.')[0] in scripts | {'tools'}
-            or (name.split('.')[0] == 'benchmarks' and path.name != 'benchmark.py')
-        )
+        if not relative and name.split('.')[0] in scripts | {'tools'}
+    ]
+    assert found == []
+
+
+def test_ssd_plugin_imports_nothing_beside_the_tools():
+    found = [
+        f'{path.relative_to(ROOT)}:{line}: {name}'
+        for path in _sources('ssd_plugin', '_ssd_plugin_mim')
+        for line, name, _ in _imports(path)
+        if name.split('.')[0] in (*BESIDE_TOOLS, 'tools')
     ]
     assert found == []
 
@@ -69,13 +83,15 @@ def _module(path: Path) -> str:
 
 
 def test_no_import_cycles():
-    """Among the modules of ``ssd_plugin/`` and ``tools/benchmarks/``, counting imports
-    inside functions too (``tools.benchmarks`` is imported as ``benchmarks``)."""
-    paths = _sources('ssd_plugin', 'tools/benchmarks')
+    """Among the modules of ``ssd_plugin/`` and of the packages beside the tools, counting
+    imports inside functions too (``tools.benchmarks`` is imported as ``benchmarks``)."""
+    paths = _sources('ssd_plugin', *(f'tools/{p}' for p in BESIDE_TOOLS))
     modules = {_module(p) for p in paths}
     graph = {}
     for path in paths:
-        names = {'tools.' + n if n.startswith('benchmarks') else n for _, n, _ in _imports(path)}
+        names = {
+            f'tools.{n}' if n.split('.')[0] in BESIDE_TOOLS else n for _, n, _ in _imports(path)
+        }
         graph[_module(path)] = {m for m in modules if m != _module(path) and m in names}
     cycles = []
     for start in sorted(graph):

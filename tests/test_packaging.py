@@ -28,8 +28,6 @@ import textwrap
 
 import pytest
 
-from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SKIP = shutil.ignore_patterns(
     '.venv', '.git', 'work_dirs', 'data', 'outputs', 'build', 'dist', '.mim', '__pycache__',
@@ -87,6 +85,12 @@ def test_wheel_ships_configs_tools_and_startup_hook(fresh):
                 'tools/train.py', 'tools/test.py', 'tools/analysis_tools/get_flops.py',
                 'model-index.yml'):  # fmt: skip
         assert osp.isfile(osp.join(mim, rel)), rel
+    # The packages beside the tools, which the shipped tools import from their own folder.
+    for package in ('synthetic_data', 'ssd_demo', 'benchmarks'):
+        ours = sorted(f for f in os.listdir(osp.join(ROOT, 'tools', package)) if f.endswith('.py'))
+        assert '__init__.py' in ours
+        shipped = os.listdir(osp.join(mim, 'tools', package))
+        assert set(ours) <= set(shipped), (package, ours, shipped)
     assert not osp.islink(osp.join(mim, 'configs'))
     ours = sorted(
         osp.relpath(osp.join(d, f), osp.join(ROOT, 'configs'))
@@ -176,9 +180,19 @@ def _has_mim(fresh) -> bool:
 
 @pytest.mark.slow
 def test_shipped_train_and_test_tools_run(fresh):
-    """``mim train/test ssd_plugin NAME`` (or, without openmim, the commands mim runs)."""
+    """``mim train/test ssd_plugin NAME`` (or, without openmim, the commands mim runs), on
+    data from the shipped ``generate_dataset.py``, which imports the generator beside it."""
+    mim_root = osp.join(fresh['site'], 'ssd_plugin', '.mim')
     data = osp.join(str(fresh['tmp']), 'data') + '/'
-    generate_synthetic_coco(data, num_train=8, num_val=4, img_size=128, seed=1, log=lambda _: None)
+    generate = [fresh['python'], osp.join(mim_root, 'tools', 'generate_dataset.py'), '--out', data]
+    generate += ['--num-train', '8', '--num-val', '4', '--seed', '1', '--workers', '1']
+    _run(generate, fresh['work'], env=fresh['env'])
+    proc = _run(  # the demo imports its package beside it (the recipe runs elsewhere)
+        [fresh['python'], osp.join(mim_root, 'tools', 'demo.py'), '--help'],
+        fresh['work'],
+        env=fresh['env'],
+    )
+    assert '--time-budget' in proc.stdout
     work_dir = osp.join(fresh['work'], 'work_dirs', 'demo')
     name = 'ssd_cspdarknet_synthetic_cpu.py'
     ann = data + 'annotations/instances_val.json'
@@ -189,7 +203,6 @@ def test_shipped_train_and_test_tools_run(fresh):
         'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
         'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
     ]  # fmt: skip
-    mim_root = osp.join(fresh['site'], 'ssd_plugin', '.mim')
     if _has_mim(fresh):
         train = [fresh['python'], '-m', 'mim', 'train', 'ssd_plugin', name, '--gpus', '0']
         test = [fresh['python'], '-m', 'mim', 'test', 'ssd_plugin', name, '--gpus', '0']

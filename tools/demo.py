@@ -37,9 +37,9 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from ssd_plugin.apis.demo import run_demo
-from ssd_plugin.apis.synthetic_data import DEFAULT_NUM_VAL
+from ssd_demo.demo import run_demo  # beside this script: Python searches its folder first
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from synthetic_data import DEFAULT_NUM_VAL
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 DEMO_CONFIG = osp.join(osp.dirname(TOOLS), 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')

@@ -1,4 +1,4 @@
-"""Generate the synthetic COCO-format shapes dataset (see ssd_plugin.apis.synthetic_data).
+"""Generate the synthetic COCO-format shapes dataset (see tools/synthetic_data/).
 
 Examples::
 
@@ -18,7 +18,7 @@ import sys
 import time
 from typing import List, Optional
 
-from ssd_plugin.apis.synthetic_data import (
+from synthetic_data import (  # beside this script: Python searches its folder first
     DEFAULT_NUM_TRAIN,
     DEFAULT_NUM_VAL,
     LAYOUTS,

@@ -25,7 +25,7 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 # The generator's class names, in its category order (one list for both).
-from ssd_plugin.apis.synthetic_data.classes import SYNTHETIC_CLASSES as classes  # noqa: E402
+classes = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')  # the generator's
 
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/synthetic/'  # written by tools/generate_dataset.py

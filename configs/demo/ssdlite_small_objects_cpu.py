@@ -9,7 +9,8 @@
 # Schedule: short, for CPU (AdamW, cosine, as the demo's).
 _base_ = '../ssdlite_mobilenetv2_coco.py'
 
-from ssd_plugin.apis.synthetic_data.classes import SYNTHETIC_CLASSES as classes  # noqa: E402
+# The generator's class names, in its category order (tools/synthetic_data/classes.py).
+classes = ('ellipse', 'rectangle', 'triangle', 'star', 'cross', 'ring')
 
 # ---- frequently modified parameters -------------------------------------
 data_root = 'data/small_objects/'

@@ -14,10 +14,11 @@ only for its own imports. One concern a module:
   and its check), ``onnxruntime_detector`` (an exported model as an mmengine model,
   ``--backend onnxruntime``);
 * analysis: ``default_boxes`` (coverage and fitting of default boxes),
-  ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs);
-* the demo: ``demo`` (its steps), ``demo_report`` (its results block and loss curve),
-  ``time_budget_plan`` (epochs for a time budget);
-* data: ``synthetic_data`` (the generated shapes dataset of ``tools/generate_dataset.py``).
+  ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
+
+What only some tools use lives beside them instead: the generated dataset
+(``tools/synthetic_data/``), the demo and its time budget (``tools/ssd_demo/``), the
+benchmark harness (``tools/benchmarks/``).
 """
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
     'check_run',
     'dataset_checks',
     'default_boxes',
-    'demo',
-    'demo_report',
     'device',
     'distributed',
     'inference',
@@ -35,8 +34,6 @@ __all__ = [
     'onnxruntime_detector',
     'resume_checks',
     'run_check_error',
-    'synthetic_data',
-    'time_budget_plan',
     'tool_args',
     'tool_config',
     'tool_runner',

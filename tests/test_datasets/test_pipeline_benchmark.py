@@ -2,20 +2,13 @@
 
 import argparse
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
 
-TOOLS = Path(__file__).resolve().parents[2] / 'tools'
-
 
 def load():
-    sys.path.insert(0, str(TOOLS))
-    try:
-        return importlib.import_module('benchmarks.pipeline')
-    finally:
-        sys.path.remove(str(TOOLS))
+    return importlib.import_module('benchmarks.pipeline')  # tools/ is on pytest's pythonpath
 
 
 def test_subcommand_runs_and_reports_every_pipeline(tmp_path, capsys):

@@ -7,7 +7,7 @@ from typing import Dict
 import pytest
 from tools_test_utils import TINY_CONFIG, assert_ok, run_tool
 
-from ssd_plugin.apis.synthetic_data import SYNTHETIC_CLASSES, generate_synthetic_coco
+from synthetic_data import SYNTHETIC_CLASSES, generate_synthetic_coco
 
 
 @pytest.fixture(scope='session')

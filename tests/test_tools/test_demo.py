@@ -1,6 +1,7 @@
 """tools/demo.py end to end on a tiny scale: generate, time, train, evaluate, draw, rerun.
 
-The epoch choice itself is tested on given timings in tests/test_apis/test_time_budget_plan.py.
+The epoch choice itself is tested on given timings in
+tests/test_tools/test_ssd_demo/test_time_budget_plan.py.
 """
 
 import json

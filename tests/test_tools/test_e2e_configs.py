@@ -28,7 +28,7 @@ import pytest
 from mmengine.config import Config
 from tools_test_utils import ROOT, assert_ok, run_tool, tool_env
 
-from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
+from synthetic_data import generate_synthetic_coco
 
 # Minutes of VGG16 at 300/512 px on CPU: `make test-all` (CI) runs these, `make test` not.
 pytestmark = pytest.mark.slow

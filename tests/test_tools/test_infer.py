@@ -93,7 +93,7 @@ def test_infer_with_mmdet_ssd_head_config(tested, tiny_config, tiny_data, tmp_pa
 
 def _truncated_copy(folder, tmp_path, name='half.jpg'):
     """A copy of a generated image cut to 1500 bytes, in ``folder``."""
-    from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
+    from synthetic_data import generate_synthetic_coco
 
     data = str(tmp_path / 'gen')
     generate_synthetic_coco(data, num_train=0, num_val=1, log=lambda _: None)

@@ -108,13 +108,9 @@ def load_tool(name: str) -> ModuleType:
 
 def load_benchmark(name: str) -> ModuleType:
     """Import ``tools/benchmarks/<name>.py`` as ``benchmarks.<name>``, the name
-    ``tools/benchmark.py`` (its folder first on the path) gives it."""
-    tools = osp.join(ROOT, 'tools')
-    sys.path.insert(0, tools)
-    try:
-        return importlib.import_module(f'benchmarks.{name}')
-    finally:
-        sys.path.remove(tools)
+    ``tools/benchmark.py`` (its folder first on the path) gives it (pytest's
+    ``pythonpath`` in pyproject.toml puts ``tools/`` on the path)."""
+    return importlib.import_module(f'benchmarks.{name}')
 
 
 def tool_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

@@ -47,7 +47,7 @@ def train_and_test(config: str, work_dir: str, options: List[str]) -> Dict:
 
 def main(args: argparse.Namespace) -> dict:
     if not osp.isdir(osp.join(ROOT, 'data', 'synthetic')):
-        from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
+        from synthetic_data import generate_synthetic_coco
 
         generate_synthetic_coco(
             osp.join(ROOT, 'data', 'synthetic'), workers=min(2, os.cpu_count() or 1)

@@ -8,9 +8,9 @@ import torch
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.evaluation.metrics import coco_metric as mmdet_coco_metric
 
-from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
 from ssd_plugin.evaluation import FasterCocoMetric
 from ssd_plugin.registry import METRICS
+from synthetic_data import generate_synthetic_coco
 
 pytest.importorskip('faster_coco_eval')
 

@@ -13,8 +13,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ssd_plugin.apis.synthetic_data import SYNTHETIC_CLASSES, generate_synthetic_coco
-from ssd_plugin.apis.synthetic_data.shapes import draw_image, visible_boxes
+from synthetic_data import SYNTHETIC_CLASSES, generate_synthetic_coco
+from synthetic_data.shapes import draw_image, visible_boxes
 
 PARAMS = dict(num_train=40, num_val=12, img_size=160, seed=3)
 

@@ -1,6 +1,6 @@
 """Drawing of the synthetic shapes: textured backgrounds, six shape classes,
 occlusion-aware placement and boxes of the visible pixels (see
-:mod:`ssd_plugin.apis.synthetic_data.generator`)."""
+:mod:`synthetic_data.generator`)."""
 
 import math
 from typing import List, Optional, Sequence, Tuple

@@ -22,21 +22,23 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from ssd_plugin.apis.inference import infer_images
+from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.registry import HOOKS
+from synthetic_data import generate_synthetic_coco
 
 from .demo_report import LOSS_CURVE, plot_loss_curve, results_block
-from .inference import infer_images
-from .synthetic_data import generate_synthetic_coco
 from .time_budget_hook import PLAN_FILE, read_plan
 from .time_budget_plan import PROBE_STEPS
-from .tool_config import load_tool_config
 
 __all__ = ['DemoValMetricsHook', 'build_config', 'run_demo']
 
 DONE_FILE = 'demo_done.json'
 VAL_METRICS_FILE = 'demo_val_metrics.json'
-THIS_MODULE = 'ssd_plugin.apis.demo'  # registers DemoValMetricsHook in the training processes
-TIME_BUDGET_MODULE = 'ssd_plugin.apis.time_budget_hook'  # registers TimeBudgetHook
+# The training processes import these (custom_imports) from tools/: they run tools/train.py,
+# and Python searches a script's own folder first (tools/demo.py's for the 1-process run).
+THIS_MODULE = 'ssd_demo.demo'  # registers DemoValMetricsHook
+TIME_BUDGET_MODULE = 'ssd_demo.time_budget_hook'  # registers TimeBudgetHook
 
 
 @HOOKS.register_module()

@@ -271,7 +271,7 @@ def generate_synthetic_coco(
     _clear(out_dir, splits)
     categories = layout_categories(layout)
     manifest = dict(
-        generator='ssd_plugin.apis.synthetic_data',
+        generator='tools/synthetic_data',
         format_version=FORMAT_VERSION,
         params=params,
         classes=[name for _, name in categories],

@@ -6,7 +6,7 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from .mmdet_analysis_tool import run_mmdet_tool
+from ssd_plugin.apis.mmdet_analysis_tool import run_mmdet_tool
 
 __all__ = ['LOSS_CURVE', 'PAPER_COCO', 'plot_loss_curve', 'results_block']
 

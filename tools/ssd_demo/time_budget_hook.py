@@ -4,7 +4,7 @@ The demo used to time a separate probe run before training: a second start of
 the training processes and 25 steps that trained nothing, time a slow machine
 could not spare. This hook times the first steps of the real training instead,
 in the same processes, and then sets the number of epochs
-(:func:`~ssd_plugin.apis.time_budget_plan.plan_epochs`) before any step
+(:func:`~ssd_demo.time_budget_plan.plan_epochs`) before any step
 depends on it.
 
 The run must stay exactly the run that ``--epochs N`` trains: the hook only

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ssd_plugin.apis.time_budget_plan import (
+from ssd_demo.time_budget_plan import (
     mean_step_time,
     plan_epochs,
     steps_per_epoch,

@@ -10,8 +10,8 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from ssd_plugin.apis import time_budget_hook
-from ssd_plugin.apis.time_budget_hook import PLAN_FILE, TimeBudgetHook, read_plan
+from ssd_demo import time_budget_hook
+from ssd_demo.time_budget_hook import PLAN_FILE, TimeBudgetHook, read_plan
 
 
 class _Toy(BaseModel):

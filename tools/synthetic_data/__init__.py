@@ -3,7 +3,7 @@ demo, the benchmarks and the tests also generate their data with.
 
 ``generator`` writes a dataset and its manifest, ``shapes`` draws the images,
 ``layouts`` says where each layout puts its files and writes its annotations,
-``classes`` names the six shapes (the demo's configs import it).
+``classes`` names the six shapes (the demo's configs write the same names).
 """
 
 from .classes import SYNTHETIC_CLASSES

@@ -1,4 +1,4 @@
-"""``ssd_plugin.apis.demo.build_config``: the demo config of ``--epochs N``."""
+"""``ssd_demo.demo.build_config``: the demo config of ``--epochs N``."""
 
 import argparse
 import os.path as osp
@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.registry import PARAM_SCHEDULERS
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd_cspdarknet_synthetic_cpu.py')
 
 
@@ -22,7 +22,7 @@ def _args(tmp_path) -> argparse.Namespace:
 
 @pytest.mark.parametrize('epochs', [1, 2, 16])
 def test_every_epoch_count_builds_its_schedulers(tmp_path, epochs):
-    from ssd_plugin.apis.demo import build_config
+    from ssd_demo.demo import build_config
 
     cfg = build_config(_args(tmp_path), epochs)
     assert cfg.train_cfg.max_epochs == epochs == cfg.train_cfg.val_interval

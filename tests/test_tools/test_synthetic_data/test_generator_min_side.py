@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from ssd_plugin.apis.synthetic_data import generate_synthetic_coco
+from synthetic_data import generate_synthetic_coco
 
 
 def _sides(root: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 The demo promises to finish within a time budget (``make demo``: 10 minutes,
 set-up included) on machines that differ by 6x. It times the first steps of
-the training itself (:class:`~ssd_plugin.apis.time_budget_hook.TimeBudgetHook`),
+the training itself (:class:`~ssd_demo.time_budget_hook.TimeBudgetHook`),
 then trains the largest number of epochs that fits, at most the recipe's, with
 the schedule scaled to that length. The trained weights depend on that number
 and the seed only: ``--epochs N`` reproduces a run that the budget chose.
