@@ -45,10 +45,10 @@ train_dataloader = dict(dataset=dict(type='mmdet.CocoDataset', pipeline=train_pi
 val_dataloader = dict(dataset=dict(type='mmdet.CocoDataset'))
 test_dataloader = val_dataloader
 
-# The demo's training hooks that shape the result (layout, NaN guard, EMA) are kept
+# The demo's training hooks that shape the result (layout, NaN guard) are kept
 # for a like comparison; its plugin-specific checks and resume hooks are not.
 custom_hooks = [
     hook
     for hook in _base_.custom_hooks
-    if hook['type'] in ('ssd_plugin.ChannelsLastHook', 'ssd_plugin.InvalidLossGuardHook', 'EMAHook')
+    if hook['type'] in ('ssd_plugin.ChannelsLastHook', 'ssd_plugin.InvalidLossGuardHook')
 ]
