@@ -86,10 +86,19 @@ def _write_split(
         for idx in range(num_images)
     ]
     if workers > 1 and num_images > 1:
-        # fork: the workers need only numpy and OpenCV, not a fresh interpreter
-        # that would import the whole package again; one OpenCV thread each.
-        with multiprocessing.get_context('fork').Pool(workers, cv2.setNumThreads, (1,)) as pool:
-            all_objects = pool.map(_render_file, tasks, chunksize=64)
+        # fork: the workers need only numpy and OpenCV, not a fresh interpreter that
+        # would import the caller's __main__ (the demo's: torch, mmengine) again. OpenCV
+        # runs single-threaded in this process while they are forked and run: a child
+        # forked while OpenCV's thread pool is up waits for that pool's threads, which
+        # the child does not have, and hangs (it did in the suite, after tests that had
+        # used OpenCV in the pytest process).
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with multiprocessing.get_context('fork').Pool(workers) as pool:
+                all_objects = pool.map(_render_file, tasks, chunksize=64)
+        finally:
+            cv2.setNumThreads(threads)
     else:
         all_objects = [_render_file(task) for task in tasks]
     annotations = write_annotations(out_dir, split, params['img_size'], all_objects, categories)

@@ -6,6 +6,8 @@ import io
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -283,3 +285,36 @@ def test_voc0712_layout_round_trips_through_mmdets_voc_dataset(tmp_path):
 def test_bad_layout_is_refused(tmp_path):
     with pytest.raises(ValueError, match='layout must be one of synthetic, coco2017, voc0712'):
         generate_synthetic_coco(str(tmp_path / 'x'), layout='coco', log=_quiet)
+
+
+_AFTER_OPENCV_THREADS = """
+import sys, cv2, numpy as np
+from synthetic_data import generate_synthetic_coco
+cv2.setNumThreads(2)
+img = np.random.default_rng(0).integers(0, 255, (2000, 2000, 3), dtype=np.uint8)
+for _ in range(5):  # OpenCV's thread pool is up in this process
+    cv2.GaussianBlur(cv2.resize(img, (1500, 1500)), (5, 5), 0)
+generate_synthetic_coco(sys.argv[1], num_train=40, num_val=8, workers=2, log=lambda _: None)
+print('generated, OpenCV threads', cv2.getNumThreads())
+"""
+
+
+def test_workers_do_not_hang_after_opencv_used_its_threads(tmp_path):
+    """A worker forked while OpenCV's thread pool was up waited for it forever (the
+    suite hung in this test file, after tests that used OpenCV in the pytest process)."""
+    tools = osp.join(
+        osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'tools'
+    )
+    env = dict(os.environ, PYTHONPATH=tools)
+    try:
+        done = subprocess.run(
+            [sys.executable, '-c', _AFTER_OPENCV_THREADS, str(tmp_path / 'data')],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail('generate_synthetic_coco(workers=2) hung after OpenCV had used its threads')
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'generated, OpenCV threads 2' in done.stdout  # the caller's setting is back
