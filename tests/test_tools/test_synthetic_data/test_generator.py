@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from tools_test_utils import ROOT, assert_ok, run_command
 
 from synthetic_data import SYNTHETIC_CLASSES, generate_synthetic_coco
 from synthetic_data.shapes import draw_image, visible_boxes
@@ -302,19 +303,11 @@ print('generated, OpenCV threads', cv2.getNumThreads())
 def test_workers_do_not_hang_after_opencv_used_its_threads(tmp_path):
     """A worker forked while OpenCV's thread pool was up waited for it forever (the
     suite hung in this test file, after tests that used OpenCV in the pytest process)."""
-    tools = osp.join(
-        osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))), 'tools'
-    )
-    env = dict(os.environ, PYTHONPATH=tools)
+    env = dict(os.environ, PYTHONPATH=osp.join(ROOT, 'tools'))
+    cmd = [sys.executable, '-c', _AFTER_OPENCV_THREADS, str(tmp_path / 'data')]
     try:
-        done = subprocess.run(
-            [sys.executable, '-c', _AFTER_OPENCV_THREADS, str(tmp_path / 'data')],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        done = run_command(cmd, env, timeout=90)
     except subprocess.TimeoutExpired:
         pytest.fail('generate_synthetic_coco(workers=2) hung after OpenCV had used its threads')
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert_ok(done)
     assert 'generated, OpenCV threads 2' in done.stdout  # the caller's setting is back
