@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .._config_walk import leaf_datasets
+from ssd_plugin.apis._config_walk import leaf_datasets
+
 from .errors import DefaultBoxesError
 
 __all__ = [
