@@ -5,15 +5,33 @@ of the packages beside the tools; nothing edits ``sys.path`` or ``PYTHONPATH``."
 
 import ast
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ('models', 'datasets', 'engine', 'evaluation', 'fileio', 'deploy', 'registry')
-# The packages beside the tools (synthetic_data, ssd_demo, benchmarks): the scripts import
-# them from their own folder, the first on sys.path, and the tests through pytest's pythonpath.
-BESIDE_TOOLS = tuple(sorted(p.parent.name for p in (ROOT / 'tools').glob('*/__init__.py')))
+# The packages beside the tools, dotted from tools/ (synthetic_data, ssd_demo, benchmarks,
+# analysis_tools.default_box_analysis): the scripts import them from their own folder, the
+# first on sys.path (tools/analysis_tools/default_boxes.py: default_box_analysis), and the
+# tests and the scripts of tools/ through tools/ (analysis_tools.default_box_analysis).
+BESIDE_TOOLS = tuple(
+    sorted(
+        '.'.join(p.parent.relative_to(ROOT / 'tools').parts)
+        for p in (ROOT / 'tools').rglob('__init__.py')
+        if not (p.parent.parent / '__init__.py').is_file()
+    )
+)
+
+
+def _beside_tools(name: str) -> Optional[str]:
+    """``tools.<package>...`` of a module of a package beside the tools, imported as ``name``
+    from tools/ or from the package's own folder; None for any other module."""
+    for package in BESIDE_TOOLS:
+        for alias in (package, package.rsplit('.', 1)[-1]):
+            if name == alias or name.startswith(f'{alias}.'):
+                return f'tools.{package}{name[len(alias) :]}'
+    return None
 
 
 def _imports(path: Path) -> Iterator[Tuple[int, str, bool]]:
@@ -52,18 +70,23 @@ def test_imports_only_go_down(folder):
 
 
 def _in_package_beside_tools(path: Path) -> bool:
-    return path.relative_to(ROOT / 'tools').parts[0] in BESIDE_TOOLS
+    return _beside_tools('.'.join(path.relative_to(ROOT / 'tools').parts)) is not None
 
 
 def test_no_tool_imports_another_tool():
-    """Modules of ``tools/`` import the packages beside them, never a script."""
+    """Modules of ``tools/`` import the packages beside them, never a script (nor a tool
+    folder such as ``analysis_tools`` but for the packages in it)."""
     assert {'benchmarks', 'ssd_demo', 'synthetic_data'} <= set(BESIDE_TOOLS)
+    assert 'analysis_tools.default_box_analysis' in BESIDE_TOOLS
     scripts = {p.stem for p in _sources('tools') if not _in_package_beside_tools(p)}
+    folders = {p.name for p in (ROOT / 'tools').iterdir() if p.is_dir()} - set(BESIDE_TOOLS)
     found = [
         f'{path.relative_to(ROOT)}:{line}: {name}'
         for path in _sources('tools')
         for line, name, relative in _imports(path)
-        if not relative and name.split('.')[0] in scripts | {'tools'}
+        if not relative
+        and _beside_tools(name) is None
+        and name.split('.')[0] in scripts | folders | {'tools'}
     ]
     assert found == []
 
@@ -73,7 +96,7 @@ def test_ssd_plugin_imports_nothing_beside_the_tools():
         f'{path.relative_to(ROOT)}:{line}: {name}'
         for path in _sources('ssd_plugin', '_ssd_plugin_mim')
         for line, name, _ in _imports(path)
-        if name.split('.')[0] in (*BESIDE_TOOLS, 'tools')
+        if _beside_tools(name) is not None or name.split('.')[0] == 'tools'
     ]
     assert found == []
 
@@ -85,13 +108,11 @@ def _module(path: Path) -> str:
 def test_no_import_cycles():
     """Among the modules of ``ssd_plugin/`` and of the packages beside the tools, counting
     imports inside functions too (``tools.benchmarks`` is imported as ``benchmarks``)."""
-    paths = _sources('ssd_plugin', *(f'tools/{p}' for p in BESIDE_TOOLS))
+    paths = _sources('ssd_plugin', *(f'tools/{p.replace(".", "/")}' for p in BESIDE_TOOLS))
     modules = {_module(p) for p in paths}
     graph = {}
     for path in paths:
-        names = {
-            f'tools.{n}' if n.split('.')[0] in BESIDE_TOOLS else n for _, n, _ in _imports(path)
-        }
+        names = {_beside_tools(n) or n for _, n, _ in _imports(path)}
         graph[_module(path)] = {m for m in modules if m != _module(path) and m in names}
     cycles = []
     for start in sorted(graph):

@@ -86,7 +86,12 @@ def test_wheel_ships_configs_tools_and_startup_hook(fresh):
                 'model-index.yml'):  # fmt: skip
         assert osp.isfile(osp.join(mim, rel)), rel
     # The packages beside the tools, which the shipped tools import from their own folder.
-    for package in ('synthetic_data', 'ssd_demo', 'benchmarks'):
+    for package in (
+        'synthetic_data',
+        'ssd_demo',
+        'benchmarks',
+        'analysis_tools/default_box_analysis',
+    ):
         ours = sorted(f for f in os.listdir(osp.join(ROOT, 'tools', package)) if f.endswith('.py'))
         assert '__init__.py' in ours
         shipped = os.listdir(osp.join(mim, 'tools', package))
@@ -193,6 +198,9 @@ def test_shipped_train_and_test_tools_run(fresh):
         env=fresh['env'],
     )
     assert '--time-budget' in proc.stdout
+    default_boxes = osp.join(mim_root, 'tools', 'analysis_tools', 'default_boxes.py')
+    proc = _run([fresh['python'], default_boxes, '--help'], fresh['work'], env=fresh['env'])
+    assert '--input-sizes' in proc.stdout  # it imports default_box_analysis beside it
     work_dir = osp.join(fresh['work'], 'work_dirs', 'demo')
     name = 'ssd_cspdarknet_synthetic_cpu.py'
     ann = data + 'annotations/instances_val.json'

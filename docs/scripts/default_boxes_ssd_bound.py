@@ -4,8 +4,9 @@ SSD gives a level two box sizes: s (the square and every ratio box, area s^2) an
 s' = sqrt(min * max) (the extra square). Bound: on level 0, search (s, s') over a
 grid, with EVERY aspect ratio allowed for s (a continuum: more than any ratio list);
 on the other levels, let every object have its own best box (the grid ceiling there).
-Run from the repo root (docs/default_boxes.md, "Small objects on a coarse grid"):
-    python docs/scripts/default_boxes_ssd_bound.py CONFIG [ordered]
+Run from the repo root as a module, so that the analysis in tools/analysis_tools/ imports
+without a path edit (docs/default_boxes.md, "Small objects on a coarse grid"):
+    python -m docs.scripts.default_boxes_ssd_bound CONFIG [ordered]
 "ordered" keeps s' >= s (max_size >= min_size).
 """
 
@@ -15,11 +16,18 @@ import numpy as np
 import torch
 from mmengine import Config
 
-import ssd_plugin  # noqa: F401
-from ssd_plugin.apis.default_boxes.ceiling import best_centred_iou, grid_ceiling, grid_offsets
-from ssd_plugin.apis.default_boxes.fit import shape_ious
-from ssd_plugin.apis.default_boxes.ground_truth import load_train_boxes
-from ssd_plugin.apis.default_boxes.report import anchor_generator_cfg, build_anchor_generator
+import ssd_plugin  # noqa: F401  (registers the plugin's components)
+from tools.analysis_tools.default_box_analysis.ceiling import (
+    best_centred_iou,
+    grid_ceiling,
+    grid_offsets,
+)
+from tools.analysis_tools.default_box_analysis.fit import shape_ious
+from tools.analysis_tools.default_box_analysis.ground_truth import load_train_boxes
+from tools.analysis_tools.default_box_analysis.report import (
+    anchor_generator_cfg,
+    build_anchor_generator,
+)
 
 torch.set_num_threads(1)
 cfg = Config.fromfile(sys.argv[1])

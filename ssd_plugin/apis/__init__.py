@@ -13,19 +13,18 @@ only for its own imports. One concern a module:
 * inference: ``inference`` (mmdet's ``DetInferencer``); ``onnx_export`` (ONNX export
   and its check), ``onnxruntime_detector`` (an exported model as an mmengine model,
   ``--backend onnxruntime``);
-* analysis: ``default_boxes`` (coverage and fitting of default boxes),
-  ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
+* analysis: ``mmdet_analysis_tool`` (mmdet's analysis tools on plugin configs).
 
 What only some tools use lives beside them instead: the generated dataset
 (``tools/synthetic_data/``), the demo and its time budget (``tools/ssd_demo/``), the
-benchmark harness (``tools/benchmarks/``).
+benchmark harness (``tools/benchmarks/``), the default-box analysis
+(``tools/analysis_tools/default_box_analysis/``).
 """
 
 __all__ = [
     'amp',
     'check_run',
     'dataset_checks',
-    'default_boxes',
     'device',
     'distributed',
     'inference',

@@ -31,8 +31,8 @@ import time
 from typing import Dict, List, Optional
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
+from default_box_analysis import DefaultBoxAnalysis, DefaultBoxesError
 from ssd_plugin import register_all_modules
-from ssd_plugin.apis.default_boxes import DefaultBoxAnalysis, DefaultBoxesError
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config

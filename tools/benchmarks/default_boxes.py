@@ -4,7 +4,7 @@ on a COCO train2017-sized set.
 Writes a COCO annotation file with train2017's counts (118,287 images of
 640 x 480, about 860k boxes, COCO-like sizes: log-normal side around 40 px,
 log-normal aspect ratio), no images (the analysis reads annotations only), and
-runs the analysis (``ssd_plugin.apis.default_boxes``) of ``configs/ssd300_coco.py``
+runs the analysis (``analysis_tools/default_box_analysis/``) of ``configs/ssd300_coco.py``
 pointed at it in a fresh process, as the tool does, with and without ``--fit``.
 Reports wall time and the CPU time of that process.
 """
@@ -82,8 +82,8 @@ def write_annotations(path: str, num_images: int, num_boxes: int, seed: int) -> 
 def _analyse(out_dir: str, data_root: str, fit: bool) -> None:
     """The analysis of ``configs/ssd300_coco.py`` on ``data_root``, as the tool runs it
     with ``--no-plots``."""
+    from analysis_tools.default_box_analysis import DefaultBoxAnalysis
     from ssd_plugin import register_all_modules
-    from ssd_plugin.apis.default_boxes import DefaultBoxAnalysis
     from ssd_plugin.apis.tool_config import load_tool_config
 
     cfg_options = {'train_dataloader.dataset.dataset.data_root': data_root}

@@ -23,13 +23,7 @@ from torch import nn
 from .coverage import grid_sizes
 from .errors import DefaultBoxesError
 from .fit import stock_settings
-from .ground_truth import (
-    leaf_dataset_cfgs,
-    pad_size_divisor,
-    resize_target,
-    train_resize,
-    type_name,
-)
+from .ground_truth import pad_size_divisor, resize_target, train_datasets, type_name
 from .report import cfg_literal
 
 __all__ = [
@@ -41,6 +35,7 @@ __all__ = [
     'model_flops',
     'num_priors',
     'resized_config',
+    'sized_generator_cfg',
     'strides_for',
 ]
 
@@ -53,9 +48,7 @@ def configured_input(cfg: Any) -> Tuple[int, int]:
     Raises:
         DefaultBoxesError: when there is none with a fixed ``scale``.
     """
-    loader = cfg.get('train_dataloader') or {}
-    for key, leaf in leaf_dataset_cfgs(loader.get('dataset'), 'train_dataloader.dataset'):
-        resize, _ = train_resize(leaf.get('pipeline'), key)
+    for _, _, resize, _ in train_datasets(cfg):
         target = resize_target(resize) if resize is not None else None
         if target is not None:
             return int(target[0]), int(target[1])
@@ -227,8 +220,8 @@ def resized_config(
         if override is not None:
             loaders[name] = dict(dataset=override)
     mins, maxs, _ = stock_settings(stock_gen, stock_cfg.get('ratios'))
-    gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
-    gen.update(
+    gen = sized_generator_cfg(
+        stock_cfg,
         input_size=size,
         strides=strides_for(stock_gen.strides, featmaps, h, w),
         min_sizes=[round(v * f, 2) for v in mins],
@@ -236,6 +229,14 @@ def resized_config(
     )
     new['model']['bbox_head']['anchor_generator'] = copy.deepcopy(gen)
     return new, gen, loaders, words
+
+
+def sized_generator_cfg(stock_cfg: Dict, **keys: Any) -> Dict:
+    """The anchor generator config with ``keys`` set: explicit ``min_sizes`` and
+    ``max_sizes``, so without the ``basesize_ratio_range`` and ``size_mode`` that derive them."""
+    gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
+    gen.update(keys)
+    return gen
 
 
 def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float) -> List[Tuple]:

@@ -4,7 +4,7 @@ import pytest
 from default_boxes_test_utils import CONFIG
 from mmengine.config import Config
 
-from ssd_plugin.apis.default_boxes.input_sizes import (
+from analysis_tools.default_box_analysis.input_sizes import (
     configured_input,
     featmap_sizes,
     model_flops,
@@ -12,7 +12,7 @@ from ssd_plugin.apis.default_boxes.input_sizes import (
     resized_config,
     strides_for,
 )
-from ssd_plugin.apis.default_boxes.report import anchor_generator_cfg, build_anchor_generator
+from analysis_tools.default_box_analysis.report import anchor_generator_cfg, build_anchor_generator
 
 SSDLITE = [(16, 16), (32, 32), (64, 64), (107, 107), (160, 160), (320, 320)]
 
@@ -58,7 +58,7 @@ def test_resized_config_scales_pipelines_and_boxes(tmp_path):
 def test_scaled_dataset_reaches_wrappers_inside_concat_lists():
     # A ConcatDataset of a plain dataset and a RepeatDataset: both resizes scale, in the
     # config analysed, in what the fitted config writes, and in the --cfg-options words.
-    from ssd_plugin.apis.default_boxes.input_sizes import _scale_dataset
+    from analysis_tools.default_box_analysis.input_sizes import _scale_dataset
 
     def leaf():
         return dict(type='CocoDataset', pipeline=[dict(type='Resize', scale=(100, 50))])

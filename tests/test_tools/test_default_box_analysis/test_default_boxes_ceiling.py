@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from ssd_plugin.apis.default_boxes.ceiling import (
+from analysis_tools.default_box_analysis.ceiling import (
     best_centred_iou,
     ceiling_stats,
     describe_ceiling,
     grid_ceiling,
     min_square_side,
 )
-from ssd_plugin.apis.default_boxes.coverage import match_default_boxes
-from ssd_plugin.apis.default_boxes.fit import shape_ious
-from ssd_plugin.apis.default_boxes.ground_truth import GroundTruth
+from analysis_tools.default_box_analysis.coverage import match_default_boxes
+from analysis_tools.default_box_analysis.fit import shape_ious
+from analysis_tools.default_box_analysis.ground_truth import GroundTruth
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 
 
@@ -120,7 +120,7 @@ def test_min_square_side():
 def test_describe_fit_gap():
     # 8 and 16 px squares on stride-16 centres: both within the ceiling (IoU 1 there), the
     # 16 px boxes cover only the second (64 / 256 for the first)
-    from ssd_plugin.apis.default_boxes.ceiling import describe_fit_gap
+    from analysis_tools.default_box_analysis.ceiling import describe_fit_gap
 
     gen = SSDAnchorGenerator(strides=[16], ratios=[[]], min_sizes=[16], max_sizes=[16])
     gt = _gt([(8, 8, 8, 8), (24, 24, 16, 16)])

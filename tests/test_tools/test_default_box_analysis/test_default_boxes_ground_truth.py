@@ -7,8 +7,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from ssd_plugin.apis.default_boxes import ground_truth
-from ssd_plugin.apis.default_boxes.errors import DefaultBoxesError
+from analysis_tools.default_box_analysis import ground_truth
+from analysis_tools.default_box_analysis.errors import DefaultBoxesError
 
 
 def _edge_case_coco(path, seed=0):

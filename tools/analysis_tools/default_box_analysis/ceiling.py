@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .coverage import SIZE_BINS, grid_sizes, level_geometry, size_bin
+from .coverage import SIZE_BINS, by_size_bin, grid_sizes, level_geometry, size_bin
 from .ground_truth import GroundTruth
 
 __all__ = [
@@ -172,8 +172,8 @@ def min_square_side(stride: float, thr: float) -> float:
 
 
 def ceiling_stats(ceiling: Ceiling, boxes: np.ndarray) -> Dict:
-    """``coverage_ceiling`` and ``mean_iou_ceiling``: ``{'all': .., 'per_size': {bin: ..}}``."""
-    bins = size_bin(boxes)
+    """``coverage_ceiling`` and ``mean_iou_ceiling``, overall and per size bin
+    (:func:`by_size_bin`)."""
 
     def stats(sel: np.ndarray) -> Dict:
         if not sel.any():
@@ -183,10 +183,7 @@ def ceiling_stats(ceiling: Ceiling, boxes: np.ndarray) -> Dict:
             mean_iou_ceiling=float(ceiling.best_iou[sel].mean()),
         )
 
-    return dict(
-        all=stats(np.ones(len(boxes), bool)),
-        per_size={name: stats(bins == i) for i, name in enumerate(SIZE_BINS)},
-    )
+    return by_size_bin(boxes, stats)
 
 
 def describe_ceiling(

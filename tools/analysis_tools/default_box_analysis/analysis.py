@@ -21,7 +21,7 @@ from .ceiling import ceiling_stats, describe_ceiling, describe_fit_gap, grid_cei
 from .coverage import SIZE_BINS, match_default_boxes, stock_shapes, summarize
 from .errors import DefaultBoxesError
 from .fit import fit_default_boxes, stock_settings
-from .ground_truth import leaf_dataset_cfgs, load_train_boxes, train_resize
+from .ground_truth import load_train_boxes, train_datasets
 from .input_sizes import (
     backbone_features_at_stride,
     configured_input,
@@ -30,6 +30,7 @@ from .input_sizes import (
     model_flops,
     num_priors,
     resized_config,
+    sized_generator_cfg,
 )
 from .report import (
     ANCHOR_KEY,
@@ -230,7 +231,7 @@ class DefaultBoxAnalysis:
             generator,
             gt,
             before,
-            summarize(before, gt.boxes, generator.num_levels),
+            summarize(before, gt.boxes),
             ceiling,
             ceiling_stats(ceiling, gt.boxes),
         )
@@ -298,7 +299,7 @@ class DefaultBoxAnalysis:
             after = match_default_boxes(
                 generator, run.gt, self.thr, self.min_pos_iou, progress=True
             )
-            summary = summarize(after, run.gt.boxes, generator.num_levels)
+            summary = summarize(after, run.gt.boxes)
             below = {
                 name: summary['per_size'][name]['coverage']
                 for name, floor in floors_all.items()
@@ -338,9 +339,7 @@ class DefaultBoxAnalysis:
         self.thr, self.min_pos_iou, notes = assigner_thresholds(cfg)
         build_anchor_generator(stock_cfg)
         check_train_data(cfg, config_path)
-        loader = cfg.get('train_dataloader')
-        for key, leaf in leaf_dataset_cfgs(loader['dataset'], 'train_dataloader.dataset'):
-            _, skipped = train_resize(leaf.get('pipeline'), key)
+        for key, _, _, skipped in train_datasets(cfg):
             if skipped:
                 notes.append(f'{key}: left out (random or photometric): {", ".join(skipped)}')
         base_size = max(configured_input(cfg)) if input_sizes else None
@@ -533,10 +532,8 @@ class DefaultBoxAnalysis:
         stride = fine[0] if fine[0] == fine[1] else list(fine)
         mins, maxs, ratios = stock_settings(gen, run.stock_cfg.get('ratios'))
         features = backbone_features_at_stride(model, h, w, max(fine))
-        gen_cfg = {
-            k: v for k, v in run.stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')
-        }
-        gen_cfg.update(
+        gen_cfg = sized_generator_cfg(
+            run.stock_cfg,
             strides=[stride] + [list(s) if s[0] != s[1] else s[0] for s in gen.strides],
             ratios=[list(ratios[first])] + [list(r) for r in ratios],
             min_sizes=[round(mins[first] / 2, 2)] + [round(v, 2) for v in mins],

@@ -39,9 +39,10 @@ from .coverage import SIZE_BINS, size_bin
 from .errors import DefaultBoxesError
 from .ground_truth import GroundTruth
 
-__all__ = ['DEFAULT_RATIO_GRID', 'FitResult', 'fit_default_boxes', 'shape_ious', 'stock_settings']
+__all__ = ['FitResult', 'fit_default_boxes', 'shape_ious', 'stock_settings']
 
-DEFAULT_RATIO_GRID = (1.5, 2.0, 2.5, 3.0, 4.0)
+_RATIO_GRID = (1.5, 2.0, 2.5, 3.0, 4.0)  # aspect ratios the search picks from, and the configured
+_MAX_PASSES = 4  # coordinate-ascent passes over the levels at most
 _SIZE_STEP = 1.12  # geometric step of the size grid
 _MAX_EXTRA = 3.0  # the extra square's side is 1 to 3 times min_size (max_size <= 9 min_size)
 
@@ -314,7 +315,6 @@ def _coordinate_ascent(
     stock_sizes: Tuple[List[float], List[float]],
     num_ratios: Optional[int],
     ordered_sizes: bool,
-    max_passes: int,
     log: Callable[[str], None],
 ) -> Tuple[List[Choice], Tensor, List[str]]:
     """Improve one level at a time, the others fixed, until a pass changes none.
@@ -330,7 +330,7 @@ def _coordinate_ascent(
     num = search.num_gt
     stock = _split(float(search.score(torch.stack(current).amax(0))), num)
     notes: List[str] = []
-    for p in range(max_passes):
+    for p in range(_MAX_PASSES):
         moved = False
         for k in range(num_levels):
             others = [current[q] for q in range(num_levels) if q != k]
@@ -365,10 +365,8 @@ def fit_default_boxes(
     gt: GroundTruth,
     pos_iou_thr: float,
     num_ratios: Optional[int] = None,
-    ratio_grid: Sequence[float] = DEFAULT_RATIO_GRID,
     max_samples: int = 20000,
     seed: int = 0,
-    max_passes: int = 4,
     min_coverage: Optional[Dict[str, float]] = None,
     ordered_sizes: bool = True,
     log: Callable[[str], None] = print,
@@ -389,11 +387,8 @@ def fit_default_boxes(
         pos_iou_thr: The assigner's positive threshold.
         num_ratios: Ratios per level (boxes per location ``2 + 2 * n``);
             None keeps each level's count.
-        ratio_grid: Aspect ratios the search may pick (the configured ones
-            are added).
         max_samples: Ground truths scored (a seeded random subset above it).
         seed: Seed of the subset.
-        max_passes: Coordinate-ascent passes over the levels at most.
         min_coverage: Floors per size bin (``{'small': 0.6}``), shares of
             the bin's ground truths; bins not given keep the configured
             boxes' coverage.
@@ -408,7 +403,7 @@ def fit_default_boxes(
             an unknown bin or share in ``min_coverage``.
     """
     mins, maxs, ratios = stock_settings(generator, cfg_ratios)
-    grid_r = sorted({round(float(r), 4) for r in ratio_grid} | {r for lv in ratios for r in lv})
+    grid_r = sorted({round(float(r), 4) for r in _RATIO_GRID} | {r for lv in ratios for r in lv})
     if num_ratios is not None and not 0 <= num_ratios <= len(grid_r):
         raise DefaultBoxesError(
             f'--max-ratios {num_ratios}: give 0 to {len(grid_r)} aspect ratios per level '
@@ -427,7 +422,7 @@ def fit_default_boxes(
         stock_best = torch.stack([search.level_best(k, c) for k, c in enumerate(initial)]).amax(0)
         floors = search.set_floors(stock_best, min_coverage)
         state, best, notes = _coordinate_ascent(
-            search, initial, (mins, maxs), num_ratios, ordered_sizes, max_passes, log
+            search, initial, (mins, maxs), num_ratios, ordered_sizes, log
         )
     result = FitResult(
         [],

@@ -28,10 +28,10 @@ def plot_best_iou_hist(
     path: str,
     before: np.ndarray,
     thr: float,
-    after: Optional[np.ndarray] = None,
-    title: str = '',
-    ceiling: Optional[np.ndarray] = None,
-) -> str:
+    after: Optional[np.ndarray],
+    title: str,
+    ceiling: np.ndarray,
+) -> None:
     """Histogram of the best IoU per ground truth, ``(N,)`` arrays, to ``path``.
 
     ``ceiling``: the best IoU any box centred on the grid reaches (dotted).
@@ -59,22 +59,20 @@ def plot_best_iou_hist(
     ax.axvline(thr, color='k', ls='--', lw=1, label=f'pos_iou_thr {thr:g}')
     ax.set_xlabel('IoU of the best default box')
     ax.set_ylabel('ground-truth boxes')
-    ax.set_title(title or 'Best default-box IoU per ground truth', fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc='upper left')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path
 
 
 def plot_shapes(
     path: str,
     boxes: np.ndarray,
     shapes_before: Sequence[np.ndarray],
-    shapes_after: Optional[Sequence[np.ndarray]] = None,
-    title: str = '',
-    seed: int = 0,
-) -> str:
+    shapes_after: Optional[Sequence[np.ndarray]],
+    title: str,
+) -> None:
     """Ground-truth ``(w, h)`` on log-log axes with each level's box shapes, to ``path``.
 
     Args:
@@ -85,7 +83,7 @@ def plot_shapes(
     plt = _pyplot()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if len(w) > _MAX_POINTS:
-        idx = np.random.default_rng(seed).choice(len(w), _MAX_POINTS, replace=False)
+        idx = np.random.default_rng(0).choice(len(w), _MAX_POINTS, replace=False)
         w, h = w[idx], h[idx]
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     ax.scatter(w, h, s=2, c='0.6', alpha=0.25, lw=0, rasterized=True, label='ground truth')
@@ -119,9 +117,8 @@ def plot_shapes(
     ax.set_ylim(lo, hi)
     ax.set_xlabel('width at the network input (px)')
     ax.set_ylabel('height (px)')
-    ax.set_title(title or 'Ground truth and default-box shapes', fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc='upper left', markerscale=0.8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path

@@ -1,14 +1,13 @@
 """The training set's ground-truth boxes as the network input sees them.
 
 Each dataset of ``train_dataloader`` (inside ``RepeatDataset`` or
-``ConcatDataset``: the run checks' :func:`leaf_datasets` walk) is built as the
-config's own class with an empty pipeline, so its filters (``filter_cfg``,
-``metainfo`` classes, ``SSDCocoDataset``'s invalid-box handling) apply; its
-boxes are then scaled as the train pipeline's fixed ``Resize`` would scale
-them. Random augmentation (``Expand``, ``MinIoURandomCrop``, flips) is left
-out: it changes where and how large each object is from one epoch to the
-next, while the default boxes are fitted to the objects themselves. Images
-are not opened.
+``ConcatDataset``: :func:`train_datasets`) is built as the config's own class
+with an empty pipeline, so its filters (``filter_cfg``, ``metainfo`` classes,
+``SSDCocoDataset``'s invalid-box handling) apply; its boxes are then scaled as
+the train pipeline's fixed ``Resize`` would scale them. Random augmentation
+(``Expand``, ``MinIoURandomCrop``, flips) is left out: it changes where and
+how large each object is from one epoch to the next, while the default boxes
+are fitted to the objects themselves. Images are not opened.
 """
 
 import copy
@@ -18,21 +17,24 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .._config_walk import leaf_datasets
+from ssd_plugin.apis._config_walk import leaf_datasets
+
 from .errors import DefaultBoxesError
 
 __all__ = [
     'GroundTruth',
-    'leaf_dataset_cfgs',
     'load_train_boxes',
     'pad_size_divisor',
     'resize_target',
+    'train_datasets',
     'train_resize',
     'type_name',
 ]
 
 _FIXED_RESIZES = ('Resize', 'FixShapeResize')
 _RANDOM_RESIZES = ('RandomResize', 'RandomChoiceResize', 'RandomChoice')
+# steps that leave the boxes as they are, not noted as left out
+_UNNOTED = ('LoadImageFromFile', 'SafeLoadImageFromFile', 'LoadAnnotations', 'PackDetInputs')
 
 
 @dataclass
@@ -71,18 +73,6 @@ def type_name(cfg: Any) -> str:
     return str(cfg.get('type', '')).rsplit('.', 1)[-1] if hasattr(cfg, 'get') else ''
 
 
-def leaf_dataset_cfgs(ds_cfg: Any, key: str) -> Iterator[Tuple[str, Dict]]:
-    """``(key, copy of cfg)`` of every dataset inside wrappers (:func:`leaf_datasets`).
-
-    Raises:
-        DefaultBoxesError: for a leaf that is not a dataset config.
-    """
-    for leaf_key, leaf in leaf_datasets(ds_cfg, key):
-        if not hasattr(leaf, 'get'):
-            raise DefaultBoxesError(f'{leaf_key} is not a dataset config: {leaf!r}')
-        yield leaf_key, copy.deepcopy(dict(leaf))
-
-
 def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict], List[str]]:
     """The fixed ``Resize`` of a train pipeline, and notes on what was skipped.
 
@@ -109,9 +99,8 @@ def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict
                 notes.append(f'{key}.pipeline[{i}] ({name}) ignored: only the first resize is used')
             else:
                 found = dict(step)
-        elif name not in ('LoadImageFromFile', 'SafeLoadImageFromFile', 'LoadAnnotations'):
-            if name not in ('PackDetInputs',):
-                notes.append(name)
+        elif name not in _UNNOTED:
+            notes.append(name)
     return found, notes
 
 
@@ -196,6 +185,25 @@ def pad_size_divisor(cfg: Any) -> int:
     return int(preprocessor.get('pad_size_divisor', 1) or 1)
 
 
+def train_datasets(cfg: Any) -> Iterator[Tuple[str, Dict, Optional[Dict], List[str]]]:
+    """``(key, copy of cfg, fixed Resize, left out)`` of every dataset of ``cfg.train_dataloader``.
+
+    The datasets inside wrappers (the run checks' :func:`leaf_datasets` walk),
+    each with its train pipeline's :func:`train_resize`.
+
+    Raises:
+        DefaultBoxesError: no train dataloader, a leaf that is not a dataset
+            config, or a random resize.
+    """
+    loader = cfg.get('train_dataloader')
+    if loader is None:
+        raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
+    for key, leaf in leaf_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        if not hasattr(leaf, 'get'):
+            raise DefaultBoxesError(f'{key} is not a dataset config: {leaf!r}')
+        yield (key, copy.deepcopy(dict(leaf)), *train_resize(leaf.get('pipeline'), key))
+
+
 def load_train_boxes(cfg: Any) -> GroundTruth:
     """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
 
@@ -210,15 +218,11 @@ def load_train_boxes(cfg: Any) -> GroundTruth:
         DefaultBoxesError: no train dataloader, a random resize, a dataset that
             cannot be read, or no box at all.
     """
-    loader = cfg.get('train_dataloader')
-    if loader is None or loader.get('dataset') is None:
-        raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
     divisor = pad_size_divisor(cfg)
     all_boxes, all_shapes = [np.zeros((0, 4))], [np.zeros((0, 2), np.int64)]
     num_images = num_ignored = 0
     sources = []
-    for key, leaf in leaf_dataset_cfgs(loader['dataset'], 'train_dataloader.dataset'):
-        resize, _ = train_resize(leaf.get('pipeline'), key)
+    for key, leaf, resize, _ in train_datasets(cfg):
         dataset = _build_dataset(leaf, key)
         boxes, shapes, ignored = _dataset_boxes(dataset.data_list, resize, key, divisor)
         num_images += len(dataset.data_list)

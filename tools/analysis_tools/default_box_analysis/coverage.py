@@ -22,7 +22,7 @@ the one it overlaps more).
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from .ground_truth import GroundTruth
 __all__ = [
     'MatchResult',
     'SIZE_BINS',
+    'by_size_bin',
     'grid_sizes',
     'level_geometry',
     'match_default_boxes',
@@ -292,20 +293,22 @@ def _stats(result: MatchResult, sel: np.ndarray, num_levels: int) -> Dict:
     )
 
 
-def summarize(result: MatchResult, boxes: np.ndarray, num_levels: Optional[int] = None) -> Dict:
-    """Overall and per-size-bin figures of a :class:`MatchResult`.
-
-    Returns:
-        ``{'all': stats, 'per_size': {'small': stats, ...}}``, each stats
-        ``num_gt``, ``coverage``, ``mean_best_iou``, ``positives_per_gt``,
-        ``best_match_levels`` and ``positive_levels`` (shares per level).
-    """
-    num_levels = num_levels or result.pos_levels.shape[1]
+def by_size_bin(boxes: np.ndarray, stats: Callable[[np.ndarray], Dict]) -> Dict:
+    """``{'all': stats(all), 'per_size': {'small': stats(small), ...}}`` of ``(N, 4)`` boxes,
+    ``stats`` taking an ``(N,)`` bool selection."""
     bins = size_bin(boxes)
     return dict(
-        all=_stats(result, np.ones(len(boxes), bool), num_levels),
-        per_size={name: _stats(result, bins == i, num_levels) for i, name in enumerate(SIZE_BINS)},
+        all=stats(np.ones(len(boxes), bool)),
+        per_size={name: stats(bins == i) for i, name in enumerate(SIZE_BINS)},
     )
+
+
+def summarize(result: MatchResult, boxes: np.ndarray) -> Dict:
+    """Overall and per-size-bin figures of a :class:`MatchResult` (:func:`by_size_bin`), each
+    ``num_gt``, ``coverage``, ``mean_best_iou``, ``positives_per_gt``,
+    ``best_match_levels`` and ``positive_levels`` (shares per level)."""
+    num_levels = result.pos_levels.shape[1]
+    return by_size_bin(boxes, lambda sel: _stats(result, sel, num_levels))
 
 
 def stock_shapes(generator) -> Sequence[np.ndarray]:

@@ -5,11 +5,11 @@ import pytest
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
-from ssd_plugin.apis.default_boxes import coverage
-from ssd_plugin.apis.default_boxes.ceiling import grid_offsets as _offsets
-from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, size_bin, summarize
-from ssd_plugin.apis.default_boxes.fit import shape_ious
-from ssd_plugin.apis.default_boxes.ground_truth import GroundTruth
+from analysis_tools.default_box_analysis import coverage
+from analysis_tools.default_box_analysis.ceiling import grid_offsets as _offsets
+from analysis_tools.default_box_analysis.coverage import match_default_boxes, size_bin, summarize
+from analysis_tools.default_box_analysis.fit import shape_ious
+from analysis_tools.default_box_analysis.ground_truth import GroundTruth
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ssd_plugin.apis.default_boxes import analysis
-from ssd_plugin.apis.default_boxes.errors import DefaultBoxesError
+from analysis_tools.default_box_analysis import analysis
+from analysis_tools.default_box_analysis.errors import DefaultBoxesError
 
 
 def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
@@ -34,8 +34,8 @@ def _trade_run():
     """A :class:`analysis._SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
     from test_default_boxes_fit import _trade_case
 
-    from ssd_plugin.apis.default_boxes.ceiling import ceiling_stats, grid_ceiling
-    from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, summarize
+    from analysis_tools.default_box_analysis.ceiling import ceiling_stats, grid_ceiling
+    from analysis_tools.default_box_analysis.coverage import match_default_boxes, summarize
 
     gen, gt = _trade_case()
     stock_cfg = dict(
@@ -54,7 +54,7 @@ def test_fit_searches_again_when_a_bin_falls_below_its_floor_on_all_boxes(monkey
     # The search scores a sample; stand-in searches whose first answer trades the medium
     # objects away on all ground truths: the analysis searches again with medium's floor
     # raised, and keeps the answer that holds it (or stops after three).
-    from ssd_plugin.apis.default_boxes.fit import FitResult
+    from analysis_tools.default_box_analysis.fit import FitResult
 
     traded = FitResult([10.0], [90.0], [[]], floors={'small': 0.0, 'medium': 1.0})
     kept = FitResult([60.0], [60.0], [[]], floors={'small': 0.0, 'medium': 1.0})

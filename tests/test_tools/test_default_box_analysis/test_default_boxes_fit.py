@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from default_boxes_test_utils import small_elongated_boxes
 
-from ssd_plugin.apis.default_boxes import DefaultBoxesError, fit_default_boxes
-from ssd_plugin.apis.default_boxes.coverage import match_default_boxes, summarize
-from ssd_plugin.apis.default_boxes.ground_truth import GroundTruth
+from analysis_tools.default_box_analysis import DefaultBoxesError, fit_default_boxes
+from analysis_tools.default_box_analysis.coverage import match_default_boxes, summarize
+from analysis_tools.default_box_analysis.ground_truth import GroundTruth
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 
 RATIOS = [[2], [2], [2]]
@@ -197,7 +197,7 @@ def test_unchanged_levels_keep_the_configured_values_exactly():
         strides=[8, 16, 32], ratios=RATIOS, min_sizes=[64, 96, 112.3], max_sizes=[96, 112, 400],
         input_size=128,
     )  # fmt: skip
-    from ssd_plugin.apis.default_boxes.fit import stock_settings
+    from analysis_tools.default_box_analysis.fit import stock_settings
 
     _, maxs, _ = stock_settings(gen, RATIOS)
     assert maxs == [96.0, 112.0, 400.0]
