@@ -8,6 +8,8 @@ import json
 import os.path as osp
 from typing import Any, List, Optional, Sequence, Tuple
 
+from ssd_plugin.datasets.ssd_coco_dataset import json_error_text
+
 from ._config_walk import (
     cfg_get,
     evaluator_ann_files,
@@ -154,11 +156,7 @@ def json_problem(path: str) -> Optional[str]:
     except UnicodeDecodeError as err:
         return f'{path} is not valid JSON: not UTF-8 text (byte {err.start})'
     except json.JSONDecodeError as err:
-        what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
-        return (
-            f'{path} is not valid JSON: {what} at line {err.lineno} column {err.colno} '
-            f'(char {err.pos} of {len(err.doc)})'
-        )
+        return json_error_text(path, err)
     except OSError:
         return None  # missing files are the dataset check's
     return None

@@ -13,6 +13,16 @@ from ssd_plugin.registry import DATASETS
 _COUNTERS = ('invalid', 'malformed', 'outside', 'tiny', 'clipped', 'unselected', 'orphan')
 
 
+def json_error_text(path: str, err: json.JSONDecodeError) -> str:
+    """``'PATH is not valid JSON: WHAT at line L column C (char P of N)'``: the
+    file and the parse position, which ``json.JSONDecodeError`` and pycocotools omit."""
+    what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
+    return (
+        f'{path} is not valid JSON: {what} at line {err.lineno} column {err.colno} '
+        f'(char {err.pos} of {len(err.doc)})'
+    )
+
+
 @DATASETS.register_module()
 class SSDCocoDataset(CocoDataset):
     """mmdet's ``CocoDataset`` with explicit handling of bad annotations.
@@ -82,10 +92,8 @@ class SSDCocoDataset(CocoDataset):
         try:
             data_list = super().load_data_list()
         except json.JSONDecodeError as err:
-            what = err.msg[:-3] if err.msg.endswith(' at') else err.msg  # 'starting at'
             raise ValueError(
-                f'{self.ann_file} is not valid JSON: {what} at line {err.lineno} column '
-                f'{err.colno} (char {err.pos} of {len(err.doc)}). Fix or regenerate the file '
+                f'{json_error_text(self.ann_file, err)}. Fix or regenerate the file '
                 '(a truncated download or copy is the usual cause).'
             ) from err
         self._report_orphans()

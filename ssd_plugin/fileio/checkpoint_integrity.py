@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 
 from mmengine.runner import find_latest_checkpoint
 
-__all__ = ['checkpoint_problem', 'is_intact_checkpoint', 'work_dir_checkpoints']
+__all__ = ['checkpoint_problem', 'work_dir_checkpoints']
 
 # The first byte of a pickle (protocol >= 2): a torch.save file of the legacy
 # format (_use_new_zipfile_serialization=False, torch < 1.6), which has no checksums.
@@ -60,11 +60,6 @@ def checkpoint_problem(path: str, allow_legacy: bool = False) -> Optional[str]:
             '(bytes changed after the save: a bit flip or a partial overwrite)'
         )
     return None
-
-
-def is_intact_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a whole ``torch.save`` zip file whose records match their checksums."""
-    return checkpoint_problem(path) is None
 
 
 def work_dir_checkpoints(work_dir: str) -> Tuple[Optional[str], List[str]]:

@@ -4,13 +4,13 @@ from the CRC-32 checksums torch.save stores; intact ones pass."""
 import torch
 from checkpoint_test_utils import flip_bit_in_checkpoint
 
-from ssd_plugin.fileio import checkpoint_problem, is_intact_checkpoint
+from ssd_plugin.fileio import checkpoint_problem
 
 
 def test_intact_truncated_empty_and_flipped(tmp_path):
     path = tmp_path / 'iter_4.pth'
     torch.save({'state_dict': {'w': torch.arange(64, dtype=torch.float32)}}, str(path))
-    assert checkpoint_problem(str(path)) is None and is_intact_checkpoint(str(path))
+    assert checkpoint_problem(str(path)) is None
 
     flip_bit_in_checkpoint(path)
     # torch.load does not notice: the flipped weight loads silently.
@@ -28,7 +28,7 @@ def test_intact_truncated_empty_and_flipped(tmp_path):
     assert checkpoint_problem(str(empty)) == 'empty file (0 bytes)'
     text = tmp_path / 'text.pth'
     text.write_text('not a checkpoint')
-    assert not is_intact_checkpoint(str(text))
+    assert checkpoint_problem(str(text)).startswith('truncated or not a torch checkpoint')
     assert checkpoint_problem(str(tmp_path / 'none.pth')) == 'file not found'
 
 

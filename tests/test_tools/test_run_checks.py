@@ -23,7 +23,7 @@ from ssd_plugin.apis.resume_checks import find_resume_checkpoint
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.apis.weight_checks import locate_weight, weight_problems
-from ssd_plugin.fileio import is_intact_checkpoint
+from ssd_plugin.fileio import checkpoint_problem
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
 
@@ -293,8 +293,8 @@ def test_resume_skips_a_truncated_checkpoint(tmp_path):
     torch.save({'meta': {'iter': 3}}, str(good))
     torch.save({'meta': {'iter': 6}, 'pad': torch.zeros(1000)}, str(cut))
     cut.write_bytes(cut.read_bytes()[:-300])  # killed mid-save
-    assert is_intact_checkpoint(str(good))
-    assert not is_intact_checkpoint(str(cut))
+    assert checkpoint_problem(str(good)) is None
+    assert checkpoint_problem(str(cut)) is not None
     record = tmp_path / 'last_checkpoint'
     record.write_text(str(cut))
     path, note = find_resume_checkpoint(str(tmp_path))
