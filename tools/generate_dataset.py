@@ -37,6 +37,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--min-objects', type=int, default=1, help='fewest objects per image')
     parser.add_argument('--max-objects', type=int, default=6, help='most objects per image')
     parser.add_argument(
+        '--train-objects',
+        type=int,
+        nargs=2,
+        metavar=('FEWEST', 'MOST'),
+        help='objects per training image, where they differ from --min/--max-objects '
+        '(tools/demo.py: 4 9)',
+    )
+    parser.add_argument(
         '--rotate', action='store_true', help='turn each shape by a random angle (harder)'
     )
     parser.add_argument(
@@ -86,6 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             seed=args.seed,
             min_objects=args.min_objects,
             max_objects=args.max_objects,
+            train_objects=args.train_objects,
             rotate=args.rotate,
             size_mix=tuple(args.size_mix),
             min_side=args.min_side,

@@ -226,6 +226,7 @@ def run_demo(args: argparse.Namespace, train_py: str) -> int:
             args.data_root,
             num_train=args.num_train,
             num_val=args.num_val,
+            train_objects=tuple(args.train_objects),
             workers=min(2, os.cpu_count() or 1),
         )
         base_cfg = build_config(args)  # the config's own epochs

@@ -55,7 +55,7 @@ def _render_file(task: Tuple[Dict, int, int, str]) -> List[Tuple[int, np.ndarray
     img, objects = draw_image(
         rng,
         params['img_size'],
-        (params['min_objects'], params['max_objects']),
+        params['objects'],
         params['min_visible'],
         params['size_mix'],
         params['rotate'],
@@ -80,7 +80,11 @@ def _write_split(
     log: Callable[[str], None],
 ) -> Dict:
     """Draw and write a split's images and annotations; returns its manifest entry."""
-    job = dict(params, out_dir=out_dir, num_classes=len(categories))  # shared by every task
+    objects = (params['min_objects'], params['max_objects'])
+    if split.train and 'train_objects' in params:
+        objects = tuple(params['train_objects'])
+    # shared by every task
+    job = dict(params, out_dir=out_dir, num_classes=len(categories), objects=objects)
     tasks = [
         (job, split.stream, idx, split.img_dir + split.stem(idx) + '.jpg')
         for idx in range(num_images)
@@ -167,6 +171,7 @@ def generate_synthetic_coco(
     seed: int = 0,
     min_objects: int = 1,
     max_objects: int = 6,
+    train_objects: Optional[Tuple[int, int]] = None,
     min_visible: float = 0.6,
     size_mix: Sequence[float] = (0.35, 0.45, 0.2),
     rotate: bool = False,
@@ -190,6 +195,10 @@ def generate_synthetic_coco(
         min_objects: Fewest objects drawn per image.
         max_objects: Most objects per image (fewer remain where a placement
             would hide an earlier object).
+        train_objects: ``(fewest, most)`` objects per training image, where
+            they differ from the validation images' ``min_objects`` and
+            ``max_objects`` (the demo trains on busier images: more objects
+            a step for the same compute). None: the same for every split.
         min_visible: Least visible fraction of any object after occlusion.
         size_mix: Probabilities of an object being COCO small, medium and
             large. An object that finds no place (30 tries) is dropped, which
@@ -229,6 +238,12 @@ def generate_synthetic_coco(
         )
     if not 1 <= min_objects <= max_objects:
         raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}')
+    if train_objects is not None and (
+        len(train_objects) != 2 or not 1 <= train_objects[0] <= train_objects[1]
+    ):
+        raise ValueError(
+            f'train_objects must be (fewest, most) with 1 <= fewest <= most, got {train_objects}'
+        )
     if num_train < 0 or num_val < 0:
         raise ValueError('num_train and num_val must be >= 0')
     if workers < 1:
@@ -259,6 +274,8 @@ def generate_synthetic_coco(
     )
     if min_side is not None:  # absent by default: earlier manifests still match
         params['min_side'] = float(min_side)
+    if train_objects is not None:  # absent by default, as min_side
+        params['train_objects'] = [int(n) for n in train_objects]
     if layout != 'synthetic':  # the default leaves earlier manifests valid
         params['layout'] = layout
     old = _read_manifest(out_dir)

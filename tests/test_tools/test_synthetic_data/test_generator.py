@@ -174,6 +174,34 @@ def test_idempotent_and_regenerates_on_new_params(tmp_path):
     assert sorted(os.listdir(osp.join(out, 'train'))) == ['000000.jpg', '000001.jpg']
 
 
+def test_train_objects_change_the_training_images_only(tmp_path):
+    plain = str(tmp_path / 'plain')
+    busy = str(tmp_path / 'busy')
+    small = dict(num_train=6, num_val=3, min_objects=1, max_objects=1, log=_quiet)
+    assert 'train_objects' not in generate_synthetic_coco(plain, **small)['params']
+    manifest = generate_synthetic_coco(busy, train_objects=(7, 8), **small)
+    assert manifest['params']['train_objects'] == [7, 8]
+
+    def objects_per_image(root, split):
+        with open(osp.join(root, f'annotations/instances_{split}.json')) as f:
+            anns = json.load(f)['annotations']
+        return [
+            sum(a['image_id'] == i for a in anns) for i in sorted({a['image_id'] for a in anns})
+        ]
+
+    # Placements that would hide an earlier object are dropped, so "up to" 8.
+    assert min(objects_per_image(busy, 'train')) >= 4
+    assert max(objects_per_image(plain, 'train')) == 1
+    # The validation images do not change: the same files as without train_objects.
+    names = sorted(os.listdir(osp.join(plain, 'val')))
+    match, mismatch, errors = filecmp.cmpfiles(
+        osp.join(plain, 'val'), osp.join(busy, 'val'), names, shallow=False
+    )
+    assert (mismatch, errors) == ([], []) and len(match) == 3
+    with pytest.raises(ValueError, match=r'train_objects must be \(fewest, most\).*got \(3, 2\)'):
+        generate_synthetic_coco(str(tmp_path / 'bad'), train_objects=(3, 2), **small)
+
+
 def test_refuses_foreign_dir_and_bad_sizes(tmp_path):
     (tmp_path / 'notes.txt').write_text('not a dataset')
     with pytest.raises(ValueError, match='no manifest.json'):
