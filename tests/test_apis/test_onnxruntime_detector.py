@@ -25,7 +25,8 @@ DEMO = osp.join(ROOT, 'configs/demo/ssd_cspdarknet_synthetic_cpu.py')
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    """The demo model (random init, widely spread class logits) and its export at 128 and 96."""
+    """The demo model (random init, class predictors redrawn for distinct scores) and its
+    export at 128 and 96."""
     cfg = Config.fromfile(DEMO)
     cfg.model.test_cfg.score_thr = 0.05
     torch.manual_seed(0)
