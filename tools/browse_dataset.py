@@ -22,11 +22,10 @@ import numpy as np
 import torch
 from mmengine.registry import DATASETS, init_default_scope
 
-from ssd_plugin.apis.check_run import check_run
-from ssd_plugin.apis.run_check_error import RunCheckError
+from ssd_plugin.apis.check_run import check_run, json_errors_named
+from ssd_plugin.apis.run_check_error import EXIT_MISSING, RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.apis.tool_runner import EXIT_MISSING, json_errors_named
 
 GAP = 4  # pixels between cells
 

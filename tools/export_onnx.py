@@ -42,7 +42,7 @@ from ssd_plugin.apis.onnx_export import (
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import add_cfg_options_arg
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.apis.weight_checks import checkpoint_problems
+from ssd_plugin.apis.weights import checkpoint_problems
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

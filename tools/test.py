@@ -25,8 +25,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
-from ssd_plugin.apis.check_run import check_run
-from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
+from ssd_plugin.apis.check_run import check_run, run_tool
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_args import (
     add_model_file_args,
@@ -35,7 +34,7 @@ from ssd_plugin.apis.tool_args import (
     set_model_files,
 )
 from ssd_plugin.apis.tool_config import build_runner, load_tool_config
-from ssd_plugin.apis.tool_runner import run_tool
+from ssd_plugin.apis.weights import check_checkpoint_file_fits
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -2,33 +2,26 @@
 every dataset a run uses (through wrappers such as ``RepeatDataset``) and of
 COCO-style evaluators, with how to get the data; and annotation files that are
 not valid JSON, named with the parse position.
+
+The configs are walked as plain dicts (``mmengine.Config`` or ``dict``), where
+any node may be missing (None).
 """
 
 import json
 import os.path as osp
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from ssd_plugin.datasets.ssd_coco_dataset import json_error_text
 
-from ._config_walk import (
-    cfg_get,
-    evaluator_ann_files,
-    is_remote,
-    join_root,
-    leaf_datasets,
-    used_dataloaders,
-)
 from .run_check_error import RunCheckError
 
 __all__ = [
-    'COCO_HOWTO',
-    'VOC_HOWTO',
-    'SYNTHETIC_HOWTO',
     'dataset_problems',
-    'annotation_files',
-    'json_problem',
-    'is_json_error',
     'invalid_json_error',
+    'is_json_error',
+    'json_problem',
+    'leaf_datasets',
+    'used_dataloaders',
 ]
 
 COCO_HOWTO = (
@@ -47,13 +40,62 @@ SYNTHETIC_HOWTO = (
     'Synthetic shapes (offline): python tools/generate_dataset.py --out {root} writes the '
     'dataset in seconds.'
 )
-
-
 # The annotation files of tools/generate_dataset.py's default layout (the demo's).
 SYNTHETIC_ANN_FILES = ('instances_train.json', 'instances_val.json')
+_IMAGE_PREFIX_KEYS = ('img', 'img_path')  # the image folders of ``data_prefix``
 
 
-def _dataset_howto(ds_type: str, data_root: str, ann_file: str = '') -> str:
+def _get(node: Any, key: str, default: Any = None) -> Any:
+    return node.get(key, default) if hasattr(node, 'get') else default
+
+
+def _join_root(root: str, path: str) -> str:
+    return path if not root or osp.isabs(path) or '://' in path else osp.join(root, path)
+
+
+def leaf_datasets(ds_cfg: Any, key: str, scope: Optional[str] = None) -> Iterator[Tuple[str, Any]]:
+    """``(cfg-options key, cfg)`` of each dataset inside wrappers.
+
+    ``RepeatDataset``, ``ClassBalancedDataset`` and ``MultiImageMixDataset``
+    hold one ``dataset``, ``ConcatDataset`` a list of ``datasets``. A
+    wrapper's ``_scope_`` (stamped by ``mmdet::`` bases) is passed down, as
+    the wrapper's build would, to a leaf that has none: that leaf comes as a
+    copy with ``_scope_`` set. A leaf that is not a dict (None) comes as is.
+    """
+    if not hasattr(ds_cfg, 'get'):
+        yield key, ds_cfg
+        return
+    scope = ds_cfg.get('_scope_', scope)
+    if ds_cfg.get('dataset') is not None:
+        yield from leaf_datasets(ds_cfg['dataset'], f'{key}.dataset', scope)
+    elif ds_cfg.get('datasets') is not None:
+        for i, sub in enumerate(ds_cfg['datasets']):
+            yield from leaf_datasets(sub, f'{key}.datasets.{i}', scope)
+    elif scope is not None and ds_cfg.get('_scope_') is None:
+        yield key, {**ds_cfg, '_scope_': scope}
+    else:
+        yield key, ds_cfg
+
+
+def _evaluator_ann_files(evaluator: Any, key: str) -> Iterator[Tuple[str, str]]:
+    if isinstance(evaluator, (list, tuple)):
+        for i, sub in enumerate(evaluator):
+            yield from _evaluator_ann_files(sub, f'{key}.{i}')
+    elif _get(evaluator, 'metrics') is not None:
+        yield from _evaluator_ann_files(evaluator['metrics'], f'{key}.metrics')
+    elif isinstance(_get(evaluator, 'ann_file'), str):
+        yield f'{key}.ann_file', evaluator['ann_file']
+
+
+def used_dataloaders(cfg: Any, mode: str) -> List[str]:
+    """Names of the dataloaders a ``train``, ``test``, ``browse`` or ``infer`` run builds."""
+    if mode == 'train':
+        val = all(cfg.get(k) is not None for k in ('val_dataloader', 'val_cfg', 'val_evaluator'))
+        return ['train_dataloader'] + (['val_dataloader'] if val else [])
+    return {'test': ['test_dataloader'], 'browse': ['train_dataloader']}.get(mode, [])
+
+
+def _dataset_howto(ds_type: str, data_root: str, ann_file: str) -> str:
     if 'synthetic' in data_root or osp.basename(str(ann_file)) in SYNTHETIC_ANN_FILES:
         return SYNTHETIC_HOWTO.format(root=data_root.rstrip('/') or 'data/synthetic')
     if 'voc' in ds_type.lower():
@@ -63,7 +105,22 @@ def _dataset_howto(ds_type: str, data_root: str, ann_file: str = '') -> str:
     return f'Place the {ds_type or "dataset"} files at the paths above.'
 
 
-_IMAGE_PREFIX_KEYS = ('img', 'img_path')  # the image folders of ``data_prefix``
+def _missing_paths(ds: Any, images: bool) -> List[str]:
+    """What of one local dataset's ``data_root``, ``ann_file`` and ``data_prefix`` is missing."""
+    data_root = _get(ds, 'data_root') or ''
+    if data_root and not osp.isdir(data_root):
+        return [f'data_root {data_root!r} does not exist']
+    found = []
+    ann_file = _get(ds, 'ann_file')
+    if ann_file and not osp.isfile(_join_root(data_root, ann_file)):
+        found.append(f'ann_file {_join_root(data_root, ann_file)!r} does not exist')
+    for prefix_key, prefix in (_get(ds, 'data_prefix') or {}).items():
+        if not images and prefix_key in _IMAGE_PREFIX_KEYS:
+            continue
+        path = _join_root(data_root, prefix) if isinstance(prefix, str) else ''
+        if prefix and path and not osp.exists(path):
+            found.append(f'data_prefix.{prefix_key} {path!r} does not exist')
+    return found
 
 
 def dataset_problems(
@@ -85,67 +142,37 @@ def dataset_problems(
     howtos: List[str] = []
     root_keys: List[str] = []
     for name in dataloaders:
-        loader = cfg_get(cfg, name)
+        loader = cfg.get(name)
         if loader is None:
             problems.append(f"{name} is not set in the config; add one (see mmdet's configs)")
             continue
-        for key, ds in leaf_datasets(cfg_get(loader, 'dataset'), f'{name}.dataset'):
-            backend = cfg_get(cfg_get(ds, 'backend_args') or {}, 'backend', 'local')
-            data_root = cfg_get(ds, 'data_root') or ''
-            if backend != 'local' or is_remote(data_root):
+        for key, ds in leaf_datasets(_get(loader, 'dataset'), f'{name}.dataset'):
+            backend = _get(_get(ds, 'backend_args') or {}, 'backend', 'local')
+            data_root = _get(ds, 'data_root') or ''
+            if backend != 'local' or '://' in data_root:
                 continue
-            ds_type = str(cfg_get(ds, 'type', ''))
-            found = []
-            if data_root and not osp.isdir(data_root):
-                found.append(f'data_root {data_root!r} does not exist')
-            else:
-                ann_file = cfg_get(ds, 'ann_file')
-                if ann_file and not osp.isfile(join_root(data_root, ann_file)):
-                    found.append(f'ann_file {join_root(data_root, ann_file)!r} does not exist')
-                for prefix_key, prefix in (cfg_get(ds, 'data_prefix') or {}).items():
-                    if not images and prefix_key in _IMAGE_PREFIX_KEYS:
-                        continue
-                    path = join_root(data_root, prefix) if isinstance(prefix, str) else ''
-                    if prefix and path and not osp.exists(path):
-                        found.append(f'data_prefix.{prefix_key} {path!r} does not exist')
-            for text in found:
-                problems.append(f'{key} ({ds_type}): {text}')
+            ds_type = str(_get(ds, 'type', ''))
+            found = _missing_paths(ds, images)
+            problems += [f'{key} ({ds_type}): {text}' for text in found]
             if found:
                 root_keys.append(f'{key}.data_root=/path/to/data/')
-                howto = _dataset_howto(ds_type, data_root, cfg_get(ds, 'ann_file') or '')
+                howto = _dataset_howto(ds_type, data_root, _get(ds, 'ann_file') or '')
                 if howto not in howtos:
                     howtos.append(howto)
         eval_name = name.replace('_dataloader', '_evaluator')
-        for key, ann_file in evaluator_ann_files(cfg_get(cfg, eval_name), eval_name):
-            if not is_remote(ann_file) and not osp.isfile(ann_file):
+        for key, ann_file in _evaluator_ann_files(cfg.get(eval_name), eval_name):
+            if '://' not in ann_file and not osp.isfile(ann_file):
                 problems.append(f'{key}: {ann_file!r} does not exist')
                 root_keys.append(f'{key}=/path/to/data/annotations/....json')
-    hints = []
-    if root_keys:
-        hints.append('How to get the data:')
-        hints += [f'  {h}' for h in howtos or ['Place the files at the paths above.']]
-        hints.append(
-            'How to use data elsewhere: edit `data_root = ...` at the top of the config (the '
-            'simplest: it also moves the evaluator ann_file), or override the paths with'
-        )
-        hints.append('  --cfg-options ' + ' '.join(dict.fromkeys(root_keys)))
-    return problems, hints
-
-
-def annotation_files(cfg: Any, mode: str) -> List[Tuple[str, str]]:
-    """``(config key, path)`` of the annotation files a run reads (datasets, evaluators)."""
-    files: List[Tuple[str, str]] = []
-    for name in used_dataloaders(cfg, mode):
-        loader = cfg_get(cfg, name)
-        for key, ds in leaf_datasets(cfg_get(loader, 'dataset'), f'{name}.dataset'):
-            ann_file = cfg_get(ds, 'ann_file')
-            if isinstance(ann_file, str) and ann_file:
-                files.append(
-                    (f'{key}.ann_file', join_root(cfg_get(ds, 'data_root') or '', ann_file))
-                )
-        eval_name = name.replace('_dataloader', '_evaluator')
-        files += list(evaluator_ann_files(cfg_get(cfg, eval_name), eval_name))
-    return [(k, p) for k, p in files if not is_remote(p)]
+    if not root_keys:
+        return problems, []
+    return problems, [
+        'How to get the data:',
+        *[f'  {h}' for h in howtos or ['Place the files at the paths above.']],
+        'How to use data elsewhere: edit `data_root = ...` at the top of the config (the '
+        'simplest: it also moves the evaluator ann_file), or override the paths with',
+        '  --cfg-options ' + ' '.join(dict.fromkeys(root_keys)),
+    ]
 
 
 def json_problem(path: str) -> Optional[str]:
@@ -162,7 +189,7 @@ def json_problem(path: str) -> Optional[str]:
     return None
 
 
-def is_json_error(err: BaseException) -> bool:
+def is_json_error(err: Optional[BaseException]) -> bool:
     """Whether ``err`` is, or was raised from, a ``json.JSONDecodeError``."""
     while err is not None:
         if isinstance(err, json.JSONDecodeError):
@@ -177,12 +204,19 @@ def invalid_json_error(cfg: Any, config_path: str, mode: str) -> Optional[RunChe
     Parsing a COCO annotation file costs as much as loading it, so the tools
     call this only after a ``json.JSONDecodeError`` (which names no file).
     """
+    files: List[Tuple[str, str]] = []
+    for name in used_dataloaders(cfg, mode):
+        for key, ds in leaf_datasets(_get(cfg.get(name), 'dataset'), f'{name}.dataset'):
+            ann_file = _get(ds, 'ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                files.append((f'{key}.ann_file', _join_root(_get(ds, 'data_root') or '', ann_file)))
+        eval_name = name.replace('_dataloader', '_evaluator')
+        files += _evaluator_ann_files(cfg.get(eval_name), eval_name)
     problems = []
-    for key, path in annotation_files(cfg, mode):
-        if path.endswith('.json') and osp.isfile(path):
-            problem = json_problem(path)
-            if problem and problem not in problems:
-                problems.append(f'{key}: {problem}')
+    for key, path in files:
+        problem = path.endswith('.json') and osp.isfile(path) and json_problem(path)
+        if problem and problem not in problems:
+            problems.append(f'{key}: {problem}')
     if not problems:
         return None
     return RunCheckError(

@@ -15,14 +15,13 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from mmengine.config import Config
-
-from ssd_plugin.apis.check_run import check_run
-from ssd_plugin.apis.checkpoint_fit import check_checkpoint_file_fits
-from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import set_model_files
-from ssd_plugin.apis.tool_config import load_tool_config
 from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
+
+from .check_run import check_run
+from .run_check_error import RunCheckError
+from .tool_args import set_model_files
+from .tool_config import load_tool_config
+from .weights import check_checkpoint_file_fits
 
 # The longest side of a drawn image (the detections keep the original pixels).
 MAX_DRAW_SIDE = 2048
@@ -103,28 +102,6 @@ def draw_detections(visualizer, image: str, sample, out_file: str, score_thr: fl
     )
 
 
-def load_inference_config(
-    config: str,
-    checkpoint: Optional[str],
-    cfg_options: Optional[Dict] = None,
-    backend: str = 'pytorch',
-    onnx_file: Optional[str] = None,
-) -> Config:
-    """The config file ``config``, with ``cfg_options`` merged, ready for ``DetInferencer``.
-
-    Raises:
-        RunCheckError: when the config or checkpoint is missing.
-    """
-    cfg = load_tool_config(config, cfg_options=cfg_options)
-    files = set_model_files(cfg, backend, checkpoint, onnx_file, config)
-    check_run(cfg, config, 'infer', checkpoints=files)
-    if cfg.get('visualizer') is None:
-        cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
-    # DetInferencer writes the drawn images itself; backends would want a save_dir.
-    cfg.visualizer['vis_backends'] = None
-    return cfg
-
-
 def detections(prediction: Dict, classes: List[str], score_thr: float) -> Dict:
     """The kept detections of one image, highest score first."""
     keep = [i for i, s in enumerate(prediction['scores']) if s >= score_thr]
@@ -178,7 +155,11 @@ def infer_images(
         raise RunCheckError(
             f'No readable image in {inputs}:\n' + '\n'.join(f'  - {s["error"]}' for s in skipped)
         )
-    cfg = load_inference_config(config, checkpoint, cfg_options, backend, onnx_file)
+    cfg = load_tool_config(config, cfg_options=cfg_options)
+    check_run(cfg, config, 'infer', set_model_files(cfg, backend, checkpoint, onnx_file, config))
+    if cfg.get('visualizer') is None:
+        cfg.visualizer = dict(type='mmdet.DetLocalVisualizer', name='visualizer')
+    cfg.visualizer['vis_backends'] = None  # the images are drawn below, with no save_dir
     from mmdet.apis import DetInferencer
 
     inferencer = DetInferencer(

@@ -22,28 +22,14 @@ from typing import Dict, Iterator, List, Optional
 import torch
 from packaging.version import Version
 
-from ssd_plugin.deploy import compare_detections
-
+from .onnx_export import compare_detections
 from .run_check_error import RunCheckError
 
-__all__ = ['legacy_onnx_export', 'mmdeploy_export', 'require_mmdeploy']
-
-INSTALL_HINT = (
-    "pip install -e '.[deploy]' (mmdeploy 1.3.1 with the onnx, onnxruntime and protobuf "
-    'versions it installs beside; see README, Deployment)'
-)
-
-
-def require_mmdeploy() -> None:
-    """Raise a :class:`RunCheckError` saying how to install mmdeploy if it is missing."""
-    try:
-        import mmdeploy  # noqa: F401
-    except ImportError as err:
-        raise RunCheckError(f'tools/deploy.py needs mmdeploy ({err}): {INSTALL_HINT}') from None
+__all__ = ['mmdeploy_export']
 
 
 @contextlib.contextmanager
-def legacy_onnx_export() -> Iterator[None]:
+def _legacy_onnx_export() -> Iterator[None]:
     """``torch.onnx.export`` with ``dynamo=False`` inside the block, on torch >= 2.9.
 
     torch 2.9 made the dynamo exporter the default; mmdeploy's rewriters patch
@@ -104,8 +90,14 @@ def mmdeploy_export(
     Raises:
         RunCheckError: mmdeploy is missing, or a file is.
     """
-    require_mmdeploy()
-    from mmdeploy.apis import torch2onnx
+    try:
+        from mmdeploy.apis import torch2onnx
+    except ImportError as err:
+        raise RunCheckError(
+            f"tools/deploy.py needs mmdeploy ({err}): pip install -e '.[deploy]' (mmdeploy "
+            '1.3.1 with the onnx, onnxruntime and protobuf versions it installs beside; see '
+            'README, Deployment)'
+        ) from None
     from mmdeploy.apis.utils import to_backend
     from mmdeploy.backend.sdk.export_info import export2SDK
     from mmdeploy.utils import get_backend, load_config
@@ -123,7 +115,7 @@ def mmdeploy_export(
         model.merge_from_dict(cfg_options)
     # mmdeploy edits the configs it is given (e.g. export2SDK's Resize), so each
     # step gets its own copy.
-    with legacy_onnx_export():
+    with _legacy_onnx_export():
         torch2onnx(img, work_dir, 'end2end.onnx', deploy, copy.deepcopy(model), checkpoint, device)
     onnx_file = osp.join(work_dir, 'end2end.onnx')
     # The deploy config's backend turns the ONNX file into its own (TensorRT builds

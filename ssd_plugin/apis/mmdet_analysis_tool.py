@@ -24,7 +24,7 @@ import importlib.util
 import os.path as osp
 import sys
 import types
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 __all__ = [
     'MMDET_ANALYSIS_TOOLS',
@@ -140,12 +140,6 @@ def _prepare_benchmark(argv: List[str]) -> List[str]:
     return argv
 
 
-_PREPARE: Dict[str, Callable[[List[str]], List[str]]] = {
-    'analyze_logs': _prepare_analyze_logs,
-    'benchmark': _prepare_benchmark,
-}
-
-
 def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> int:
     """Run mmdet's ``analysis_tools/<name>.py`` with the plugin registered.
 
@@ -165,7 +159,10 @@ def run_mmdet_tool(name: str, argv: Optional[List[str]] = None) -> int:
     from ssd_plugin import register_all_modules  # also applies checkpoint_compat
 
     register_all_modules(init_default_scope=False)
-    argv = _PREPARE.get(name, lambda a: a)(argv)
+    if name == 'analyze_logs':
+        argv = _prepare_analyze_logs(argv)
+    elif name == 'benchmark':
+        argv = _prepare_benchmark(argv)
     path = mmdet_tool_path(name)
     spec = importlib.util.spec_from_file_location(f'mmdet_analysis_tools_{name}', path)
     module = importlib.util.module_from_spec(spec)

@@ -19,9 +19,10 @@ from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
-from ssd_plugin.apis.onnx_export import pipeline_input_size
-from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.registry import MODELS
+
+from .onnx_export import pipeline_input_size
+from .run_check_error import RunCheckError
 
 __all__ = ['OnnxRuntimeDetector', 'onnx_metadata', 'use_onnx_model']
 

@@ -1,15 +1,9 @@
-"""The error the run checks raise, and the first check: the config file exists."""
+"""The error of a tool run stopped before its work, and the exit status it ends with."""
 
-import os.path as osp
+__all__ = ['EXIT_MISSING', 'RunCheckError']
 
-__all__ = ['RunCheckError', 'check_config_file']
+EXIT_MISSING = 2  # the exit status of a run stopped by a RunCheckError
 
 
 class RunCheckError(Exception):
     """A missing file or unusable setting; the message says how to fix it."""
-
-
-def check_config_file(path: str) -> None:
-    """Raise :class:`RunCheckError` unless the config file exists."""
-    if not osp.isfile(path):
-        raise RunCheckError(f'Config file not found: {path} (resolved: {osp.abspath(path)})')

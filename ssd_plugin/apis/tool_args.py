@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 
-from ssd_plugin.apis.run_check_error import RunCheckError
+from .run_check_error import RunCheckError
 
 __all__ = [
     'BACKENDS',

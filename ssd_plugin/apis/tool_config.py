@@ -13,7 +13,7 @@ from ssd_plugin.registry import RUNNERS, SCOPE
 from ssd_plugin.utils.strict_args import closest
 
 from .device import adapt_to_device
-from .run_check_error import RunCheckError, check_config_file
+from .run_check_error import RunCheckError
 
 __all__ = ['build_runner', 'config_syntax_error', 'load_tool_config', 'new_key_notes']
 
@@ -109,7 +109,8 @@ def load_tool_config(
             its ``_base_`` files is not valid Python (the file, line and
             column named).
     """
-    check_config_file(config)
+    if not osp.isfile(config):
+        raise RunCheckError(f'Config file not found: {config} (resolved: {osp.abspath(config)})')
     try:
         cfg = Config.fromfile(config)
     except SyntaxError as err:  # mmengine names no file: File "<unknown>"

@@ -1,4 +1,3 @@
-from .compare_detections import compare_detections
 from .ssd_onnx_wrapper import SSDOnnxWrapper, check_input_size
 
-__all__ = ['SSDOnnxWrapper', 'check_input_size', 'compare_detections']
+__all__ = ['SSDOnnxWrapper', 'check_input_size']

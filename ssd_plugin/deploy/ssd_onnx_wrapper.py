@@ -173,7 +173,7 @@ class SSDOnnxWrapper(nn.Module):
         """Every (default box, class) pair before the top-k and NMS, in PyTorch.
 
         What an export's detections must be drawn from, for
-        :func:`ssd_plugin.deploy.compare_detections`.
+        ``compare_detections`` of ``ssd_plugin.apis.onnx_export``.
 
         Args:
             img: ``(1, 3, H, W)``, one image.

@@ -10,7 +10,7 @@ import pytest
 
 WORKER = (
     'import time\n'
-    'from ssd_plugin.apis.distributed import exit_with_launcher\n'
+    'from ssd_plugin.apis.device import exit_with_launcher\n'
     'exit_with_launcher(poll_s=0.1)\n'
     "print('ready', flush=True)\n"
     'time.sleep(60)\n'

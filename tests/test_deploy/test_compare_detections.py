@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ssd_plugin.deploy import check_input_size, compare_detections
+from ssd_plugin.apis.onnx_export import compare_detections
+from ssd_plugin.deploy import check_input_size
 
 A = [10, 10, 50, 50]
 B = [12, 10, 52, 50]  # IoU with A: 38 * 40 / (2 * 1600 - 38 * 40) = 0.905

@@ -9,7 +9,6 @@ import pytest
 from mmengine.config import Config
 from tools_test_utils import load_tool
 
-from ssd_plugin.apis.amp import enable_amp
 from ssd_plugin.apis.check_run import check_run
 from ssd_plugin.apis.dataset_checks import (
     dataset_problems,
@@ -17,12 +16,10 @@ from ssd_plugin.apis.dataset_checks import (
     is_json_error,
     json_problem,
 )
-from ssd_plugin.apis.device import adapt_to_device
-from ssd_plugin.apis.distributed import init_cpu_distributed
-from ssd_plugin.apis.resume_checks import find_resume_checkpoint
+from ssd_plugin.apis.device import adapt_to_device, enable_amp, init_cpu_distributed
 from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import load_tool_config
-from ssd_plugin.apis.weight_checks import locate_weight, weight_problems
+from ssd_plugin.apis.weights import find_resume_checkpoint, locate_weight, weight_problems
 from ssd_plugin.fileio import checkpoint_problem
 
 MMDET_CONFIGS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs')
@@ -444,7 +441,7 @@ def test_misspelled_hook_keys_are_refused_before_anything_is_built(tmp_path, tin
         dict(type='InvalidLossGuardHook', max_consecutiv=2),
         dict(type='DetVisualizationHook', _scope_='mmdet', draw=False),  # from a mmdet:: base
     ]
-    from ssd_plugin.apis.hook_checks import hook_problems
+    from ssd_plugin.apis.check_run import hook_problems
 
     problems = hook_problems(cfg)
     assert len(problems) == 3, problems
@@ -563,7 +560,7 @@ def test_a_successful_run_leaves_the_process_group_it_joined(monkeypatch):
 
     import torch.distributed as dist
 
-    from ssd_plugin.apis.tool_runner import run_tool
+    from ssd_plugin.apis.check_run import run_tool
 
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ssd_plugin.apis._config_walk import leaf_datasets
+from ssd_plugin.apis.dataset_checks import leaf_datasets
 
 from .errors import DefaultBoxesError
 
