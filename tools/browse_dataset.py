@@ -24,8 +24,7 @@ from mmengine.registry import DATASETS, init_default_scope
 
 from ssd_plugin.apis.check_run import check_run, json_errors_named
 from ssd_plugin.apis.run_check_error import EXIT_MISSING, RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
-from ssd_plugin.apis.tool_config import load_tool_config
+from ssd_plugin.apis.tool_config import add_cfg_options_arg, load_tool_config
 
 GAP = 4  # pixels between cells
 

@@ -38,7 +38,7 @@ import sys
 from typing import List, Optional
 
 from ssd_demo.demo import run_demo  # beside this script: Python searches its folder first
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_config import add_cfg_options_arg
 from synthetic_data import DEFAULT_NUM_VAL
 
 TOOLS = osp.dirname(osp.abspath(__file__))

@@ -26,7 +26,7 @@ from typing import List, Optional
 import ssd_plugin  # noqa: F401  (registers the plugin)
 from ssd_plugin.apis.mmdeploy_export import mmdeploy_export
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
+from ssd_plugin.apis.tool_config import add_cfg_options_arg
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

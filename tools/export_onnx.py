@@ -40,8 +40,7 @@ from ssd_plugin.apis.onnx_export import (
     verify_onnx,
 )
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
-from ssd_plugin.apis.tool_config import load_tool_config
+from ssd_plugin.apis.tool_config import add_cfg_options_arg, load_tool_config
 from ssd_plugin.apis.weights import checkpoint_problems
 
 

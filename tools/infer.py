@@ -21,7 +21,7 @@ from typing import List, Optional
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.inference import infer_images
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg, add_model_file_args
+from ssd_plugin.apis.tool_config import add_cfg_options_arg, add_model_file_args
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -27,13 +27,14 @@ from mmengine.logging import print_log
 import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint fix)
 from ssd_plugin.apis.check_run import check_run, run_tool
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import (
+from ssd_plugin.apis.tool_config import (
     add_model_file_args,
     add_runner_args,
+    build_runner,
     export_local_rank,
+    load_tool_config,
     set_model_files,
 )
-from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 from ssd_plugin.apis.weights import check_checkpoint_file_fits
 
 

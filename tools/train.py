@@ -29,8 +29,12 @@ import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint f
 from ssd_plugin.apis.check_run import check_run, run_tool
 from ssd_plugin.apis.device import enable_amp
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_runner_args, export_local_rank
-from ssd_plugin.apis.tool_config import build_runner, load_tool_config
+from ssd_plugin.apis.tool_config import (
+    add_runner_args,
+    build_runner,
+    export_local_rank,
+    load_tool_config,
+)
 from ssd_plugin.apis.weights import find_resume_checkpoint
 from ssd_plugin.apis.work_dir_lock import hold_work_dir
 from ssd_plugin.fileio import remove_stale_temp_files

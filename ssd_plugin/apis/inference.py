@@ -19,8 +19,7 @@ from ssd_plugin.datasets.transforms import ImageLoadError, SafeLoadImageFromFile
 
 from .check_run import check_run
 from .run_check_error import RunCheckError
-from .tool_args import set_model_files
-from .tool_config import load_tool_config
+from .tool_config import load_tool_config, set_model_files
 from .weights import check_checkpoint_file_fits
 
 # The longest side of a drawn image (the detections keep the original pixels).

@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
 
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS, SCOPE
 
 from .run_check_error import RunCheckError
-from .weights import check_weights_fit, checkpoint_state_dict
+from .weights import check_checkpoint_file_fits
 
 __all__ = [
     'build_detector',
@@ -146,10 +145,9 @@ def build_detector(cfg: Config, checkpoint: str, config: str = 'the config') -> 
     cfg.model.backbone.init_cfg = None  # the checkpoint has the weights
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', SCOPE)):
         model = MODELS.build(cfg.model)
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    check_weights_fit(model, ckpt, checkpoint, config)
-    model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=True)
-    model.dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta') or {}
+    state, meta = check_checkpoint_file_fits(model, checkpoint, config)
+    model.load_state_dict(state, strict=True)
+    model.dataset_meta = meta.get('dataset_meta') or {}
     return model.eval()
 
 

@@ -11,7 +11,7 @@ file, where to put it, how to point to a local copy and how to do without it.
 mmengine's ``load_checkpoint`` is not strict: a checkpoint of another model
 loads partly, with "size mismatch" lines in the log, and ``tools/test.py`` or
 ``tools/infer.py`` would then report a partly random model with exit status 0.
-:func:`check_weights_fit` refuses it, naming the missing, unexpected and
+:func:`check_checkpoint_file_fits` refuses it, naming the missing, unexpected and
 reshaped weights.
 """
 
@@ -32,9 +32,7 @@ from .run_check_error import RunCheckError
 
 __all__ = [
     'check_checkpoint_file_fits',
-    'check_weights_fit',
     'checkpoint_problems',
-    'checkpoint_state_dict',
     'find_resume_checkpoint',
     'locate_weight',
     'resume_problem',
@@ -265,37 +263,38 @@ def resume_problem(checkpoint: str, work_dir: Optional[str] = None) -> Optional[
     return '\n'.join(['Resume checkpoint not usable:'] + lines)
 
 
-def checkpoint_state_dict(ckpt: Any, checkpoint: str) -> Dict[str, Any]:
-    """The weights of a loaded checkpoint, without the ``module.`` prefix of DDP.
-
-    Raises:
-        RunCheckError: when it holds none.
-    """
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise RunCheckError(f'Checkpoint {checkpoint} holds no state_dict')
-    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-
-
 def _listing(keys: List[str], limit: int = 8) -> str:
     shown = ', '.join(keys[:limit])
     return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
 
 
-def check_weights_fit(model: torch.nn.Module, ckpt: Any, checkpoint: str, config: str) -> None:
-    """Raise unless the loaded checkpoint ``ckpt`` has exactly the weights of ``model``.
+def check_checkpoint_file_fits(
+    model: torch.nn.Module, checkpoint: str, config: str
+) -> Tuple[Dict[str, Any], Dict]:
+    """Load ``checkpoint`` (on CPU) and raise unless it has exactly the weights of
+    ``model`` (a model wrapper is unwrapped).
 
     Args:
-        model: The model the config builds (unwrapped).
-        ckpt: The loaded checkpoint (a dict with ``state_dict``, or the state dict).
-        checkpoint: Its file, named in the message.
+        model: The model the config builds.
+        checkpoint: The checkpoint file, named in the message.
         config: The config file, named in the message.
 
+    Returns:
+        ``(state_dict, meta)``: its weights, without the ``module.`` prefix of
+        DDP, and its ``meta``.
+
     Raises:
-        RunCheckError: naming the missing, unexpected and reshaped weights.
+        RunCheckError: when it holds no weights, or naming the missing,
+            unexpected and reshaped weights.
     """
-    state = checkpoint_state_dict(ckpt, checkpoint)
-    own = model.state_dict()
+    from mmengine.model import is_model_wrapper
+
+    own = (model.module if is_model_wrapper(model) else model).state_dict()
+    ckpt = mmengine_checkpoint._load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise RunCheckError(f'Checkpoint {checkpoint} holds no state_dict')
+    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     reshaped = [
@@ -304,7 +303,7 @@ def check_weights_fit(model: torch.nn.Module, ckpt: Any, checkpoint: str, config
         if k in state and tuple(getattr(state[k], 'shape', ())) != tuple(own[k].shape)
     ]
     if not (missing or unexpected or reshaped):
-        return
+        return state, ckpt.get('meta') or {}
     lines = [
         f'Checkpoint {checkpoint} does not fit the model of config {config} '
         f'({len(own)} weights); it was saved from another model or config:'
@@ -317,13 +316,3 @@ def check_weights_fit(model: torch.nn.Module, ckpt: Any, checkpoint: str, config
         lines.append(f'  {len(reshaped)} of another shape: {_listing(reshaped, 4)}')
     lines.append('Use the config the checkpoint was trained with.')
     raise RunCheckError('\n'.join(lines))
-
-
-def check_checkpoint_file_fits(model: torch.nn.Module, checkpoint: str, config: str) -> None:
-    """Load ``checkpoint`` (on CPU) and :func:`check_weights_fit` it to ``model``
-    (a model wrapper is unwrapped)."""
-    from mmengine.model import is_model_wrapper
-
-    model = model.module if is_model_wrapper(model) else model
-    ckpt = mmengine_checkpoint._load_checkpoint(checkpoint, map_location='cpu')
-    check_weights_fit(model, ckpt, checkpoint, config)

@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope
 from ssd_plugin.apis.onnx_export import export_onnx
 from ssd_plugin.apis.onnxruntime_detector import OnnxRuntimeDetector
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import set_model_files
+from ssd_plugin.apis.tool_config import set_model_files
 from ssd_plugin.deploy import SSDOnnxWrapper
 from ssd_plugin.registry import MODELS
 

@@ -34,8 +34,7 @@ import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from default_box_analysis import DefaultBoxAnalysis, DefaultBoxesError
 from ssd_plugin import register_all_modules
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_args import add_cfg_options_arg
-from ssd_plugin.apis.tool_config import load_tool_config
+from ssd_plugin.apis.tool_config import add_cfg_options_arg, load_tool_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
