@@ -7,7 +7,9 @@ The graph's input ``input`` is ``(batch, 3, H, W)`` with a dynamic batch; its
 outputs are ``dets`` ``(K, 5)``, ``labels`` ``(K,)`` and ``batch_inds``
 ``(K,)``. The preprocessing the input needs and the class names are written
 into the model's metadata (``input_size``, ``mean``, ``std``, ``bgr_to_rgb``,
-``classes``), for :mod:`ssd_plugin.apis.onnxruntime_detector`.
+``classes``), for :mod:`ssd_plugin.apis.onnxruntime_detector`. An export's
+detections are compared with PyTorch's as sets (:func:`compare_detections`,
+also the check of ``tools/deploy.py``'s exports).
 """
 
 import json
