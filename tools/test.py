@@ -31,7 +31,6 @@ from ssd_plugin.apis.tool_config import (
     add_model_file_args,
     add_runner_args,
     build_runner,
-    export_local_rank,
     load_tool_config,
     set_model_files,
 )
@@ -53,7 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     add_runner_args(parser, 'test_dataloader.dataset.data_root=/data/coco/')
-    return export_local_rank(parser.parse_args(argv))
+    return parser.parse_args(argv)
 
 
 def _add_visualization(cfg: Config) -> None:

@@ -29,12 +29,7 @@ import ssd_plugin  # noqa: F401  (registers the plugin, applies the checkpoint f
 from ssd_plugin.apis.check_run import check_run, run_tool
 from ssd_plugin.apis.device import enable_amp
 from ssd_plugin.apis.run_check_error import RunCheckError
-from ssd_plugin.apis.tool_config import (
-    add_runner_args,
-    build_runner,
-    export_local_rank,
-    load_tool_config,
-)
+from ssd_plugin.apis.tool_config import add_runner_args, build_runner, load_tool_config
 from ssd_plugin.apis.weights import find_resume_checkpoint
 from ssd_plugin.apis.work_dir_lock import hold_work_dir
 from ssd_plugin.fileio import remove_stale_temp_files
@@ -63,7 +58,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'in the work directory',
     )
     add_runner_args(parser, 'train_dataloader.batch_size=4 or model.backbone.init_cfg=None')
-    return export_local_rank(parser.parse_args(argv))
+    return parser.parse_args(argv)
 
 
 def build_config(args: argparse.Namespace) -> Config:

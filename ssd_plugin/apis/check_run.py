@@ -156,7 +156,8 @@ def run_tool(
     ends cleanly); returns the exit status.
 
     Args:
-        args: The parsed command line; needs ``config`` and ``launcher``.
+        args: The parsed command line; needs ``config``, ``launcher`` and
+            ``local_rank`` (:func:`~ssd_plugin.apis.tool_config.add_runner_args`).
         mode: ``'train'`` or ``'test'``, for the annotation files named.
         build_config: Loads and checks the config (raises RunCheckError).
         run: Builds the Runner and runs it.
@@ -165,6 +166,8 @@ def run_tool(
         0, or :data:`EXIT_MISSING` after printing the RunCheckError (missing
         data, weights or checkpoint, an annotation file that is not valid JSON).
     """
+    if 'LOCAL_RANK' not in os.environ:  # torch.distributed.launch passes --local-rank instead
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.launcher != 'none':  # a worker of torchrun (or slurm, mpi) ends with it
         exit_with_launcher()
     register_all_modules(init_default_scope=False)

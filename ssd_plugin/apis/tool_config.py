@@ -5,7 +5,6 @@ config the way every tool does, and building its Runner."""
 import argparse
 import ast
 import logging
-import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -24,7 +23,6 @@ __all__ = [
     'add_model_file_args',
     'add_runner_args',
     'build_runner',
-    'export_local_rank',
     'load_tool_config',
     'new_key_notes',
     'set_model_files',
@@ -207,15 +205,9 @@ def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -
         default='none',
         help='job launcher',
     )
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank;
+    # run_tool exports it as LOCAL_RANK unless the launcher set that.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def export_local_rank(args: argparse.Namespace) -> argparse.Namespace:
-    """Set ``LOCAL_RANK`` from ``--local-rank`` unless the launcher set it; returns ``args``."""
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
 
 
 def set_model_files(
