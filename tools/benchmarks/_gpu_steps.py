@@ -1,11 +1,9 @@
 """The steps of ``gpu-suite`` (``gpu_suite.py``), each run in a process of its own.
 
-Every step takes its settings (one entry of :func:`gpu_suite.plan`), the
-device and an ``emit`` callback; it calls ``emit(partial_result)`` after each
-row, so that a step stopped by its time limit still leaves the rows it
-finished. The measurements are the benchmark sub-commands' own: ``model.py``
-(``measure``, ``compare``, ``train_step``), ``loss.py`` (``run``) and
-``pipeline.py`` (the SSD300 train pipeline and its synthetic JPEGs).
+A step takes its settings (its entry of :func:`gpu_suite.plan`), the device and
+``emit``, which it calls with the partial result after each row, so that a step
+stopped by its time limit still leaves the rows it finished. The measurements are
+the sub-commands' own: ``model.py``, ``loss.py`` and ``pipeline.py``.
 """
 
 import gc
@@ -149,7 +147,6 @@ def step_env(cfg: Dict, device: str, emit: Emit) -> Dict:
             multiprocessors=props.multi_processor_count,
             device_count=torch.cuda.device_count(),
         )
-    ext = None
     try:
         ext = importlib.import_module('mmcv._ext')
         info['mmcv_ops'] = 'stub' if getattr(ext, 'MMCV_OPS_STUB', False) else 'compiled'
@@ -332,19 +329,6 @@ def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
 
 
 # -------------------------------------------------------------------- data
-class _PipelineDataset(torch.utils.data.Dataset):
-    """``length`` samples cycling over ``data``, each through ``pipeline``."""
-
-    def __init__(self, data: List[dict], pipeline, length: int) -> None:
-        self.data, self.pipeline, self.length = data, pipeline, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        return self.pipeline(dict(self.data[index % len(self.data)]))
-
-
 def _worker_init(worker_id: int) -> None:
     import cv2
     import numpy as np
@@ -353,18 +337,18 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(worker_id)
 
 
-def _loader_img_s(dataset, batch: int, workers: int) -> Dict:
-    """Images/s of a DataLoader after its first ``workers`` batches (worker start-up)."""
+def _loader_img_s(samples: List[dict], transforms, batch: int, workers: int) -> Dict:
+    """Images/s of a DataLoader that runs ``transforms`` on ``samples`` in its workers,
+    after its first ``workers`` batches (worker start-up)."""
     from mmengine.dataset import pseudo_collate
 
     loader = torch.utils.data.DataLoader(
-        dataset,
+        samples,
         batch_size=batch,
         num_workers=workers,
-        collate_fn=pseudo_collate,
+        collate_fn=lambda items: pseudo_collate([transforms(dict(item)) for item in items]),
         worker_init_fn=_worker_init,
-        multiprocessing_context='fork',
-        shuffle=False,
+        multiprocessing_context='fork',  # the collate function needs no pickling
     )
     start = time.perf_counter()
     stamps, sizes = [], []
@@ -397,22 +381,15 @@ def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
     settings = [dict(pipeline=p, workers=w) for w in cfg['workers'] for p in cfg['pipelines']]
     with tempfile.TemporaryDirectory(prefix='gpu_suite_data_') as tmp:
         data = pipeline.make_images(tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0)
+        samples = [data[i % len(data)] for i in range(cfg['length'])]
 
         def measure(s: Dict) -> List[Dict]:
             steps = Compose(pipeline.build_pipeline(*transforms[s['pipeline']]))
-            dataset = _PipelineDataset(data, steps, cfg['length'])
-            return [
-                dict(pipeline=s['pipeline'], **_loader_img_s(dataset, cfg['batch'], s['workers']))
-            ]
+            return [dict(s, **_loader_img_s(samples, steps, cfg['batch'], s['workers']))]
 
         return _each(result, settings, measure, device, emit)
 
 
 STEPS = dict(
-    env=step_env,
-    sync=step_sync,
-    train=step_train,
-    infer=step_infer,
-    data=step_data,
-    loss=step_loss,
+    env=step_env, sync=step_sync, train=step_train, infer=step_infer, data=step_data, loss=step_loss
 )

@@ -30,7 +30,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ._common import in_fresh_process, machine_info, markdown_table, time_fn
+from ._common import add_device_args, in_fresh_process, markdown_table, report, time_fns
 
 # A plugin config and its mmdet baseline config, per model.
 PAIRS = {
@@ -153,7 +153,7 @@ def measure(
             with torch.no_grad(), autocast:
                 return model(**model.data_preprocessor(packed, False), mode='predict')
 
-    seconds, out = time_fn(step, warmup=1, repeat=iters, cuda=cuda)
+    (seconds,), (out,) = time_fns(step, warmup=1, repeat=iters, cuda=cuda)
     if cuda:
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -218,7 +218,7 @@ def main(args: argparse.Namespace) -> dict:
             ours = in_fresh_process(measure, args.command, ours_cfg, args.device, *common)
             mmdet = in_fresh_process(measure, args.command, base_cfg, args.device, *common)
             add(dict(setting, **compare(ours, mmdet, batch)))
-            if args.command == 'infer' and args.onnxruntime:  # vs mmdet eager, agreement vs ours
+            if args.command == 'infer' and args.onnxruntime and not amp:
                 if onnx_file is None:
                     onnx_file = osp.join(tempfile.mkdtemp(), 'model.onnx')
                     in_fresh_process(export_plugin_model, ours_cfg, weights, onnx_file)
@@ -229,25 +229,23 @@ def main(args: argparse.Namespace) -> dict:
                             weights, threads, False, (onnx_file, graph_opt),
                         )  # fmt: skip
                         label = f'ort opt={"on" if graph_opt else "off"} threads={threads}'
-                        figures = compare(ort, mmdet, batch, reference=ours)
-                        add(dict(setting, amp=False, channels_last=label, device='cpu', **figures))
-    print(f'\n{args.command} (median of {args.iters} iterations)\n')
-    print(markdown_table(rows, columns))
-    return dict(benchmark=args.command, machine=machine_info(), rows=rows)
+                        figures = compare(ort, mmdet, batch, reference=ours)  # vs mmdet eager
+                        add(dict(setting, channels_last=label, device='cpu', **figures))
+    return report(
+        args.command, f'{args.command} (median of {args.iters} iterations)', rows, columns
+    )
 
 
 def add_parser(subparsers) -> None:
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
     for name, help_text in (('train', 'full train step'), ('infer', 'inference with NMS')):
         parser = subparsers.add_parser(name, help=f'{help_text} vs the mmdet baseline config')
         parser.add_argument('--model', choices=list(PAIRS), default='ssd300')
-        parser.add_argument('--device', default=device)
+        add_device_args(parser)
         parser.add_argument('--iters', type=int, default=5)
         parser.add_argument('--amp', action='store_true', help='also measure AMP')
         parser.add_argument(
             '--channels-last', action='store_true', help='both sides in channels_last (NHWC)'
         )
-        parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
         if name == 'train':
             parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])
         else:
