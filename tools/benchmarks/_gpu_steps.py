@@ -94,10 +94,12 @@ def nms_stand_in_check(num: int = 300, seed: int = 0) -> Dict:
     return dict(stand_in=stand_in, kept=len(keep_ref), same_keep=bool(same))
 
 
-def _free(device: str) -> None:
+def _free(device: str, result=None):
+    """Release the memory of what is gone (``result`` passes through)."""
     gc.collect()
     if device.startswith('cuda'):
         torch.cuda.empty_cache()
+    return result
 
 
 def _error(exc: BaseException) -> str:
@@ -282,25 +284,22 @@ def _each(result: Dict, settings: List[Dict], measure, device: str, emit: Emit) 
 
 
 def _pairs(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
-    """Ours and mmdet's per setting (``model.measure``: median of ``iters``)."""
+    """Ours and mmdet's per setting (``model.measure_pair``: median of ``iters``)."""
     result: Dict = dict(extra, iters=cfg['iters'], rows=[])
     weights: Dict[str, Dict] = {}
 
     def pair(row: Dict) -> List[Dict]:
-        sides = dict(zip(('ours', 'mmdet'), model.PAIRS[row['model']]))
         if row['model'] not in weights:
-            weights[row['model']] = model.build(sides['ours'], 'cpu')[0].state_dict()
+            ours_config = model.PAIRS[row['model']][0]
+            weights[row['model']] = model.build(ours_config, 'cpu')[0].state_dict()
         # Alternate which side runs first, so that neither always meets a colder GPU.
-        order = list(sides) if len(result['rows']) % 2 == 0 else list(sides)[::-1]
-        measured = {}
-        for side in order:
-            measured[side] = model.measure(
-                kind, sides[side], device, row['batch'], row['amp'], cfg['iters'],
-                weights[row['model']], channels_last=row.get('channels_last', False),
-            )  # fmt: skip
-            _free(device)
-        figures = model.compare(measured['ours'], measured['mmdet'], row['batch'])
-        return [dict(row, first=order[0], **figures)]
+        mmdet_first = len(result['rows']) % 2 == 1
+        _, figures = model.measure_pair(
+            kind, row['model'], device, row['batch'], row['amp'], cfg['iters'],
+            weights[row['model']], channels_last=row.get('channels_last', False),
+            run=lambda fn, *args: _free(device, fn(*args)), mmdet_first=mmdet_first,
+        )  # fmt: skip
+        return [dict(row, first='mmdet' if mmdet_first else 'ours', **figures)]
 
     return _each(result, cfg['rows'], pair, device, emit)
 

@@ -1,22 +1,11 @@
 """``gpu-suite``: the one-shot GPU benchmark suite, ours vs mmdet's own SSD, one JSON.
 
 Run by ``tools/benchmarks/gpu_suite.sh`` (which first installs the OpenMMLab
-wheels on a bare GPU machine); see ``docs/benchmarks_gpu.md``. Steps, in
-order of importance, each in a fresh process under its own time limit
-(a step that fails or runs out of time keeps the rows it finished; the JSON is
-rewritten after every step):
-
-* ``env``: versions, device, mmcv's ops, whether mmcv's NMS runs on the device;
-* ``sync``: one train step of ours under ``torch.cuda.set_sync_debug_mode('error')``,
-  and the synchronising calls of ours and mmdet's listed in 'warn' mode;
-* ``train``: SSD300 and SSD512 train step at batch 32, fp32 and AMP, with and
-  without channels_last (``model.measure``), peak GPU memory;
-* ``infer``: inference at batch 1 and 32 with the same stand-in NMS on both sides;
-* ``data``: the SSD300 train pipeline through a DataLoader with 8 and 16 workers;
-* ``loss``: targets + loss, forward and backward, at batch 8 and 32 (``loss.py``).
-
-``--dry-run`` runs every step with tiny sizes on the CPU, so that the one GPU
-call does not fail on a typo (``tests/test_tools/test_gpu_suite.py``).
+wheels on a bare GPU machine); the steps and the JSON: ``docs/benchmarks_gpu.md``.
+Each step runs in a fresh process (``_gpu_steps.py``) under its own time limit; a
+step that fails or runs out of time keeps the rows it finished, and the JSON is
+rewritten after every step. ``--dry-run`` runs every step with tiny sizes on the
+CPU, so that the one GPU call does not fail on a typo.
 
 Example::
 
@@ -56,14 +45,13 @@ NVIDIA_NOTE = (
 METHOD = dict(
     timing=(
         'median of the timed iterations after one warm-up iteration, torch.cuda.synchronize() '
-        'before and after each; per setting, ours and mmdet (alternating which runs first), each '
-        'with a freshly built model (same random weights: the plugin state dict loaded into the '
-        'mmdet model); cuDNN benchmark off (mmdet default_runtime env_cfg)'
+        'around each; per setting, ours and mmdet (alternating which runs first), each freshly '
+        'built (the plugin state dict loaded into the mmdet model); cuDNN benchmark off'
     ),
     train=(
         'tools/benchmarks/model.py measure("train"): data_preprocessor, forward, targets + '
         'loss, backward, SGD step (momentum 0.9) on demo_mm_inputs (8 random boxes per '
-        'image, random pixels); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
+        'image); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
         'channels_last = ssd_plugin.engine.to_channels_last on both sides'
     ),
     infer=(

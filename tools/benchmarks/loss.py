@@ -2,19 +2,13 @@
 against mmdet's SSDHead on the same inputs.
 
 Both heads get the same weights, the same head outputs and the same ground
-truth, 80 classes, drawn from one of two distributions (``--objects``):
-
-- ``coco``: COCO-like, 1-15 objects per image, sides of 4 to 0.4 * size + 4 px;
-- ``small``: few small objects, 1-7 per image, sides of 4-90 px (far fewer
-  positives, so the dense per-prior work dominates).
-
-``--profile`` also prints torch.profiler's top operators of each side.
+truth, 80 classes, drawn from one of two distributions (``--objects``, see
+``OBJECTS``). ``--profile`` also prints torch.profiler's top operators of each side.
 Both heads are built from the ``SSDHead`` dict of the shipped SSD300/SSD512
 config: mmdet's in mmdet's own scope with its own anchor generator, assigner
-and sampler (the framework baseline) and the train_cfg of mmdet's
-``ssd/ssd300_coco.py`` (``configs/baselines/mmdet_ssd300_coco.py``);
-``import ssd_plugin`` gives its class the missing ``loss_cls``
-(``ssd_plugin.utils.mmdet_ssd_head_compat``), which its loss path does not read.
+and sampler and the train_cfg of mmdet's ``ssd/ssd300_coco.py``
+(``configs/baselines/mmdet_ssd300_coco.py``); ``import ssd_plugin`` gives its
+class the missing ``loss_cls``, which its loss path does not read.
 """
 
 import argparse
@@ -55,20 +49,15 @@ def build_heads(size: int, num_classes: int = 80):
     return ours, theirs
 
 
-OBJECTS = {
-    # name: (max objects per image, side range in px as (lo, hi) or None for COCO-like)
-    'coco': (15, None),
-    'small': (7, (4.0, 90.0)),
+OBJECTS = {  # name: (max objects per image, side range in px as (lo, hi); None: COCO-like)
+    'coco': (15, None),  # sides of 4 to 0.4 * size + 4 px
+    'small': (7, (4.0, 90.0)),  # far fewer positives: the dense per-prior work dominates
 }
 
 
 def make_batch(head, size: int, batch: int, device: str, seed: int = 0, objects: str = 'coco'):
-    """Head outputs (leaf tensors) plus ground truth for ``batch`` images.
-
-    Args:
-        objects: ``coco`` (1-15 boxes, sides 4 to ``0.4 * size + 4`` px) or
-            ``small`` (1-7 boxes, sides 4-90 px, inside the image).
-    """
+    """Head outputs (leaf tensors) plus ground truth (``OBJECTS[objects]``) for ``batch``
+    images."""
     max_objects, sides = OBJECTS[objects]
     g = torch.Generator().manual_seed(seed)
     cls_scores, bbox_preds = [], []

@@ -1,24 +1,20 @@
 """``train`` and ``infer``: whole-model speed of a plugin config against its
-mmdet baseline config, on the same weights and the same inputs.
+mmdet baseline config, on the same random weights (the plugin's state dict
+loaded into the baseline) and the same inputs.
 
-* ``train``: images/s and peak memory of a full train step (data
-  preprocessor, forward, targets and loss, backward, SGD step), fp32 or AMP
-  (``--amp``: bf16 autocast on CPU, fp16 on GPU), per batch size;
-  ``--channels-last`` runs both sides in NHWC.
-* ``infer``: latency at batch 1 and throughput at a larger batch, including
-  post-processing and NMS, plus the share of detections both sides agree on
-  (same label, IoU > 0.9), so that speed is not bought with wrong output.
-  ``--onnxruntime`` adds the plugin model exported once
-  (``ssd_plugin.apis.onnx_export``, dynamic batch) and run by
-  :class:`ssd_plugin.apis.onnxruntime_detector.OnnxRuntimeDetector` on the same
-  packed batch (data preprocessor included), graph optimisations off and on,
+* ``train``: images/s and peak memory of a full train step (data preprocessor,
+  forward, targets and loss, backward, SGD step), fp32 or AMP (``--amp``: bf16
+  autocast on CPU, fp16 on GPU), per batch size; ``--channels-last``: NHWC.
+* ``infer``: latency at batch 1 and throughput at a larger batch, NMS included,
+  and the share of detections both sides agree on (same label, IoU > 0.9).
+  ``--onnxruntime`` adds the plugin model exported once (dynamic batch) and run
+  by ``OnnxRuntimeDetector`` on the same batch, graph optimisations off and on,
   1 and 2 intra-op threads.
 
 Each (side, setting) runs in a fresh process, so peak memory is that run's
 alone (CUDA: ``max_memory_allocated``; CPU: growth of the process's max RSS).
-Weights are random but identical: the plugin model's state dict is loaded into
-the baseline (same parameter names). mmdet's SSDHead gets ``loss_cls = None``
-(mmdet 3.3.0 bug, it cannot predict otherwise); nothing else is changed.
+mmdet's SSDHead gets ``loss_cls = None`` (mmdet 3.3.0 bug, it cannot predict
+otherwise); nothing else is changed.
 """
 
 import argparse
@@ -26,7 +22,7 @@ import contextlib
 import os.path as osp
 import resource
 import tempfile
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -164,6 +160,30 @@ def measure(
     return dict(seconds=seconds, peak_mb=peak_mb, dets=dets)
 
 
+def measure_pair(
+    kind: str,
+    name: str,
+    device: str,
+    batch: int,
+    amp: bool,
+    iters: int,
+    weights,
+    threads: int = 0,
+    channels_last: bool = False,
+    run: Callable = in_fresh_process,
+    mmdet_first: bool = False,
+) -> Tuple[Dict, Dict]:
+    """:func:`measure` of ours and of mmdet's model ``name``, each by ``run`` (default:
+    in a fresh process), ours first unless ``mmdet_first``; the two results and the
+    :func:`compare` figures."""
+    sides = list(zip(('ours', 'mmdet'), PAIRS[name]))
+    measured = {}
+    for side, config in sides[::-1] if mmdet_first else sides:
+        args = (kind, config, device, batch, amp, iters, weights, threads, channels_last)
+        measured[side] = run(measure, *args)
+    return measured, compare(measured['ours'], measured['mmdet'], batch)
+
+
 def agreement(ours, theirs) -> float:
     """Share of detections matched one-to-one (same label, IoU > 0.9)."""
     from mmdet.structures.bbox import bbox_overlaps
@@ -195,7 +215,7 @@ def compare(ours: Dict, mmdet: Dict, batch: int, reference: Optional[Dict] = Non
 
 
 def main(args: argparse.Namespace) -> dict:
-    ours_cfg, base_cfg = PAIRS[args.model]
+    ours_cfg = PAIRS[args.model][0]
     weights = build(ours_cfg, 'cpu')[0].state_dict()
     columns = COLUMNS[args.command]
     onnx_file, rows = None, []
@@ -214,10 +234,11 @@ def main(args: argparse.Namespace) -> dict:
                 channels_last=args.channels_last,
                 device=args.device,
             )
-            common = (batch, amp, args.iters, weights, args.threads, args.channels_last)
-            ours = in_fresh_process(measure, args.command, ours_cfg, args.device, *common)
-            mmdet = in_fresh_process(measure, args.command, base_cfg, args.device, *common)
-            add(dict(setting, **compare(ours, mmdet, batch)))
+            sides, figures = measure_pair(
+                args.command, args.model, args.device, batch, amp, args.iters, weights,
+                args.threads, args.channels_last,
+            )  # fmt: skip
+            add(dict(setting, **figures))
             if args.command == 'infer' and args.onnxruntime and not amp:
                 if onnx_file is None:
                     onnx_file = osp.join(tempfile.mkdtemp(), 'model.onnx')
@@ -229,7 +250,7 @@ def main(args: argparse.Namespace) -> dict:
                             weights, threads, False, (onnx_file, graph_opt),
                         )  # fmt: skip
                         label = f'ort opt={"on" if graph_opt else "off"} threads={threads}'
-                        figures = compare(ort, mmdet, batch, reference=ours)  # vs mmdet eager
+                        figures = compare(ort, sides['mmdet'], batch, reference=sides['ours'])
                         add(dict(setting, channels_last=label, device='cpu', **figures))
     return report(
         args.command, f'{args.command} (median of {args.iters} iterations)', rows, columns

@@ -58,14 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def make_images(out_dir: str, num: int, width: int, height: int, seed: int) -> List[dict]:
-    """Write ``num`` synthetic JPEG scenes and return mmdet result dicts for them.
-
-    Args:
-        out_dir: Directory for the images.
-        num: Number of images.
-        width: Image width in pixels.
-        height: Image height in pixels.
-        seed: Seed of the scene generator.
+    """Write ``num`` synthetic ``width`` x ``height`` JPEG scenes to ``out_dir``.
 
     Returns:
         list[dict]: Per image ``img_path``, ``img_id`` and ``instances``
