@@ -296,7 +296,7 @@ def _pairs(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
         mmdet_first = len(result['rows']) % 2 == 1
         _, figures = model.measure_pair(
             kind, row['model'], device, row['batch'], row['amp'], cfg['iters'],
-            weights[row['model']], channels_last=row.get('channels_last', False),
+            weights[row['model']], 0, row.get('channels_last', False),
             run=lambda fn, *args: _free(device, fn(*args)), mmdet_first=mmdet_first,
         )  # fmt: skip
         return [dict(row, first='mmdet' if mmdet_first else 'ours', **figures)]

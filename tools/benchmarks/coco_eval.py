@@ -16,7 +16,6 @@ Example::
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from typing import Dict
@@ -24,7 +23,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ._common import machine_info, markdown_table
+from ._common import machine_info, markdown_table, median
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -98,7 +97,7 @@ def main(args: argparse.Namespace) -> Dict:
         for _ in range(args.rounds):
             for name, cls in zip(times, (CocoMetric, FasterCocoMetric)):
                 times[name].append(_evaluate(cls(ann_file=ann_file), classes, samples))
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: median(t) for name, t in times.items()}
     base = medians['pycocotools (CocoMetric)']
     rows = [
         {'evaluator': name, 'evaluate()': f'{t:.2f} s', 'speed-up': f'{base / t:.2f}x'}

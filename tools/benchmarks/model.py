@@ -161,27 +161,16 @@ def measure(
 
 
 def measure_pair(
-    kind: str,
-    name: str,
-    device: str,
-    batch: int,
-    amp: bool,
-    iters: int,
-    weights,
-    threads: int = 0,
-    channels_last: bool = False,
-    run: Callable = in_fresh_process,
-    mmdet_first: bool = False,
+    kind: str, name: str, *args, run: Callable = in_fresh_process, mmdet_first: bool = False
 ) -> Tuple[Dict, Dict]:
-    """:func:`measure` of ours and of mmdet's model ``name``, each by ``run`` (default:
-    in a fresh process), ours first unless ``mmdet_first``; the two results and the
-    :func:`compare` figures."""
+    """:func:`measure` (``args``: from ``device`` on) of ours and of mmdet's model ``name``,
+    each by ``run`` (default: in a fresh process), ours first unless ``mmdet_first``;
+    the two results and the :func:`compare` figures."""
     sides = list(zip(('ours', 'mmdet'), PAIRS[name]))
     measured = {}
     for side, config in sides[::-1] if mmdet_first else sides:
-        args = (kind, config, device, batch, amp, iters, weights, threads, channels_last)
-        measured[side] = run(measure, *args)
-    return measured, compare(measured['ours'], measured['mmdet'], batch)
+        measured[side] = run(measure, kind, config, *args)
+    return measured, compare(measured['ours'], measured['mmdet'], batch=args[1])
 
 
 def agreement(ours, theirs) -> float:
