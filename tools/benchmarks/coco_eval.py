@@ -23,7 +23,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ._common import machine_info, markdown_table, median
+from ._common import median, report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> Dict:
         {'evaluator': name, 'evaluate()': f'{t:.2f} s', 'speed-up': f'{base / t:.2f}x'}
         for name, t in medians.items()
     ]
-    print(markdown_table(rows, ['evaluator', 'evaluate()', 'speed-up']))
-    return dict(
-        machine=machine_info(), images=args.images, boxes=args.boxes, times=times, medians=medians
-    )
+    title = f'{args.images} images x {args.boxes} objects, median of {args.rounds} rounds'
+    columns = ['evaluator', 'evaluate()', 'speed-up']
+    extra = dict(images=args.images, boxes=args.boxes, times=times, medians=medians)
+    return report('coco-eval', title, rows, columns, **extra)
