@@ -1,10 +1,11 @@
 """What every benchmark sub-command shares: where it ran, the timing loop, fresh
-processes and the markdown table."""
+processes, the common flags and the markdown table."""
 
 import multiprocessing as mp
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
+from statistics import median_high as median  # every timing here: the upper middle value
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
@@ -23,50 +24,31 @@ def machine_info() -> Dict[str, str]:
     return info
 
 
-def median(values: Sequence[float]) -> float:
-    """The middle value (the upper one of an even count), as every timing here reports."""
-    return sorted(values)[len(values) // 2]
+def time_fns(
+    *fns: Callable[[], object], warmup: int = 2, repeat: int = 5, cuda: bool = False
+) -> Tuple[List[float], List[object]]:
+    """Median wall time in seconds of each of ``fns`` over ``repeat`` calls after
+    ``warmup`` calls, and what its last call returned.
 
-
-def time_fn(
-    fn: Callable[[], object], warmup: int = 2, repeat: int = 5, cuda: bool = False
-) -> Tuple[float, object]:
-    """Median wall time of ``fn()`` in seconds after ``warmup`` calls, and what the
-    last call returned. ``cuda``: synchronise before and after each call."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = fn()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return median(times), out
-
-
-def time_pair(
-    fn_a: Callable[[], object],
-    fn_b: Callable[[], object],
-    warmup: int = 2,
-    repeat: int = 5,
-    cuda: bool = False,
-) -> Tuple[float, float]:
-    """Median wall times of ``fn_a`` and ``fn_b``, measured alternately.
-
-    Alternating runs expose both sides to the same machine load, so their
-    ratio stays fair on a busy or throttled machine.
+    The functions run alternately, so all of them see the same machine load and
+    their ratios stay fair on a busy or throttled machine. ``cuda``: synchronise
+    before and after each call.
     """
     for _ in range(warmup):
-        fn_a()
-        fn_b()
-    times_a, times_b = [], []
+        for fn in fns:
+            fn()
+    times: List[List[float]] = [[] for _ in fns]
+    outs: List[object] = [None] * len(fns)
     for _ in range(repeat):
-        times_a.append(time_fn(fn_a, warmup=0, repeat=1, cuda=cuda)[0])
-        times_b.append(time_fn(fn_b, warmup=0, repeat=1, cuda=cuda)[0])
-    return median(times_a), median(times_b)
+        for i, fn in enumerate(fns):
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            outs[i] = fn()
+            if cuda:
+                torch.cuda.synchronize()
+            times[i].append(time.perf_counter() - start)
+    return [median(t) for t in times], outs
 
 
 def in_fresh_process(fn: Callable, *args):
@@ -74,6 +56,12 @@ def in_fresh_process(fn: Callable, *args):
     and registries. Its exception is raised here; a crash raises ``BrokenProcessPool``."""
     with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as pool:
         return pool.submit(fn, *args).result()
+
+
+def add_device_args(parser) -> None:
+    """``--device`` (CUDA when there is one) and ``--threads``."""
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
 
 
 def markdown_table(rows: List[Dict[str, object]], columns: Sequence[str]) -> str:
@@ -85,3 +73,10 @@ def markdown_table(rows: List[Dict[str, object]], columns: Sequence[str]) -> str
     lines = ['| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
     lines += ['| ' + ' | '.join(fmt(row.get(c, '')) for c in columns) + ' |' for row in rows]
     return '\n'.join(lines)
+
+
+def report(name: str, title: str, rows: List[Dict], columns: Sequence[str], **extra) -> Dict:
+    """Print ``title`` and the table of ``rows``; the results of benchmark ``name``."""
+    print(f'\n{title}\n')
+    print(markdown_table(rows, columns))
+    return dict(benchmark=name, machine=machine_info(), **extra, rows=rows)

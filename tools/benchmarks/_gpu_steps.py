@@ -1,11 +1,9 @@
 """The steps of ``gpu-suite`` (``gpu_suite.py``), each run in a process of its own.
 
-Every step takes its settings (one entry of :func:`gpu_suite.plan`), the
-device and an ``emit`` callback; it calls ``emit(partial_result)`` after each
-row, so that a step stopped by its time limit still leaves the rows it
-finished. The measurements are the benchmark sub-commands' own: ``model.py``
-(``measure``, ``compare``, ``train_step``), ``loss.py`` (``run``) and
-``pipeline.py`` (the SSD300 train pipeline and its synthetic JPEGs).
+A step takes its settings (its entry of :func:`gpu_suite.plan`), the device and
+``emit``, which it calls with the partial result after each row, so that a step
+stopped by its time limit still leaves the rows it finished. The measurements are
+the sub-commands' own: ``model.py``, ``loss.py`` and ``pipeline.py``.
 """
 
 import gc
@@ -96,10 +94,12 @@ def nms_stand_in_check(num: int = 300, seed: int = 0) -> Dict:
     return dict(stand_in=stand_in, kept=len(keep_ref), same_keep=bool(same))
 
 
-def _free(device: str) -> None:
+def _free(device: str, result=None):
+    """Release the memory of what is gone (``result`` passes through)."""
     gc.collect()
     if device.startswith('cuda'):
         torch.cuda.empty_cache()
+    return result
 
 
 def _error(exc: BaseException) -> str:
@@ -149,7 +149,6 @@ def step_env(cfg: Dict, device: str, emit: Emit) -> Dict:
             multiprocessors=props.multi_processor_count,
             device_count=torch.cuda.device_count(),
         )
-    ext = None
     try:
         ext = importlib.import_module('mmcv._ext')
         info['mmcv_ops'] = 'stub' if getattr(ext, 'MMCV_OPS_STUB', False) else 'compiled'
@@ -285,25 +284,22 @@ def _each(result: Dict, settings: List[Dict], measure, device: str, emit: Emit) 
 
 
 def _pairs(kind: str, cfg: Dict, device: str, emit: Emit, **extra) -> Dict:
-    """Ours and mmdet's per setting (``model.measure``: median of ``iters``)."""
+    """Ours and mmdet's per setting (``model.measure_pair``: median of ``iters``)."""
     result: Dict = dict(extra, iters=cfg['iters'], rows=[])
     weights: Dict[str, Dict] = {}
 
     def pair(row: Dict) -> List[Dict]:
-        sides = dict(zip(('ours', 'mmdet'), model.PAIRS[row['model']]))
         if row['model'] not in weights:
-            weights[row['model']] = model.build(sides['ours'], 'cpu')[0].state_dict()
+            ours_config = model.PAIRS[row['model']][0]
+            weights[row['model']] = model.build(ours_config, 'cpu')[0].state_dict()
         # Alternate which side runs first, so that neither always meets a colder GPU.
-        order = list(sides) if len(result['rows']) % 2 == 0 else list(sides)[::-1]
-        measured = {}
-        for side in order:
-            measured[side] = model.measure(
-                kind, sides[side], device, row['batch'], row['amp'], cfg['iters'],
-                weights[row['model']], channels_last=row.get('channels_last', False),
-            )  # fmt: skip
-            _free(device)
-        figures = model.compare(measured['ours'], measured['mmdet'], row['batch'])
-        return [dict(row, first=order[0], **figures)]
+        mmdet_first = len(result['rows']) % 2 == 1
+        _, figures = model.measure_pair(
+            kind, row['model'], device, row['batch'], row['amp'], cfg['iters'],
+            weights[row['model']], 0, row.get('channels_last', False),
+            run=lambda fn, *args: _free(device, fn(*args)), mmdet_first=mmdet_first,
+        )  # fmt: skip
+        return [dict(row, first='mmdet' if mmdet_first else 'ours', **figures)]
 
     return _each(result, cfg['rows'], pair, device, emit)
 
@@ -332,19 +328,6 @@ def step_loss(cfg: Dict, device: str, emit: Emit) -> Dict:
 
 
 # -------------------------------------------------------------------- data
-class _PipelineDataset(torch.utils.data.Dataset):
-    """``length`` samples cycling over ``data``, each through ``pipeline``."""
-
-    def __init__(self, data: List[dict], pipeline, length: int) -> None:
-        self.data, self.pipeline, self.length = data, pipeline, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        return self.pipeline(dict(self.data[index % len(self.data)]))
-
-
 def _worker_init(worker_id: int) -> None:
     import cv2
     import numpy as np
@@ -353,18 +336,18 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(worker_id)
 
 
-def _loader_img_s(dataset, batch: int, workers: int) -> Dict:
-    """Images/s of a DataLoader after its first ``workers`` batches (worker start-up)."""
+def _loader_img_s(samples: List[dict], transforms, batch: int, workers: int) -> Dict:
+    """Images/s of a DataLoader that runs ``transforms`` on ``samples`` in its workers,
+    after its first ``workers`` batches (worker start-up)."""
     from mmengine.dataset import pseudo_collate
 
     loader = torch.utils.data.DataLoader(
-        dataset,
+        samples,
         batch_size=batch,
         num_workers=workers,
-        collate_fn=pseudo_collate,
+        collate_fn=lambda items: pseudo_collate([transforms(dict(item)) for item in items]),
         worker_init_fn=_worker_init,
-        multiprocessing_context='fork',
-        shuffle=False,
+        multiprocessing_context='fork',  # the collate function needs no pickling
     )
     start = time.perf_counter()
     stamps, sizes = [], []
@@ -397,22 +380,15 @@ def step_data(cfg: Dict, device: str, emit: Emit) -> Dict:
     settings = [dict(pipeline=p, workers=w) for w in cfg['workers'] for p in cfg['pipelines']]
     with tempfile.TemporaryDirectory(prefix='gpu_suite_data_') as tmp:
         data = pipeline.make_images(tmp, cfg['num_images'], cfg['width'], cfg['height'], seed=0)
+        samples = [data[i % len(data)] for i in range(cfg['length'])]
 
         def measure(s: Dict) -> List[Dict]:
             steps = Compose(pipeline.build_pipeline(*transforms[s['pipeline']]))
-            dataset = _PipelineDataset(data, steps, cfg['length'])
-            return [
-                dict(pipeline=s['pipeline'], **_loader_img_s(dataset, cfg['batch'], s['workers']))
-            ]
+            return [dict(s, **_loader_img_s(samples, steps, cfg['batch'], s['workers']))]
 
         return _each(result, settings, measure, device, emit)
 
 
 STEPS = dict(
-    env=step_env,
-    sync=step_sync,
-    train=step_train,
-    infer=step_infer,
-    data=step_data,
-    loss=step_loss,
+    env=step_env, sync=step_sync, train=step_train, infer=step_infer, data=step_data, loss=step_loss
 )

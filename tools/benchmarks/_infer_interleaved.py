@@ -10,10 +10,11 @@ import copy
 import sys
 import tempfile
 import time
+from functools import partial
 
 import torch
 
-from ._common import median, time_fn
+from ._common import median, time_fns
 from .model import PAIRS, build, export_plugin_model, packed_batch
 
 
@@ -51,25 +52,18 @@ def main(batch: int, rounds: int) -> None:
             t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 
-    runs = dict(
-        mmdet=lambda: eager(theirs),
-        ours=lambda: eager(ours),
-        ours_cl=lambda: eager(ours_cl),
-        ort1=lambda: eager(ort[1]),
-        ort2=lambda: eager(ort[2]),
-    )
-    for fn in runs.values():
+    models = dict(mmdet=theirs, ours=ours, ours_cl=ours_cl, ort1=ort[1], ort2=ort[2])
+    runs = [partial(eager, m) for m in models.values()]
+    for fn in runs:
         fn()  # warm-up
-    ratios = {k: [] for k in runs if k != 'mmdet'}
-    split = []
+    times, split = [], []
     for _ in range(rounds):
-        t = {k: time_fn(fn, warmup=0, repeat=1)[0] for k, fn in runs.items()}
-        for k in ratios:
-            ratios[k].append(t['mmdet'] / t[k])
+        times.append(dict(zip(models, time_fns(*runs, warmup=0, repeat=1)[0])))
         split.append(parts())
-        print({k: round(v, 3) for k, v in t.items()}, flush=True)
+        print({k: round(v, 3) for k, v in times[-1].items()}, flush=True)
     print(f'batch {batch}, {rounds} rounds, median speedup vs mmdet eager (2 torch threads):')
-    for k, v in ratios.items():
+    for k in list(models)[1:]:
+        v = [t['mmdet'] / t[k] for t in times]
         print(f'  {k}: {median(v):.2f}x  (all: {", ".join(f"{x:.2f}" for x in v)})')
     names = ('backbone+neck', 'head convs', 'predict_by_feat (decode+NMS)')
     medians = [median([s[i] for s in split]) for i in range(3)]

@@ -11,9 +11,11 @@ import argparse
 import os
 import os.path as osp
 import time
-from typing import Dict, List
+from typing import Dict
 
-from ._common import in_fresh_process, machine_info, markdown_table
+from mmengine.config import DictAction
+
+from ._common import in_fresh_process, report
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_PAIR = (
@@ -23,19 +25,14 @@ DEFAULT_PAIR = (
 METRICS = ['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l']
 
 
-def train_and_test(config: str, work_dir: str, options: List[str]) -> Dict:
+def train_and_test(config: str, work_dir: str, cfg_options: Dict) -> Dict:
     """From the repository root: train, then test the last checkpoint (run it in a fresh
     process). Returns the COCO metrics and ``train_s`` (the imports, the config and the
     training)."""
     start = time.perf_counter()
-    from mmengine.config import DictAction
-
     from ssd_plugin.apis.tool_config import build_runner, load_tool_config
 
     os.chdir(ROOT)  # the configs' relative data_root
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    cfg_options = parser.parse_args(['--cfg-options', *options]).cfg_options
     cfg = load_tool_config(config, cfg_options=cfg_options, work_dir=work_dir)
     build_runner(cfg).train()
     train_s = time.perf_counter() - start
@@ -52,14 +49,13 @@ def main(args: argparse.Namespace) -> dict:
         generate_synthetic_coco(
             osp.join(ROOT, 'data', 'synthetic'), workers=min(2, os.cpu_count() or 1)
         )
+    options = {'randomness.seed': args.seed, **args.extra}
     rows = []
     for side, config in (('ours', args.config), ('mmdet', args.baseline)):
         work_dir = osp.join(args.work_dir, side)
-        options = [f'randomness.seed={args.seed}', *args.extra]
         rows.append(dict(side=side, **in_fresh_process(train_and_test, config, work_dir, options)))
-    print('\nbbox mAP on the generated val split, same schedule and seed\n')
-    print(markdown_table(rows, ['side', 'config', 'train_s', *METRICS]))
-    return dict(benchmark='accuracy', machine=machine_info(), seed=args.seed, rows=rows)
+    title = 'bbox mAP on the generated val split, same schedule and seed'
+    return report('accuracy', title, rows, ['side', 'config', 'train_s', *METRICS], seed=args.seed)
 
 
 def add_parser(subparsers) -> None:
@@ -68,5 +64,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument('--baseline', default=DEFAULT_PAIR[1])
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-dir', default='work_dirs/accuracy')
-    parser.add_argument('extra', nargs='*', help='more --cfg-options KEY=VALUE for both sides')
+    parser.add_argument(
+        'extra', nargs='*', action=DictAction, help='more --cfg-options KEY=VALUE for both sides'
+    )
     parser.set_defaults(func=main)

@@ -16,7 +16,6 @@ Example::
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from typing import Dict
@@ -24,7 +23,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ._common import machine_info, markdown_table
+from ._common import median, report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -98,13 +97,13 @@ def main(args: argparse.Namespace) -> Dict:
         for _ in range(args.rounds):
             for name, cls in zip(times, (CocoMetric, FasterCocoMetric)):
                 times[name].append(_evaluate(cls(ann_file=ann_file), classes, samples))
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: median(t) for name, t in times.items()}
     base = medians['pycocotools (CocoMetric)']
     rows = [
         {'evaluator': name, 'evaluate()': f'{t:.2f} s', 'speed-up': f'{base / t:.2f}x'}
         for name, t in medians.items()
     ]
-    print(markdown_table(rows, ['evaluator', 'evaluate()', 'speed-up']))
-    return dict(
-        machine=machine_info(), images=args.images, boxes=args.boxes, times=times, medians=medians
-    )
+    title = f'{args.images} images x {args.boxes} objects, median of {args.rounds} rounds'
+    columns = ['evaluator', 'evaluate()', 'speed-up']
+    extra = dict(images=args.images, boxes=args.boxes, times=times, medians=medians)
+    return report('coco-eval', title, rows, columns, **extra)

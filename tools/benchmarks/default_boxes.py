@@ -55,21 +55,11 @@ def write_annotations(path: str, num_images: int, num_boxes: int, seed: int) -> 
         dict(id=i + 1, file_name=f'{i + 1:012d}.jpg', width=w_img, height=h_img)
         for i in range(num_images)
     ]
+    boxes = np.round(np.stack([x, y, bw, bh], 1), 2).tolist()
+    areas = np.round(bw * bh, 2).tolist()
     anns = [
-        dict(
-            id=j + 1,
-            image_id=int(image_id[j]),
-            category_id=int(cats[j]),
-            bbox=[
-                round(float(x[j]), 2),
-                round(float(y[j]), 2),
-                round(float(bw[j]), 2),
-                round(float(bh[j]), 2),
-            ],
-            area=round(float(bw[j] * bh[j]), 2),
-            iscrowd=0,
-        )
-        for j in range(num_boxes)
+        dict(id=j + 1, image_id=int(i), category_id=int(c), bbox=b, area=a, iscrowd=0)
+        for j, (i, c, b, a) in enumerate(zip(image_id, cats, boxes, areas))
     ]
     from mmdet.datasets import CocoDataset
 

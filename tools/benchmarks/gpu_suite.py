@@ -1,22 +1,11 @@
 """``gpu-suite``: the one-shot GPU benchmark suite, ours vs mmdet's own SSD, one JSON.
 
 Run by ``tools/benchmarks/gpu_suite.sh`` (which first installs the OpenMMLab
-wheels on a bare GPU machine); see ``docs/benchmarks_gpu.md``. Steps, in
-order of importance, each in a fresh process under its own time limit
-(a step that fails or runs out of time keeps the rows it finished; the JSON is
-rewritten after every step):
-
-* ``env``: versions, device, mmcv's ops, whether mmcv's NMS runs on the device;
-* ``sync``: one train step of ours under ``torch.cuda.set_sync_debug_mode('error')``,
-  and the synchronising calls of ours and mmdet's listed in 'warn' mode;
-* ``train``: SSD300 and SSD512 train step at batch 32, fp32 and AMP, with and
-  without channels_last (``model.measure``), peak GPU memory;
-* ``infer``: inference at batch 1 and 32 with the same stand-in NMS on both sides;
-* ``data``: the SSD300 train pipeline through a DataLoader with 8 and 16 workers;
-* ``loss``: targets + loss, forward and backward, at batch 8 and 32 (``loss.py``).
-
-``--dry-run`` runs every step with tiny sizes on the CPU, so that the one GPU
-call does not fail on a typo (``tests/test_tools/test_gpu_suite.py``).
+wheels on a bare GPU machine); the steps and the JSON: ``docs/benchmarks_gpu.md``.
+Each step runs in a fresh process (``_gpu_steps.py``) under its own time limit; a
+step that fails or runs out of time keeps the rows it finished, and the JSON is
+rewritten after every step. ``--dry-run`` runs every step with tiny sizes on the
+CPU, so that the one GPU call does not fail on a typo.
 
 Example::
 
@@ -56,15 +45,13 @@ NVIDIA_NOTE = (
 METHOD = dict(
     timing=(
         'median of the timed iterations after one warm-up iteration, torch.cuda.synchronize() '
-        'before and after each; per setting, ours and mmdet (alternating which runs first), each '
-        'with a freshly built model '
-        '(same random weights: the plugin state dict loaded into the mmdet model); cuDNN '
-        'benchmark off (mmdet default_runtime env_cfg)'
+        'around each; per setting, ours and mmdet (alternating which runs first), each freshly '
+        'built (the plugin state dict loaded into the mmdet model); cuDNN benchmark off'
     ),
     train=(
         'tools/benchmarks/model.py measure("train"): data_preprocessor, forward, targets + '
         'loss, backward, SGD step (momentum 0.9) on demo_mm_inputs (8 random boxes per '
-        'image, random pixels); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
+        'image); AMP = torch.autocast fp16 (bf16 on CPU), no GradScaler; '
         'channels_last = ssd_plugin.engine.to_channels_last on both sides'
     ),
     infer=(
@@ -94,45 +81,32 @@ METHOD = dict(
 )
 
 
-def _data_plan(workers, num_images: int, size, length: int, batch: int) -> dict:
-    """The data-loading step: both pipelines over ``num_images`` generated images of
-    ``size`` (width, height), ``length`` samples a measurement, at each worker count."""
-    return dict(
-        workers=list(workers),
-        pipelines=['mmdet', 'ssd_plugin (lazy Expand)'],
-        num_images=num_images,
-        width=size[0],
-        height=size[1],
-        length=length,
-        batch=batch,
-    )
-
-
 def plan(dry_run: bool) -> Dict[str, Dict]:
     """Settings of every step: the GPU sizes, or tiny ones for the CPU dry run."""
+    data = dict(pipelines=['mmdet', 'ssd_plugin (lazy Expand)'], batch=2 if dry_run else 32)
     if dry_run:
         # SSDLite (MobileNetV2) instead of the VGG16 SSDs: the same code at a tenth of the
         # CPU time; the SSD300/SSD512 configs are built and checked by tests/test_configs.py.
+        # fp32 only: CPU autocast is bf16, emulated on many CPUs (seconds a step).
+        train = dict(iters=1, rows=[dict(model='ssdlite', batch=2, amp=False, channels_last=True)])
         return dict(
             env={},
             sync=dict(model='ssdlite', batch=2),
-            # fp32 only: CPU autocast is bf16, emulated on many CPUs (seconds a step).
-            train=dict(
-                iters=1, rows=[dict(model='ssdlite', batch=2, amp=False, channels_last=True)]
-            ),
+            train=train,
             infer=dict(iters=1, rows=[dict(model='ssdlite', batch=2, amp=False)]),
-            data=_data_plan(workers=[1, 2], num_images=4, size=(96, 64), length=12, batch=2),
+            data=dict(data, workers=[1, 2], num_images=4, width=96, height=64, length=12),
             loss=dict(sizes=[300], batches=[2], repeat=1),
         )
+    models = ('ssd300', 'ssd512')
     train_rows = [
         dict(model=name, batch=32, amp=amp, channels_last=cl)
-        for name in ('ssd300', 'ssd512')
+        for name in models
         for amp in (True, False)
         for cl in (False, True)
     ]
     infer_rows = [
         dict(model=name, batch=batch, amp=amp)
-        for name in ('ssd300', 'ssd512')
+        for name in models
         for batch, amp in ((32, False), (32, True), (1, False))
     ]
     return dict(
@@ -140,7 +114,7 @@ def plan(dry_run: bool) -> Dict[str, Dict]:
         sync=dict(model='ssd300', batch=32),
         train=dict(iters=6, rows=train_rows),
         infer=dict(iters=10, rows=infer_rows),
-        data=_data_plan(workers=[8, 16], num_images=256, size=(640, 480), length=2560, batch=32),
+        data=dict(data, workers=[8, 16], num_images=256, width=640, height=480, length=2560),
         loss=dict(sizes=[300, 512], batches=[8, 32], repeat=10),
     )
 
@@ -175,14 +149,14 @@ def _write_json(path: Path, data: Dict) -> None:
     os.replace(tmp, path)
 
 
-# ------------------------------------------------------------ child process
 def _child(args: argparse.Namespace) -> Dict:
+    """The step ``args.step`` in this process, its result (partial after each row) in
+    ``args.step_out``."""
     import torch
 
     from ._gpu_steps import STEPS as STEP_FNS
 
-    device = 'cpu' if args.dry_run else 'cuda'
-    if device == 'cuda' and not torch.cuda.is_available():
+    if not args.dry_run and not torch.cuda.is_available():
         raise SystemExit('gpu-suite: no CUDA device (use --dry-run on a CPU machine)')
     if args.dry_run:
         # One thread: on a loaded CPU, OpenMP barriers across descheduled threads
@@ -190,83 +164,71 @@ def _child(args: argparse.Namespace) -> Dict:
         torch.set_num_threads(1)
     out = Path(args.step_out)
 
-    def emit(partial: Dict) -> None:
-        _write_json(out, dict(step=args.step, complete=False, result=partial))
+    def emit(result: Dict, complete: bool = False) -> None:
+        _write_json(out, dict(step=args.step, complete=complete, result=result))
 
-    result = STEP_FNS[args.step](plan(args.dry_run)[args.step], device, emit)
-    _write_json(out, dict(step=args.step, complete=True, result=result))
+    settings = plan(args.dry_run)[args.step]
+    result = STEP_FNS[args.step](settings, 'cpu' if args.dry_run else 'cuda', emit)
+    emit(result, complete=True)
     return result
 
 
-# ----------------------------------------------------------------- parent
-def _relay(stream, name: str, tail: collections.deque) -> None:
-    for line in stream:
-        tail.append(line.rstrip())
-        print(f'[{name}] {line}', end='', flush=True)
-
-
 def _run_step(name: str, limit_s: float, dry_run: bool, workdir: Path) -> Dict:
-    """Run one step in a fresh process; kill its process group after ``limit_s``."""
+    """Run one step in a fresh process, its output relayed as ``[name] line``; kill its
+    process group after ``limit_s``."""
     out = workdir / f'{name}.json'
     cmd = [sys.executable, str(BENCHMARK), 'gpu-suite', '--step', name, '--step-out', str(out)]
-    if dry_run:
-        cmd.append('--dry-run')
-    tail: collections.deque = collections.deque(maxlen=40)
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd,
+        cmd + ['--dry-run'] * dry_run,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    reader = threading.Thread(target=_relay, args=(proc.stdout, name, tail), daemon=True)
-    reader.start()
-    try:
-        returncode: Optional[int] = proc.wait(timeout=limit_s)
-        status = 'ok' if returncode == 0 else 'error'
-    except subprocess.TimeoutExpired:
+    timer = threading.Timer(limit_s, os.killpg, (proc.pid, signal.SIGKILL))
+    timer.start()
+    tail: collections.deque = collections.deque(maxlen=40)
+    for line in proc.stdout:  # until the step and its workers are gone
+        tail.append(line.rstrip())
+        print(f'[{name}] {line}', end='', flush=True)
+    returncode: Optional[int] = proc.wait()
+    timed_out = not timer.is_alive() and returncode == -signal.SIGKILL
+    timer.cancel()
+    if timed_out:
         status, returncode = 'timeout', None
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=10)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
-    reader.join(timeout=10)
+    else:
+        status = 'ok' if returncode == 0 else 'error'
     entry: Dict = dict(
         status=status,
         seconds=round(time.perf_counter() - start, 1),
         limit_s=round(limit_s, 1),
         returncode=returncode,
+        complete=False,
     )
     if out.exists():
         saved = json.loads(out.read_text())
-        entry['complete'] = saved['complete']
-        entry['result'] = saved['result']
-    else:
-        entry['complete'] = False
+        entry.update(complete=saved['complete'], result=saved['result'])
     if status != 'ok':
         entry['log_tail'] = list(tail)
     return entry
 
 
 def _rows(steps: Dict, name: str) -> List[Dict]:
+    """The rows of step ``name`` that were measured (not those with an error)."""
     rows = steps.get(name, {}).get('result', {}).get('rows', [])
     return [r for r in rows if 'error' not in r]
 
 
-def _pick(row: Dict, *keys: str) -> Dict:
-    return {k: row[k] for k in keys}
-
-
-def _met(rows: List[Dict], goal: float) -> Optional[bool]:
-    return all(r['speedup'] >= goal for r in rows) if rows else None
-
-
 def summarize(steps: Dict, settings: Dict) -> Dict:
     """The goals of issue 18 against what was measured (None where not measured)."""
+
+    def pick(row: Dict, *keys: str) -> Dict:
+        return {k: row[k] for k in keys}
+
+    def met(rows: List[Dict], goal: float) -> Optional[bool]:
+        return all(r['speedup'] >= goal for r in rows) if rows else None
+
     big = max((r['batch'] for r in settings['train']['rows']), default=0)
     train = _rows(steps, 'train')
     amp = [r for r in train if r['amp'] and r['batch'] == big]
@@ -284,16 +246,16 @@ def summarize(steps: Dict, settings: Dict) -> Dict:
             batch=big,
             goal=GOALS['train_speedup'],
             moonshot=GOALS['train_moonshot'],
-            speedups=[_pick(r, 'model', 'channels_last', 'speedup') for r in amp],
+            speedups=[pick(r, 'model', 'channels_last', 'speedup') for r in amp],
             best_vs_best=best,
-            met=_met(amp, GOALS['train_speedup']),
-            moonshot_met=_met(amp, GOALS['train_moonshot']),
+            met=met(amp, GOALS['train_speedup']),
+            moonshot_met=met(amp, GOALS['train_moonshot']),
         ),
         infer=dict(
             batch=big_i,
             goal=GOALS['infer_speedup'],
-            speedups=[_pick(r, 'model', 'amp', 'speedup', 'agreement') for r in infer],
-            met=_met(infer, GOALS['infer_speedup']),
+            speedups=[pick(r, 'model', 'amp', 'speedup', 'agreement') for r in infer],
+            met=met(infer, GOALS['infer_speedup']),
         ),
         ssd300_train_img_s_vs_nvidia=dict(
             ours_img_s=ours_img_s,
@@ -313,7 +275,7 @@ def summarize(steps: Dict, settings: Dict) -> Dict:
         loss_without_host_sync=steps.get('sync', {}).get('result', {}).get('passed'),
         peak_memory_mb=[
             dict(
-                _pick(r, 'model', 'amp', 'channels_last'),
+                pick(r, 'model', 'amp', 'channels_last'),
                 ours=r['ours_peak_mb'],
                 mmdet=r['mmdet_peak_mb'],
             )

@@ -2,19 +2,13 @@
 against mmdet's SSDHead on the same inputs.
 
 Both heads get the same weights, the same head outputs and the same ground
-truth, 80 classes, drawn from one of two distributions (``--objects``):
-
-- ``coco``: COCO-like, 1-15 objects per image, sides of 4 to 0.4 * size + 4 px;
-- ``small``: few small objects, 1-7 per image, sides of 4-90 px (far fewer
-  positives, so the dense per-prior work dominates).
-
-``--profile`` also prints torch.profiler's top operators of each side.
+truth, 80 classes, drawn from one of two distributions (``--objects``, see
+``OBJECTS``). ``--profile`` also prints torch.profiler's top operators of each side.
 Both heads are built from the ``SSDHead`` dict of the shipped SSD300/SSD512
 config: mmdet's in mmdet's own scope with its own anchor generator, assigner
-and sampler (the framework baseline) and the train_cfg of mmdet's
-``ssd/ssd300_coco.py`` (``configs/baselines/mmdet_ssd300_coco.py``);
-``import ssd_plugin`` gives its class the missing ``loss_cls``
-(``ssd_plugin.utils.mmdet_ssd_head_compat``), which its loss path does not read.
+and sampler and the train_cfg of mmdet's ``ssd/ssd300_coco.py``
+(``configs/baselines/mmdet_ssd300_coco.py``); ``import ssd_plugin`` gives its
+class the missing ``loss_cls``, which its loss path does not read.
 """
 
 import argparse
@@ -26,7 +20,7 @@ from typing import Dict, List
 import torch
 from mmengine.structures import InstanceData
 
-from ._common import machine_info, markdown_table, time_pair
+from ._common import add_device_args, report, time_fns
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 HEAD_CONFIGS = {300: '_base_/models/ssd300.py', 512: 'ssd512_coco.py'}
@@ -55,22 +49,15 @@ def build_heads(size: int, num_classes: int = 80):
     return ours, theirs
 
 
-OBJECTS = {
-    # name: (max objects per image, side range in px as (lo, hi) or None for COCO-like)
-    'coco': (15, None),
-    'small': (7, (4.0, 90.0)),
+OBJECTS = {  # name: (max objects per image, side range in px as (lo, hi); None: COCO-like)
+    'coco': (15, None),  # sides of 4 to 0.4 * size + 4 px
+    'small': (7, (4.0, 90.0)),  # far fewer positives: the dense per-prior work dominates
 }
 
 
 def make_batch(head, size: int, batch: int, device: str, seed: int = 0, objects: str = 'coco'):
-    """Head outputs (leaf tensors) plus ground truth for ``batch`` images.
-
-    Args:
-        objects: ``coco`` (1-15 boxes, sides 4 to ``0.4 * size + 4`` px) or
-            ``small`` (1-7 boxes, sides 4-90 px, inside the image).
-    """
-    if objects not in OBJECTS:
-        raise ValueError(f'objects must be one of {sorted(OBJECTS)}, got {objects!r}')
+    """Head outputs (leaf tensors) plus ground truth (``OBJECTS[objects]``) for ``batch``
+    images."""
     max_objects, sides = OBJECTS[objects]
     g = torch.Generator().manual_seed(seed)
     cls_scores, bbox_preds = [], []
@@ -95,14 +82,12 @@ def make_batch(head, size: int, batch: int, device: str, seed: int = 0, objects:
                 labels=torch.randint(0, head.num_classes, (n,), generator=g).to(device),
             )
         )
-    metas = [
-        dict(img_shape=(size, size), pad_shape=(size, size), batch_input_shape=(size, size))
-        for _ in range(batch)
-    ]
-    return cls_scores, bbox_preds, gts, metas
+    meta = dict(img_shape=(size, size), pad_shape=(size, size), batch_input_shape=(size, size))
+    return cls_scores, bbox_preds, gts, [dict(meta) for _ in range(batch)]
 
 
 def step(head, cls_scores, bbox_preds, gts, metas) -> float:
+    """One targets + loss step of ``head``, forward and backward; the summed loss."""
     for t in cls_scores + bbox_preds:
         t.grad = None  # as optimizer.zero_grad(): no accumulation into old grads
     losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
@@ -132,21 +117,15 @@ def run(
     objects: str = 'coco',
     profile_steps: int = 0,
 ) -> List[Dict]:
+    """A row per (size, batch): both heads' median step time (alternating) and loss."""
     rows = []
-    cuda = device.startswith('cuda')
     for size in sizes:
-        ours, theirs = build_heads(size)
-        ours.to(device)
-        theirs.to(device)
+        ours, theirs = (head.to(device) for head in build_heads(size))
         for batch in batches:
             inputs = make_batch(ours, size, batch, device, objects=objects)
-            loss_ours, loss_theirs = step(ours, *inputs), step(theirs, *inputs)
-            t_ours, t_theirs = time_pair(
-                partial(step, ours, *inputs),
-                partial(step, theirs, *inputs),
-                repeat=repeat,
-                cuda=cuda,
-            )
+            steps = [partial(step, ours, *inputs), partial(step, theirs, *inputs)]
+            loss_ours, loss_theirs = steps[0](), steps[1]()
+            (t_ours, t_theirs), _ = time_fns(*steps, repeat=repeat, cuda=device.startswith('cuda'))
             rows.append(
                 dict(
                     input=size,
@@ -162,31 +141,28 @@ def run(
             )
             if profile_steps:
                 tag = f'SSD{size} batch {batch}, {objects}'
-                profile(f'ours, {tag}', partial(step, ours, *inputs), profile_steps)
-                profile(f'mmdet, {tag}', partial(step, theirs, *inputs), profile_steps)
+                profile(f'ours, {tag}', steps[0], profile_steps)
+                profile(f'mmdet, {tag}', steps[1], profile_steps)
     return rows
 
 
 def main(args: argparse.Namespace) -> dict:
-    import ssd_plugin  # noqa: F401  (registers the plugin)
     from ssd_plugin import register_all_modules
 
     register_all_modules(init_default_scope=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = run(args.sizes, args.batches, args.device, args.repeat, args.objects, args.profile)
-    print('\ntargets + loss, forward and backward (median of', args.repeat, 'runs)\n')
-    print(markdown_table(rows, list(rows[0])))
-    return dict(benchmark='loss', machine=machine_info(), rows=rows)
+    title = f'targets + loss, forward and backward (median of {args.repeat} runs)'
+    return report('loss', title, rows, list(rows[0]))
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser('loss', help='targets + loss vs mmdet SSDHead')
     parser.add_argument('--sizes', type=int, nargs='+', default=[300, 512], choices=[300, 512])
     parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    add_device_args(parser)
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument(
         '--objects',
         default='coco',

@@ -1,24 +1,20 @@
 """``train`` and ``infer``: whole-model speed of a plugin config against its
-mmdet baseline config, on the same weights and the same inputs.
+mmdet baseline config, on the same random weights (the plugin's state dict
+loaded into the baseline) and the same inputs.
 
-* ``train``: images/s and peak memory of a full train step (data
-  preprocessor, forward, targets and loss, backward, SGD step), fp32 or AMP
-  (``--amp``: bf16 autocast on CPU, fp16 on GPU), per batch size;
-  ``--channels-last`` runs both sides in NHWC.
-* ``infer``: latency at batch 1 and throughput at a larger batch, including
-  post-processing and NMS, plus the share of detections both sides agree on
-  (same label, IoU > 0.9), so that speed is not bought with wrong output.
-  ``--onnxruntime`` adds the plugin model exported once
-  (``ssd_plugin.apis.onnx_export``, dynamic batch) and run by
-  :class:`ssd_plugin.apis.onnxruntime_detector.OnnxRuntimeDetector` on the same
-  packed batch (data preprocessor included), graph optimisations off and on,
+* ``train``: images/s and peak memory of a full train step (data preprocessor,
+  forward, targets and loss, backward, SGD step), fp32 or AMP (``--amp``: bf16
+  autocast on CPU, fp16 on GPU), per batch size; ``--channels-last``: NHWC.
+* ``infer``: latency at batch 1 and throughput at a larger batch, NMS included,
+  and the share of detections both sides agree on (same label, IoU > 0.9).
+  ``--onnxruntime`` adds the plugin model exported once (dynamic batch) and run
+  by ``OnnxRuntimeDetector`` on the same batch, graph optimisations off and on,
   1 and 2 intra-op threads.
 
 Each (side, setting) runs in a fresh process, so peak memory is that run's
 alone (CUDA: ``max_memory_allocated``; CPU: growth of the process's max RSS).
-Weights are random but identical: the plugin model's state dict is loaded into
-the baseline (same parameter names). mmdet's SSDHead gets ``loss_cls = None``
-(mmdet 3.3.0 bug, it cannot predict otherwise); nothing else is changed.
+mmdet's SSDHead gets ``loss_cls = None`` (mmdet 3.3.0 bug, it cannot predict
+otherwise); nothing else is changed.
 """
 
 import argparse
@@ -26,11 +22,11 @@ import contextlib
 import os.path as osp
 import resource
 import tempfile
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from ._common import in_fresh_process, machine_info, markdown_table, time_fn
+from ._common import add_device_args, in_fresh_process, markdown_table, report, time_fns
 
 # A plugin config and its mmdet baseline config, per model.
 PAIRS = {
@@ -153,7 +149,7 @@ def measure(
             with torch.no_grad(), autocast:
                 return model(**model.data_preprocessor(packed, False), mode='predict')
 
-    seconds, out = time_fn(step, warmup=1, repeat=iters, cuda=cuda)
+    (seconds,), (out,) = time_fns(step, warmup=1, repeat=iters, cuda=cuda)
     if cuda:
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -162,6 +158,19 @@ def measure(
     if kind == 'infer':
         dets = [(r.pred_instances.bboxes.float().cpu(), r.pred_instances.labels.cpu()) for r in out]
     return dict(seconds=seconds, peak_mb=peak_mb, dets=dets)
+
+
+def measure_pair(
+    kind: str, name: str, *args, run: Callable = in_fresh_process, mmdet_first: bool = False
+) -> Tuple[Dict, Dict]:
+    """:func:`measure` (``args``: from ``device`` on) of ours and of mmdet's model ``name``,
+    each by ``run`` (default: in a fresh process), ours first unless ``mmdet_first``;
+    the two results and the :func:`compare` figures."""
+    sides = list(zip(('ours', 'mmdet'), PAIRS[name]))
+    measured = {}
+    for side, config in sides[::-1] if mmdet_first else sides:
+        measured[side] = run(measure, kind, config, *args)
+    return measured, compare(measured['ours'], measured['mmdet'], batch=args[1])
 
 
 def agreement(ours, theirs) -> float:
@@ -195,7 +204,7 @@ def compare(ours: Dict, mmdet: Dict, batch: int, reference: Optional[Dict] = Non
 
 
 def main(args: argparse.Namespace) -> dict:
-    ours_cfg, base_cfg = PAIRS[args.model]
+    ours_cfg = PAIRS[args.model][0]
     weights = build(ours_cfg, 'cpu')[0].state_dict()
     columns = COLUMNS[args.command]
     onnx_file, rows = None, []
@@ -214,11 +223,12 @@ def main(args: argparse.Namespace) -> dict:
                 channels_last=args.channels_last,
                 device=args.device,
             )
-            common = (batch, amp, args.iters, weights, args.threads, args.channels_last)
-            ours = in_fresh_process(measure, args.command, ours_cfg, args.device, *common)
-            mmdet = in_fresh_process(measure, args.command, base_cfg, args.device, *common)
-            add(dict(setting, **compare(ours, mmdet, batch)))
-            if args.command == 'infer' and args.onnxruntime:  # vs mmdet eager, agreement vs ours
+            sides, figures = measure_pair(
+                args.command, args.model, args.device, batch, amp, args.iters, weights,
+                args.threads, args.channels_last,
+            )  # fmt: skip
+            add(dict(setting, **figures))
+            if args.command == 'infer' and args.onnxruntime and not amp:
                 if onnx_file is None:
                     onnx_file = osp.join(tempfile.mkdtemp(), 'model.onnx')
                     in_fresh_process(export_plugin_model, ours_cfg, weights, onnx_file)
@@ -229,25 +239,23 @@ def main(args: argparse.Namespace) -> dict:
                             weights, threads, False, (onnx_file, graph_opt),
                         )  # fmt: skip
                         label = f'ort opt={"on" if graph_opt else "off"} threads={threads}'
-                        figures = compare(ort, mmdet, batch, reference=ours)
-                        add(dict(setting, amp=False, channels_last=label, device='cpu', **figures))
-    print(f'\n{args.command} (median of {args.iters} iterations)\n')
-    print(markdown_table(rows, columns))
-    return dict(benchmark=args.command, machine=machine_info(), rows=rows)
+                        figures = compare(ort, sides['mmdet'], batch, reference=sides['ours'])
+                        add(dict(setting, channels_last=label, device='cpu', **figures))
+    return report(
+        args.command, f'{args.command} (median of {args.iters} iterations)', rows, columns
+    )
 
 
 def add_parser(subparsers) -> None:
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
     for name, help_text in (('train', 'full train step'), ('infer', 'inference with NMS')):
         parser = subparsers.add_parser(name, help=f'{help_text} vs the mmdet baseline config')
         parser.add_argument('--model', choices=list(PAIRS), default='ssd300')
-        parser.add_argument('--device', default=device)
+        add_device_args(parser)
         parser.add_argument('--iters', type=int, default=5)
         parser.add_argument('--amp', action='store_true', help='also measure AMP')
         parser.add_argument(
             '--channels-last', action='store_true', help='both sides in channels_last (NHWC)'
         )
-        parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
         if name == 'train':
             parser.add_argument('--batches', type=int, nargs='+', default=[8, 32])
         else:

@@ -21,17 +21,17 @@ Example::
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 import tracemalloc
+from functools import partial
 from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from ._common import machine_info, markdown_table
+from ._common import machine_info, markdown_table, time_fns
 
 MEAN = [123.675, 116.28, 103.53]
 ROWS = (
@@ -58,14 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def make_images(out_dir: str, num: int, width: int, height: int, seed: int) -> List[dict]:
-    """Write ``num`` synthetic JPEG scenes and return mmdet result dicts for them.
-
-    Args:
-        out_dir: Directory for the images.
-        num: Number of images.
-        width: Image width in pixels.
-        height: Image height in pixels.
-        seed: Seed of the scene generator.
+    """Write ``num`` synthetic ``width`` x ``height`` JPEG scenes to ``out_dir``.
 
     Returns:
         list[dict]: Per image ``img_path``, ``img_id`` and ``instances``
@@ -131,18 +124,15 @@ def build_pipeline(prefix: str, expand_kwargs: Dict) -> list:
         return [TRANSFORMS.build(cfg) for cfg in cfgs]
 
 
-def run_once(pipeline: Sequence, data: List[dict], seed: int, per_step: List[float]) -> float:
-    """Run ``pipeline`` over ``data`` once; return seconds, add per-step seconds."""
+def run_once(pipeline: Sequence, data: List[dict], seed: int, per_step: List[float]) -> None:
+    """Run ``pipeline`` over ``data`` once, adding each step's seconds to ``per_step``."""
     np.random.seed(seed)
-    clock = time.perf_counter
-    start = clock()
     for item in data:
         results = dict(item)
         for k, transform in enumerate(pipeline):
-            t0 = clock()
+            t0 = time.perf_counter()
             results = transform(results)
-            per_step[k] += clock() - t0
-    return clock() - start
+            per_step[k] += time.perf_counter() - t0
 
 
 def expand_crop_peak_mb(pipeline: Sequence, data: List[dict], seed: int) -> Dict[str, float]:
@@ -181,65 +171,56 @@ def main(args: argparse.Namespace) -> dict:
     """
     saved = (torch.get_num_threads(), cv2.getNumThreads())
     affinity = os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else None
-    pin = not args.no_pin and affinity is not None
+    pinned = not args.no_pin and affinity is not None
+    pipelines = [build_pipeline(prefix, kwargs) for _, prefix, kwargs in ROWS]
+    names = [type(t).__name__ for t in pipelines[0]]
+    per_step = [[0.0] * len(names) for _ in ROWS]
     try:
-        if pin:
+        if pinned:
             os.sched_setaffinity(0, {min(affinity)})
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        return _run(args, pin)
+        with tempfile.TemporaryDirectory(prefix='ssd_pipeline_bench_') as tmp:
+            data = make_images(tmp, args.num_images, args.width, args.height, args.seed)
+            for pipeline in pipelines:  # warm-up: file cache, lazy imports
+                run_once(pipeline, data, args.seed, [0.0] * len(names))
+            runs = [partial(run_once, p, data, args.seed, s) for p, s in zip(pipelines, per_step)]
+            times, _ = time_fns(*runs, warmup=0, repeat=args.rounds)
+            peaks = [expand_crop_peak_mb(p, data, args.seed) for p in pipelines]
     finally:
         torch.set_num_threads(saved[0])
         cv2.setNumThreads(saved[1])
-        if pin:
+        if pinned:
             os.sched_setaffinity(0, affinity)
 
-
-def _run(args: argparse.Namespace, pinned: bool) -> dict:
-    pipelines = [build_pipeline(prefix, kwargs) for _, prefix, kwargs in ROWS]
-    names = [type(t).__name__ for t in pipelines[0]]
-    with tempfile.TemporaryDirectory(prefix='ssd_pipeline_bench_') as tmp:
-        data = make_images(tmp, args.num_images, args.width, args.height, args.seed)
-        per_step = [[0.0] * len(names) for _ in ROWS]
-        for pipeline in pipelines:  # warm-up: file cache, lazy imports
-            run_once(pipeline, data, args.seed, [0.0] * len(names))
-        times: List[List[float]] = [[] for _ in ROWS]
-        for _ in range(args.rounds):
-            for r, pipeline in enumerate(pipelines):
-                times[r].append(run_once(pipeline, data, args.seed, per_step[r]))
-        peaks = [expand_crop_peak_mb(p, data, args.seed) for p in pipelines]
-
     n = args.num_images
-    base = n / statistics.median(times[0])
-    rows = []
-    for r, (label, _, _) in enumerate(ROWS):
-        ips = n / statistics.median(times[r])
-        rows.append(
-            {
-                'pipeline': label,
-                'img/s': ips,
-                'ms/img': 1000 / ips,
-                'ratio': ips / base,
-                'vs mmdet': f'{ips / base:.2f}x',
-                'Expand+crop peak MiB (mean)': peaks[r]['mean'],
-                'Expand+crop peak MiB (max)': peaks[r]['max'],
-            }
+    rows = [
+        {
+            'pipeline': label,
+            'img/s': n / t,
+            'ms/img': 1000 * t / n,
+            'ratio': times[0] / t,
+            'vs mmdet': f'{times[0] / t:.2f}x',
+            'Expand+crop peak MiB (mean)': peak['mean'],
+            'Expand+crop peak MiB (max)': peak['max'],
+        }
+        for (label, _, _), t, peak in zip(ROWS, times, peaks)
+    ]
+    step_columns = [f'{label} ms' for label, _, _ in ROWS]
+    steps = [
+        dict(
+            step=name,
+            **{c: 1000 * s[k] / (n * args.rounds) for c, s in zip(step_columns, per_step)},
         )
-    steps = []
-    for k, name in enumerate(names):
-        row = {'step': name}
-        for r, (label, _, _) in enumerate(ROWS):
-            row[f'{label} ms'] = 1000 * per_step[r][k] / (n * args.rounds)
-        steps.append(row)
-
+        for k, name in enumerate(names)
+    ]
     print(
         f'SSD300 train pipeline, {n} synthetic {args.width}x{args.height} JPEGs, '
         f'{args.rounds} rounds, torch/OpenCV 1 thread{", pinned to one core" if pinned else ""}\n'
     )
-    columns = ['pipeline', 'img/s', 'ms/img', 'vs mmdet']
-    print(markdown_table(rows, columns + [c for c in rows[0] if c.startswith('Expand+crop')]))
+    print(markdown_table(rows, ['pipeline', 'img/s', 'ms/img', 'vs mmdet', *list(rows[0])[5:]]))
     print('\nPer step, ms per image:\n')
-    print(markdown_table(steps, ['step'] + [f'{label} ms' for label, _, _ in ROWS]))
+    print(markdown_table(steps, ['step', *step_columns]))
     return {
         'machine': machine_info(),
         'settings': {
