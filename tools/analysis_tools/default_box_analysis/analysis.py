@@ -47,8 +47,6 @@ from .report import (
     write_fitted_config,
 )
 
-__all__ = ['DefaultBoxAnalysis', 'check_train_data']
-
 
 def check_train_data(cfg: Any, config_path: str) -> None:
     """The run checks' dataset test on the training set, images left out.
@@ -322,18 +320,8 @@ class DefaultBoxAnalysis:
         )
 
     def _run(self, cfg: Any) -> Dict:
-        fit, input_sizes, target = self.fit, self.input_sizes, self.target
-        if self.max_ratios is not None and not (fit or input_sizes):
-            raise DefaultBoxesError('--max-ratios applies to --fit only')
-        if self.fit_samples < 1:
-            raise DefaultBoxesError(f'--fit-samples must be >= 1, got {self.fit_samples}')
-        if input_sizes is not None and (not input_sizes or min(input_sizes) < 1):
-            raise DefaultBoxesError(
-                f'--input-sizes: give positive sides in pixels, got {input_sizes}'
-            )
-        if not 0 < target <= 1:
-            raise DefaultBoxesError(f'--target must be in (0, 1], got {target}')
-        fit = fit or bool(input_sizes)
+        input_sizes = self.input_sizes
+        fit = self.fit or bool(input_sizes)
         config_path, out_dir = self.config_path, self.out_dir
         stock_cfg = anchor_generator_cfg(cfg, config_path)
         self.thr, self.min_pos_iou, notes = assigner_thresholds(cfg)
