@@ -369,13 +369,7 @@ def fit_default_boxes(
     ordered_sizes: bool = True,
     log: Callable[[str], None] = print,
 ) -> FitResult:
-    """Fit per-level sizes and aspect ratios to ``gt``.
-
-    Objective, lexicographic: every COCO size bin keeps its coverage at or
-    above its floor (``min_coverage``, else the configured boxes' coverage),
-    then the overall coverage, then the mean best IoU, all on the scored
-    sample. With ``ordered_sizes`` each level's ``min_size`` and
-    ``max_size`` lie between those of its neighbours in stride order.
+    """Fit per-level sizes and aspect ratios to ``gt`` (the objective: the module docstring).
 
     Args:
         generator: The configured (built) SSD anchor generator: its levels,

@@ -5,9 +5,6 @@ against ``SSDConfigCheckHook``.
 """
 
 import copy
-import os
-import os.path as osp
-import pprint
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import ConfigDict
@@ -87,7 +84,7 @@ def cfg_literal(value: Any) -> str:
     return repr(value).replace(' ', '')
 
 
-def _keys(overrides: Dict) -> List[str]:
+def fitted_keys(overrides: Dict) -> List[str]:
     """The fitted keys first, then any other the override sets (strides, input_size)."""
     return [k for k in FITTED_KEYS if k in overrides] + [
         k for k in overrides if k not in FITTED_KEYS
@@ -101,66 +98,13 @@ def cfg_options_line(overrides: Dict, extra: Sequence[str] = ()) -> str:
         overrides: Anchor generator keys.
         extra: More ``key=value`` words (the pipelines' resize at another size).
     """
-    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in _keys(overrides)]
+    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in fitted_keys(overrides)]
     return '--cfg-options ' + ' '.join(f"'{w}'" for w in words + list(extra))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Config values as plain dicts, lists and tuples (for a config file's literals)."""
     return ConfigDict(value=value).to_dict()['value']
-
-
-def write_fitted_config(
-    out_dir: str,
-    config_path: str,
-    overrides: Dict,
-    header: List[str],
-    loaders: Optional[Dict] = None,
-    name: str = 'fitted_config.py',
-) -> str:
-    """Write ``out_dir/<name>``: the user's config with the fitted boxes.
-
-    Args:
-        out_dir: Output directory.
-        config_path: The analysed config (inherited).
-        overrides: The anchor generator keys to set.
-        header: Comment lines.
-        loaders: Dataloader overrides (the pipelines at another input size).
-        name: File name.
-
-    Returns:
-        The path written.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, name)
-    keys = ',\n'.join(
-        f'            {key}={cfg_literal(_plain(overrides[key]))}' for key in _keys(overrides)
-    )
-    lines = [f'# {line}' for line in header]
-    what = (
-        "# The default boxes and the input size change; levels are the base config's."
-        if loaders
-        else "# Only the default boxes change; levels and strides are the base config's."
-    )
-    lines += [
-        f'_base_ = {osp.abspath(config_path)!r}',
-        '',
-        what,
-        'model = dict(',
-        '    bbox_head=dict(',
-        '        anchor_generator=dict(',
-        keys + ',',
-        '        )',
-        '    )',
-        ')',
-        '',
-    ]
-    for key, value in (loaders or {}).items():
-        text = pprint.pformat(_plain(value), width=96, sort_dicts=False)
-        lines += [f'{key} = {text}', '']
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
-    return path
 
 
 def check_fitted_config(path: str, cfg_options: Optional[Dict] = None) -> str:
