@@ -13,6 +13,7 @@ from ssd_plugin.apis._config_walk import cfg_get
 
 from .coverage import SIZE_BINS
 from .errors import DefaultBoxesError
+from .ground_truth import type_name
 
 ANCHOR_KEY = 'model.bbox_head.anchor_generator'
 FITTED_KEYS = ('min_sizes', 'max_sizes', 'ratios')
@@ -30,7 +31,7 @@ def anchor_generator_cfg(cfg: Any, config_path: str) -> Dict:
     head = cfg_get(cfg_get(cfg, 'model'), 'bbox_head')
     gen = cfg_get(head, 'anchor_generator')
     gen_type = str(cfg_get(gen, 'type', ''))
-    if gen_type.rsplit('.', 1)[-1] != 'SSDAnchorGenerator':
+    if type_name(gen) != 'SSDAnchorGenerator':
         found = f'{ANCHOR_KEY} is {gen_type!r}' if gen_type else f'the model has no {ANCHOR_KEY}'
         raise DefaultBoxesError(
             f'{config_path}: {found}. This tool measures and fits the default boxes of SSD '
