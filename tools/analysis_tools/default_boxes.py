@@ -28,7 +28,7 @@ import argparse
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional, Tuple
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
 from default_box_analysis import DefaultBoxAnalysis, DefaultBoxesError
@@ -37,8 +37,17 @@ from ssd_plugin.apis.run_check_error import RunCheckError
 from ssd_plugin.apis.tool_config import add_cfg_options_arg, load_tool_config
 
 
+def _floor(word: str) -> Tuple[str, float]:
+    """``'small=0.6'`` -> ``('small', 0.6)``."""
+    name, _, value = word.partition('=')
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{word!r}: give BIN=SHARE, e.g. small=0.6') from None
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse the command line."""
+    """Parse the command line (exit status 2 on a bad option, with what is wrong)."""
     parser = argparse.ArgumentParser(description='Coverage and fitting of SSD default boxes')
     parser.add_argument('config', help='config file (its train_dataloader is read)')
     parser.add_argument('--fit', action='store_true', help='search better sizes and ratios')
@@ -58,6 +67,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--min-coverage',
         nargs='+',
+        type=_floor,
         metavar='BIN=SHARE',
         help='coverage floors the fit keeps per COCO size bin, e.g. small=0.6 medium=0.95 '
         "(default: each bin keeps the configured boxes' coverage)",
@@ -85,36 +95,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG pictures')
     add_cfg_options_arg(parser)
-    return parser.parse_args(argv)
-
-
-def _floors(words: Optional[List[str]]) -> Optional[Dict[str, float]]:
-    """``['small=0.6']`` -> ``{'small': 0.6}``."""
-    if not words:
-        return None
-    out = {}
-    for word in words:
-        name, sep, value = word.partition('=')
-        try:
-            out[name] = float(value)
-        except ValueError:
-            sep = ''
-        if not sep:
-            raise DefaultBoxesError(f'--min-coverage {word!r}: give BIN=SHARE, e.g. small=0.6')
-    return out
+    args = parser.parse_args(argv)
+    if args.max_ratios is not None and not (args.fit or args.input_sizes):
+        parser.error('--max-ratios applies to --fit only')
+    if args.fit_samples < 1:
+        parser.error(f'--fit-samples must be >= 1, got {args.fit_samples}')
+    if args.input_sizes and min(args.input_sizes) < 1:
+        parser.error(f'--input-sizes: give positive sides in pixels, got {args.input_sizes}')
+    if not 0 < args.target <= 1:
+        parser.error(f'--target must be in (0, 1], got {args.target}')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run; returns the exit status."""
     args = parse_args(argv)
     start = time.perf_counter()
+    out_dir = args.out_dir or osp.join(
+        'work_dirs', 'default_boxes', osp.splitext(osp.basename(args.config))[0]
+    )
     try:
-        floors = _floors(args.min_coverage)
         cfg = load_tool_config(args.config, cfg_options=args.cfg_options)
         register_all_modules(init_default_scope=False)
-        out_dir = args.out_dir or osp.join(
-            'work_dirs', 'default_boxes', osp.splitext(osp.basename(args.config))[0]
-        )
         DefaultBoxAnalysis(
             args.config,
             out_dir,
@@ -122,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             max_ratios=args.max_ratios,
             fit_samples=args.fit_samples,
             seed=args.seed,
-            min_coverage=floors,
+            min_coverage=dict(args.min_coverage or []),
             ordered_sizes=not args.allow_unordered_sizes,
             input_sizes=args.input_sizes,
             target=args.target,

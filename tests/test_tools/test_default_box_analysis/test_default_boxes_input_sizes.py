@@ -10,6 +10,7 @@ from analysis_tools.default_box_analysis.input_sizes import (
     model_flops,
     num_priors,
     resized_config,
+    scaled_resizes,
     strides_for,
 )
 from analysis_tools.default_box_analysis.report import anchor_generator_cfg, build_anchor_generator
@@ -55,23 +56,20 @@ def test_resized_config_scales_pipelines_and_boxes(tmp_path):
     assert model_flops(model, 256, 256) == pytest.approx(4 * model_flops(model, 128, 128), rel=0.02)
 
 
-def test_scaled_dataset_reaches_wrappers_inside_concat_lists():
-    # A ConcatDataset of a plain dataset and a RepeatDataset: both resizes scale, in the
-    # config analysed, in what the fitted config writes, and in the --cfg-options words.
-    from analysis_tools.default_box_analysis.input_sizes import _scale_dataset
-
+def test_scaled_resizes_reach_wrappers_inside_concat_lists():
+    # A ConcatDataset of a plain dataset and a RepeatDataset: both resizes scale, as
+    # --cfg-options keys that merge into the config.
     def leaf():
         return dict(type='CocoDataset', pipeline=[dict(type='Resize', scale=(100, 50))])
 
     ds = dict(type='ConcatDataset', datasets=[leaf(), dict(type='RepeatDataset', dataset=leaf())])
-    words = []
-    written = _scale_dataset(ds, 2.0, 'train_dataloader.dataset', words)
-    scaled = [dict(type='Resize', scale=(200, 100))]
-    assert ds['datasets'][0]['pipeline'] == scaled
-    assert ds['datasets'][1]['dataset']['pipeline'] == scaled
-    assert written['datasets'][0]['pipeline'] == scaled
-    assert written['datasets'][1]['dataset']['pipeline'] == scaled
-    assert words == [
-        'train_dataloader.dataset.datasets.0.pipeline.0.scale=(200,100)',
-        'train_dataloader.dataset.datasets.1.dataset.pipeline.0.scale=(200,100)',
-    ]
+    cfg = Config(dict(train_dataloader=dict(dataset=ds)))
+    changes = scaled_resizes(cfg, 2.0)
+    assert changes == {
+        'train_dataloader.dataset.datasets.0.pipeline.0.scale': (200, 100),
+        'train_dataloader.dataset.datasets.1.dataset.pipeline.0.scale': (200, 100),
+    }
+    cfg.merge_from_dict(changes)
+    datasets = cfg.train_dataloader.dataset.datasets
+    assert tuple(datasets[0].pipeline[0].scale) == (200, 100)
+    assert tuple(datasets[1].dataset.pipeline[0].scale) == (200, 100)

@@ -9,9 +9,10 @@
   every size bin's coverage.
 * :mod:`.input_sizes`: the config at another input size, its FLOPs.
 * :mod:`.report`: what the tool reads from a config and writes: the report,
-  its text tables, the fitted config and the ``--cfg-options`` line.
+  its text tables, the ``--cfg-options`` line, the fitted config's check.
 * :mod:`.plots`: the best-IoU histogram and the width/height scatter.
-* :mod:`.analysis`: :class:`DefaultBoxAnalysis`, all of the above end to end.
+* :mod:`.analysis`: :class:`DefaultBoxAnalysis`, all of the above end to end,
+  and the fitted configs.
 """
 
 from .analysis import DefaultBoxAnalysis

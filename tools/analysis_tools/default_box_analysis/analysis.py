@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import os.path as osp
+import pprint
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -38,16 +39,16 @@ from .report import (
     assigner_thresholds,
     build_anchor_generator,
     build_report,
+    cfg_literal,
     cfg_options_line,
     check_fitted_config,
+    fitted_keys,
     fitted_overrides,
     format_sizes_table,
     format_table,
+    plain,
     without_scope,
-    write_fitted_config,
 )
-
-__all__ = ['DefaultBoxAnalysis', 'check_train_data']
 
 
 def check_train_data(cfg: Any, config_path: str) -> None:
@@ -322,18 +323,8 @@ class DefaultBoxAnalysis:
         )
 
     def _run(self, cfg: Any) -> Dict:
-        fit, input_sizes, target = self.fit, self.input_sizes, self.target
-        if self.max_ratios is not None and not (fit or input_sizes):
-            raise DefaultBoxesError('--max-ratios applies to --fit only')
-        if self.fit_samples < 1:
-            raise DefaultBoxesError(f'--fit-samples must be >= 1, got {self.fit_samples}')
-        if input_sizes is not None and (not input_sizes or min(input_sizes) < 1):
-            raise DefaultBoxesError(
-                f'--input-sizes: give positive sides in pixels, got {input_sizes}'
-            )
-        if not 0 < target <= 1:
-            raise DefaultBoxesError(f'--target must be in (0, 1], got {target}')
-        fit = fit or bool(input_sizes)
+        input_sizes = self.input_sizes
+        fit = self.fit or bool(input_sizes)
         config_path, out_dir = self.config_path, self.out_dir
         stock_cfg = anchor_generator_cfg(cfg, config_path)
         self.thr, self.min_pos_iou, notes = assigner_thresholds(cfg)
@@ -443,7 +434,30 @@ class DefaultBoxAnalysis:
                 'The analysis ran with --cfg-options: give the same ones when training, except '
                 f'those under {ANCHOR_KEY} (they would override the fitted boxes).'
             )
-        path = write_fitted_config(self.out_dir, self.config_path, overrides, header, loaders, name)
+        keys = [f'{key}={cfg_literal(plain(overrides[key]))}' for key in fitted_keys(overrides)]
+        what = (
+            "# The default boxes and the input size change; levels are the base config's."
+            if loaders
+            else "# Only the default boxes change; levels and strides are the base config's."
+        )
+        lines = [f'# {line}' for line in header] + [
+            f'_base_ = {osp.abspath(self.config_path)!r}',
+            '',
+            what,
+            'model = dict(',
+            '    bbox_head=dict(',
+            '        anchor_generator=dict(',
+            *(f'            {key},' for key in keys),
+            '        )',
+            '    )',
+            ')',
+            '',
+        ]
+        for key, value in (loaders or {}).items():
+            lines += [f'{key} = {pprint.pformat(plain(value), width=96, sort_dicts=False)}', '']
+        path = osp.join(self.out_dir, name)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines))
         line = check_fitted_config(path, self.cfg_options)
         if not quiet:
             self.log(line)

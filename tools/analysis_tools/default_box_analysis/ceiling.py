@@ -55,17 +55,6 @@ from torch import Tensor
 from .coverage import SIZE_BINS, by_size_bin, grid_sizes, level_geometry, size_bin
 from .ground_truth import GroundTruth
 
-__all__ = [
-    'Ceiling',
-    'best_centred_iou',
-    'ceiling_stats',
-    'describe_ceiling',
-    'describe_fit_gap',
-    'grid_ceiling',
-    'grid_offsets',
-    'min_square_side',
-]
-
 # A ground truth counts as reachable at ``ceiling >= thr - _TOL``: the
 # ceiling stays an upper bound of what bbox_overlaps' float32 gives.
 _TOL = 1e-6

@@ -30,18 +30,6 @@ from torch import Tensor
 
 from .ground_truth import GroundTruth
 
-__all__ = [
-    'MatchResult',
-    'SIZE_BINS',
-    'by_size_bin',
-    'grid_sizes',
-    'level_geometry',
-    'match_default_boxes',
-    'size_bin',
-    'stock_shapes',
-    'summarize',
-]
-
 SIZE_BINS = ('small', 'medium', 'large')  # COCO: area < 32^2, < 96^2, above
 
 

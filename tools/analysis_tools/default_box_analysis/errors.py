@@ -1,7 +1,5 @@
 """The error of the default-box tool."""
 
-__all__ = ['DefaultBoxesError']
-
 
 class DefaultBoxesError(Exception):
     """Unusable input (config, dataset, options); the message says what and how to fix it."""

@@ -39,8 +39,6 @@ from .coverage import SIZE_BINS, size_bin
 from .errors import DefaultBoxesError
 from .ground_truth import GroundTruth
 
-__all__ = ['FitResult', 'fit_default_boxes', 'shape_ious', 'stock_settings']
-
 _RATIO_GRID = (1.5, 2.0, 2.5, 3.0, 4.0)  # aspect ratios the search picks from, and the configured
 _MAX_PASSES = 4  # coordinate-ascent passes over the levels at most
 _SIZE_STEP = 1.12  # geometric step of the size grid
@@ -115,19 +113,18 @@ def _size_grid(gt: GroundTruth, extra: Sequence[float]) -> np.ndarray:
     return np.unique(np.round(np.concatenate([grid, np.asarray(extra, float)]), 2))
 
 
-class _Level:
-    """IoU of every candidate shape of one level with every ground truth."""
-
-    def __init__(self, sizes: Tensor, ratios: Tensor, gw, gh, dx, dy) -> None:
-        s = sizes[:, None]
-        self.square = shape_ious(s, s, gw, gh, dx, dy)  # (G, N)
-        rt = []
-        for r in ratios.tolist():
-            q = math.sqrt(r)
-            wide = shape_ious(s * q, s / q, gw, gh, dx, dy)
-            tall = shape_ious(s / q, s * q, gw, gh, dx, dy)
-            rt.append(torch.maximum(wide, tall))
-        self.ratio = torch.stack(rt, dim=1) if rt else torch.zeros(len(sizes), 0, len(gw))
+def _level_ious(sizes: Tensor, ratios: Tensor, gw, gh, dx, dy) -> Tuple[Tensor, Tensor]:
+    """IoU of every candidate shape of one level with every ground truth: ``(G, N)`` of the
+    squares of the ``G`` sizes, ``(G, R, N)`` of their ratio boxes (the better of wide, tall)."""
+    s = sizes[:, None]
+    square = shape_ious(s, s, gw, gh, dx, dy)
+    ratio = [
+        torch.maximum(
+            shape_ious(s * q, s / q, gw, gh, dx, dy), shape_ious(s / q, s * q, gw, gh, dx, dy)
+        )
+        for q in (math.sqrt(r) for r in ratios.tolist())
+    ]
+    return square, torch.stack(ratio, dim=1) if ratio else torch.zeros(len(sizes), 0, len(gw))
 
 
 def _split(score: float, num: int) -> Tuple[int, int, float]:
@@ -171,8 +168,9 @@ class _Search:
         gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         self.num_gt = len(gw)
         sizes, ratios = torch.from_numpy(self.sizes).float(), torch.tensor(grid_r).float()
+        # per level: (square IoUs (G, N), ratio-box IoUs (G, R, N))
         self.levels = [
-            _Level(sizes, ratios, gw, gh, dx, dy) for dx, dy in grid_offsets(gt, generator)
+            _level_ious(sizes, ratios, gw, gh, dx, dy) for dx, dy in grid_offsets(gt, generator)
         ]
         self.bins = size_bin(gt.boxes)
         bin_ids = np.arange(len(SIZE_BINS))
@@ -193,10 +191,10 @@ class _Search:
     def level_best(self, k: int, choice: Choice) -> Tensor:
         """``(N,)`` best IoU of each ground truth with level ``k``'s boxes as chosen."""
         i, j, combo = choice
-        level = self.levels[k]
-        best = torch.maximum(level.square[i], level.square[j])
+        square, ratio = self.levels[k]
+        best = torch.maximum(square[i], square[j])
         for r in combo:
-            best = torch.maximum(best, level.ratio[i, r])
+            best = torch.maximum(best, ratio[i, r])
         return best
 
     def score(self, best: Tensor) -> Tensor:
@@ -282,7 +280,7 @@ class _Search:
         is kept unless a candidate scores higher; when ``num_ratios`` changes
         its ratio count, it is no candidate.
         """
-        level = self.levels[k]
+        square, ratio = self.levels[k]
         combos = list(itertools.combinations(range(len(self.grid_r)), num_ratios))
         if num_ratios == len(choice[2]):
             best_value = float(self.score(torch.maximum(rest, self.level_best(k, choice))))
@@ -293,13 +291,13 @@ class _Search:
             js = self.extra_sides(i, bounds)
             if not js:
                 continue
-            base = torch.maximum(rest, level.square[i])
+            base = torch.maximum(rest, square[i])
             if combos and combos[0]:
-                picks = torch.stack([level.ratio[i, list(c)].amax(0) for c in combos])
+                picks = torch.stack([ratio[i, list(c)].amax(0) for c in combos])
                 cand = torch.maximum(base[None], picks)  # (C, N)
             else:
                 cand = base[None]
-            full = torch.maximum(cand[:, None], level.square[js][None])  # (C, J, N)
+            full = torch.maximum(cand[:, None], square[js][None])  # (C, J, N)
             scores = self.score(full)
             flat = int(torch.argmax(scores))
             value = float(scores.reshape(-1)[flat])
@@ -371,13 +369,7 @@ def fit_default_boxes(
     ordered_sizes: bool = True,
     log: Callable[[str], None] = print,
 ) -> FitResult:
-    """Fit per-level sizes and aspect ratios to ``gt``.
-
-    Objective, lexicographic: every COCO size bin keeps its coverage at or
-    above its floor (``min_coverage``, else the configured boxes' coverage),
-    then the overall coverage, then the mean best IoU, all on the scored
-    sample. With ``ordered_sizes`` each level's ``min_size`` and
-    ``max_size`` lie between those of its neighbours in stride order.
+    """Fit per-level sizes and aspect ratios to ``gt`` (the objective: the module docstring).
 
     Args:
         generator: The configured (built) SSD anchor generator: its levels,
@@ -425,30 +417,21 @@ def fit_default_boxes(
             search, initial, (mins, maxs), num_ratios, ordered_sizes, log
         )
     result = FitResult(
-        [],
-        [],
-        [],
-        sample_size=search.num_gt,
-        floors=floors,
-        shortfall=search.shortfall(best),
+        [], [], [], sample_size=search.num_gt, floors=floors, shortfall=search.shortfall(best),
         notes=notes,
-    )
+    )  # fmt: skip
     for k, (stride, choice) in enumerate(zip(generator.strides, state)):
         if choice == initial[k]:
-            result.unchanged.append(
-                (
-                    k,
-                    f'level {k} (stride {stride[0]:g}): no size or aspect ratio tried scores '
-                    'better than the configured ones (size-bin floors, coverage, then mean '
-                    'best IoU, with the other levels as fitted); kept as configured',
-                )
-            )
-            result.min_sizes.append(round(mins[k], 2))
-            result.max_sizes.append(round(maxs[k], 2))
-            result.ratios.append(list(ratios[k]))
+            min_size, max_size, level_ratios = round(mins[k], 2), round(maxs[k], 2), ratios[k]
+            result.unchanged.append((k, (
+                f'level {k} (stride {stride[0]:g}): no size or aspect ratio tried scores better '
+                'than the configured ones (size-bin floors, coverage, then mean best IoU, with '
+                'the other levels as fitted); kept as configured'
+            )))  # fmt: skip
         else:
             min_size, max_size = search.settings(choice)
-            result.min_sizes.append(min_size)
-            result.max_sizes.append(max_size)
-            result.ratios.append([grid_r[c] for c in choice[2]])
+            level_ratios = [grid_r[c] for c in choice[2]]
+        result.min_sizes.append(min_size)
+        result.max_sizes.append(max_size)
+        result.ratios.append(list(level_ratios))
     return result

@@ -21,17 +21,7 @@ from ssd_plugin.apis.dataset_checks import leaf_datasets
 
 from .errors import DefaultBoxesError
 
-__all__ = [
-    'GroundTruth',
-    'load_train_boxes',
-    'pad_size_divisor',
-    'resize_target',
-    'train_datasets',
-    'train_resize',
-    'type_name',
-]
-
-_FIXED_RESIZES = ('Resize', 'FixShapeResize')
+FIXED_RESIZES = ('Resize', 'FixShapeResize')
 _RANDOM_RESIZES = ('RandomResize', 'RandomChoiceResize', 'RandomChoice')
 # steps that leave the boxes as they are, not noted as left out
 _UNNOTED = ('LoadImageFromFile', 'SafeLoadImageFromFile', 'LoadAnnotations', 'PackDetInputs')
@@ -94,7 +84,7 @@ def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict
                 'measured at. Give a fixed size for the analysis, e.g. --cfg-options '
                 f"{key}.pipeline.{i}.type=Resize {key}.pipeline.{i}.scale='(W, H)'"
             )
-        if name in _FIXED_RESIZES:
+        if name in FIXED_RESIZES:
             if found is not None:
                 notes.append(f'{key}.pipeline[{i}] ({name}) ignored: only the first resize is used')
             else:

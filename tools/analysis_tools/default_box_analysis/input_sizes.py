@@ -15,29 +15,24 @@ convolutions: ``model._forward``).
 
 import copy
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from ssd_plugin.apis._config_walk import cfg_get, leaf_datasets
+
 from .coverage import grid_sizes
 from .errors import DefaultBoxesError
 from .fit import stock_settings
-from .ground_truth import pad_size_divisor, resize_target, train_datasets, type_name
+from .ground_truth import (
+    FIXED_RESIZES,
+    pad_size_divisor,
+    resize_target,
+    train_datasets,
+    type_name,
+)
 from .report import cfg_literal
-
-__all__ = [
-    'LOADERS',
-    'backbone_features_at_stride',
-    'configured_input',
-    'featmap_sizes',
-    'input_shape_at',
-    'model_flops',
-    'num_priors',
-    'resized_config',
-    'sized_generator_cfg',
-    'strides_for',
-]
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -59,52 +54,21 @@ def configured_input(cfg: Any) -> Tuple[int, int]:
     )
 
 
-def _scaled_pipeline(pipeline: Sequence, f: float) -> Tuple[List, List[Tuple[int, Dict]]]:
-    """``pipeline`` with every fixed resize scaled by ``f``; and ``(index, new fields)``."""
-    out, changed = [], []
-    for i, step in enumerate(pipeline or []):
-        step = copy.deepcopy(dict(step)) if hasattr(step, 'items') else step
-        name = type_name(step)
-        target = resize_target(step) if name in ('Resize', 'FixShapeResize') else None
-        if target is not None:
-            w, h = round(target[0] * f), round(target[1] * f)
-            new = dict(width=w, height=h) if name == 'FixShapeResize' else dict(scale=(w, h))
-            step.update(new)
-            changed.append((i, new))
-        out.append(step)
-    return out, changed
-
-
-def _scale_dataset(ds_cfg: Any, f: float, key: str, lines: List[str]) -> Optional[Dict]:
-    """Scale the resizes of a dataset config in place (through wrappers).
-
-    Returns:
-        The part of the dataset config to write for the scaled pipelines
-        (None: nothing changes). Wrappers with ``dataset`` nest;
-        ``datasets`` lists are written whole (a config cannot override one
-        list element). ``lines`` gets the same as ``--cfg-options`` words.
-    """
-    if not hasattr(ds_cfg, 'get'):
-        return None
-    if ds_cfg.get('dataset') is not None:
-        sub = _scale_dataset(ds_cfg['dataset'], f, f'{key}.dataset', lines)
-        return None if sub is None else dict(dataset=sub)
-    if ds_cfg.get('datasets') is not None:
-        subs, any_change = [], False
-        for i, sub in enumerate(ds_cfg['datasets']):
-            full = copy.deepcopy(dict(sub)) if hasattr(sub, 'items') else sub
-            if _scale_dataset(full, f, f'{key}.datasets.{i}', lines) is not None:
-                ds_cfg['datasets'][i], any_change = copy.deepcopy(full), True
-            subs.append(full)
-        return dict(datasets=subs) if any_change else None
-    pipeline, changed = _scaled_pipeline(ds_cfg.get('pipeline'), f)
-    if not changed:
-        return None
-    ds_cfg['pipeline'] = copy.deepcopy(pipeline)
-    lines += [
-        f'{key}.pipeline.{j}.{k}={cfg_literal(v)}' for j, new in changed for k, v in new.items()
-    ]
-    return dict(pipeline=pipeline)
+def scaled_resizes(cfg: Any, f: float) -> Dict[str, Any]:
+    """``{--cfg-options key: value}`` that scale every fixed resize of the dataloaders'
+    pipelines by ``f`` (the datasets inside wrappers too: :func:`leaf_datasets`)."""
+    changes = {}
+    for name in LOADERS:
+        for key, leaf in leaf_datasets(cfg_get(cfg.get(name), 'dataset'), f'{name}.dataset'):
+            for j, step in enumerate(cfg_get(leaf, 'pipeline') or []):
+                kind = type_name(step)
+                target = resize_target(step) if kind in FIXED_RESIZES else None
+                if target is None:
+                    continue
+                w, h = round(target[0] * f), round(target[1] * f)
+                new = dict(width=w, height=h) if kind == 'FixShapeResize' else dict(scale=(w, h))
+                changes.update({f'{key}.pipeline.{j}.{k}': v for k, v in new.items()})
+    return changes
 
 
 def strides_for(
@@ -210,15 +174,18 @@ def resized_config(
     w0, h0 = configured_input(cfg)
     f = size / max(w0, h0)
     h, w = input_shape_at(cfg, size)
+    changes = scaled_resizes(cfg, f)
     new = copy.deepcopy(cfg)
-    loaders, words = {}, []
-    for name in LOADERS:
-        loader = new.get(name)
-        if loader is None or loader.get('dataset') is None:
-            continue
-        override = _scale_dataset(loader['dataset'], f, f'{name}.dataset', words)
-        if override is not None:
-            loaders[name] = dict(dataset=override)
+    new.merge_from_dict(changes)
+    loaders: Dict = {}  # the changed parts of the dataloaders, lists (pipelines) written whole
+    for key in changes:
+        parts = key.split('.')
+        end = next(i for i, part in enumerate(parts) if part.isdigit()) - 1
+        node, value = loaders, new
+        for part in parts[:end]:
+            node, value = node.setdefault(part, {}), value[part]
+        node[parts[end]] = value[parts[end]]
+    words = [f'{key}={cfg_literal(value)}' for key, value in changes.items()]
     mins, maxs, _ = stock_settings(stock_gen, stock_cfg.get('ratios'))
     gen = sized_generator_cfg(
         stock_cfg,

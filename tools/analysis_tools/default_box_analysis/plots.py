@@ -8,20 +8,13 @@
 
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
 
-__all__ = ['plot_best_iou_hist', 'plot_shapes']
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
 
 _MAX_POINTS = 20000  # scatter points drawn (a seeded random subset above)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_best_iou_hist(
@@ -36,7 +29,6 @@ def plot_best_iou_hist(
 
     ``ceiling``: the best IoU any box centred on the grid reaches (dotted).
     """
-    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     bins = np.linspace(0, 1, 51)
     for values, label, colour, ls in (
@@ -80,7 +72,6 @@ def plot_shapes(
         shapes_before: ``(A_k, 2)`` box widths/heights per level, configured.
         shapes_after: The same for the fitted boxes.
     """
-    plt = _pyplot()
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if len(w) > _MAX_POINTS:
         idx = np.random.default_rng(0).choice(len(w), _MAX_POINTS, replace=False)
@@ -88,27 +79,16 @@ def plot_shapes(
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     ax.scatter(w, h, s=2, c='0.6', alpha=0.25, lw=0, rasterized=True, label='ground truth')
     colours = plt.get_cmap('viridis')(np.linspace(0, 0.9, len(shapes_before)))
-    for k, shapes in enumerate(shapes_before):
-        ax.scatter(
-            shapes[:, 0],
-            shapes[:, 1],
-            s=60,
-            marker='o',
-            facecolors='none',
-            edgecolors=[colours[k]],
-            lw=1.5,
-            label=f'level {k}, configured (o)',
-        )
-    for k, shapes in enumerate(shapes_after or []):
-        ax.scatter(
-            shapes[:, 0],
-            shapes[:, 1],
-            s=45,
-            marker='x',
-            c=[colours[k]],
-            lw=1.8,
-            label=f'level {k}, fitted (x)',
-        )
+    for which, marker, size, level_shapes in (
+        ('configured', 'o', 60, shapes_before),
+        ('fitted', 'x', 45, shapes_after or []),
+    ):
+        for k, shapes in enumerate(level_shapes):
+            style = dict(facecolors='none', edgecolors=[colours[k]], lw=1.5)
+            if marker == 'x':
+                style = dict(c=[colours[k]], lw=1.8)
+            label = f'level {k}, {which} ({marker})'
+            ax.scatter(shapes[:, 0], shapes[:, 1], s=size, marker=marker, label=label, **style)
     lo = max(1.0, float(min(w.min(), h.min())) * 0.8)
     hi = float(max(w.max(), h.max(), *[s.max() for s in shapes_before])) * 1.25
     ax.set_xscale('log')

@@ -1,41 +1,19 @@
-"""What the default-box tool reads from a config, and what it writes back.
-
-* :func:`anchor_generator_cfg`, :func:`assigner_thresholds`,
-  :func:`build_anchor_generator`: the SSD anchor generator and the matching
-  thresholds of a config, with a clear error when there is none.
-* :func:`build_report`: ``report.json``'s content; :func:`format_table` and
-  :func:`format_sizes_table`: the same as the text tables the tool prints.
-* :func:`fitted_overrides`, :func:`write_fitted_config`,
-  :func:`cfg_options_line`: the fitted default boxes as a config that
-  inherits the user's, and as a ``--cfg-options`` line.
-* :func:`check_fitted_config`: the fitted config builds and passes
-  ``SSDConfigCheckHook``'s level checks (a dummy forward).
+"""What the default-box tool reads from a config (the SSD anchor generator, the
+assigner's thresholds) and writes back: ``report.json`` and its text tables, the
+fitted config (inheriting the user's) and its ``--cfg-options`` line, checked
+against ``SSDConfigCheckHook``.
 """
 
 import copy
-import os
-import os.path as osp
-import pprint
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from mmengine.config import ConfigDict
+
+from ssd_plugin.apis._config_walk import cfg_get
 
 from .coverage import SIZE_BINS
 from .errors import DefaultBoxesError
-
-__all__ = [
-    'ANCHOR_KEY',
-    'anchor_generator_cfg',
-    'assigner_thresholds',
-    'build_anchor_generator',
-    'build_report',
-    'cfg_literal',
-    'cfg_options_line',
-    'check_fitted_config',
-    'fitted_overrides',
-    'format_sizes_table',
-    'format_table',
-    'without_scope',
-    'write_fitted_config',
-]
+from .ground_truth import type_name
 
 ANCHOR_KEY = 'model.bbox_head.anchor_generator'
 FITTED_KEYS = ('min_sizes', 'max_sizes', 'ratios')
@@ -50,25 +28,18 @@ def anchor_generator_cfg(cfg: Any, config_path: str) -> Dict:
     Raises:
         DefaultBoxesError: when the model has no SSD anchor generator.
     """
-    model = cfg.get('model') or {}
-    head = model.get('bbox_head') if hasattr(model, 'get') else None
-    gen = head.get('anchor_generator') if hasattr(head, 'get') else None
-    gen_type = str(gen.get('type', '')) if hasattr(gen, 'get') else ''
-    if not gen_type.rsplit('.', 1)[-1] == 'SSDAnchorGenerator':
-        found = (
-            f'{ANCHOR_KEY} is {gen_type!r}'
-            if gen_type
-            else 'model.bbox_head has no anchor_generator'
-            if hasattr(head, 'get')
-            else 'the model has no bbox_head'
-        )
+    head = cfg_get(cfg_get(cfg, 'model'), 'bbox_head')
+    gen = cfg_get(head, 'anchor_generator')
+    gen_type = str(cfg_get(gen, 'type', ''))
+    if type_name(gen) != 'SSDAnchorGenerator':
+        found = f'{ANCHOR_KEY} is {gen_type!r}' if gen_type else f'the model has no {ANCHOR_KEY}'
         raise DefaultBoxesError(
             f'{config_path}: {found}. This tool measures and fits the default boxes of SSD '
             f"({ANCHOR_KEY}=dict(type='SSDAnchorGenerator', ...)); for other anchor "
             "generators (e.g. YOLO's) use mmdet's tools/analysis_tools/optimize_anchors.py."
         )
     out = copy.deepcopy(dict(gen))
-    scope = head.get('_scope_', model.get('_scope_'))
+    scope = head.get('_scope_', cfg.model.get('_scope_'))
     if scope is not None and '.' not in gen_type:
         out.setdefault('_scope_', scope)
     return out
@@ -114,7 +85,7 @@ def cfg_literal(value: Any) -> str:
     return repr(value).replace(' ', '')
 
 
-def _keys(overrides: Dict) -> List[str]:
+def fitted_keys(overrides: Dict) -> List[str]:
     """The fitted keys first, then any other the override sets (strides, input_size)."""
     return [k for k in FITTED_KEYS if k in overrides] + [
         k for k in overrides if k not in FITTED_KEYS
@@ -128,72 +99,13 @@ def cfg_options_line(overrides: Dict, extra: Sequence[str] = ()) -> str:
         overrides: Anchor generator keys.
         extra: More ``key=value`` words (the pipelines' resize at another size).
     """
-    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in _keys(overrides)]
+    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in fitted_keys(overrides)]
     return '--cfg-options ' + ' '.join(f"'{w}'" for w in words + list(extra))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Config values as plain dicts, lists and tuples (for a config file's literals)."""
-    if hasattr(value, 'items'):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return value
-
-
-def write_fitted_config(
-    out_dir: str,
-    config_path: str,
-    overrides: Dict,
-    header: List[str],
-    loaders: Optional[Dict] = None,
-    name: str = 'fitted_config.py',
-) -> str:
-    """Write ``out_dir/<name>``: the user's config with the fitted boxes.
-
-    Args:
-        out_dir: Output directory.
-        config_path: The analysed config (inherited).
-        overrides: The anchor generator keys to set.
-        header: Comment lines.
-        loaders: Dataloader overrides (the pipelines at another input size).
-        name: File name.
-
-    Returns:
-        The path written.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, name)
-    keys = ',\n'.join(
-        f'            {key}={cfg_literal(_plain(overrides[key]))}' for key in _keys(overrides)
-    )
-    lines = [f'# {line}' for line in header]
-    what = (
-        "# The default boxes and the input size change; levels are the base config's."
-        if loaders
-        else "# Only the default boxes change; levels and strides are the base config's."
-    )
-    lines += [
-        f'_base_ = {osp.abspath(config_path)!r}',
-        '',
-        what,
-        'model = dict(',
-        '    bbox_head=dict(',
-        '        anchor_generator=dict(',
-        keys + ',',
-        '        )',
-        '    )',
-        ')',
-        '',
-    ]
-    for key, value in (loaders or {}).items():
-        text = pprint.pformat(_plain(value), width=96, sort_dicts=False)
-        lines += [f'{key} = {text}', '']
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines))
-    return path
+    return ConfigDict(value=value).to_dict()['value']
 
 
 def check_fitted_config(path: str, cfg_options: Optional[Dict] = None) -> str:
