@@ -45,7 +45,8 @@ SYNTHETIC_ANN_FILES = ('instances_train.json', 'instances_val.json')
 _IMAGE_PREFIX_KEYS = ('img', 'img_path')  # the image folders of ``data_prefix``
 
 
-def _get(node: Any, key: str, default: Any = None) -> Any:
+def cfg_get(node: Any, key: str, default: Any = None) -> Any:
+    """``node.get(key, default)``, or ``default`` where ``node`` is not a mapping."""
     return node.get(key, default) if hasattr(node, 'get') else default
 
 
@@ -81,9 +82,9 @@ def _evaluator_ann_files(evaluator: Any, key: str) -> Iterator[Tuple[str, str]]:
     if isinstance(evaluator, (list, tuple)):
         for i, sub in enumerate(evaluator):
             yield from _evaluator_ann_files(sub, f'{key}.{i}')
-    elif _get(evaluator, 'metrics') is not None:
+    elif cfg_get(evaluator, 'metrics') is not None:
         yield from _evaluator_ann_files(evaluator['metrics'], f'{key}.metrics')
-    elif isinstance(_get(evaluator, 'ann_file'), str):
+    elif isinstance(cfg_get(evaluator, 'ann_file'), str):
         yield f'{key}.ann_file', evaluator['ann_file']
 
 
@@ -107,14 +108,14 @@ def _dataset_howto(ds_type: str, data_root: str, ann_file: str) -> str:
 
 def _missing_paths(ds: Any, images: bool) -> List[str]:
     """What of one local dataset's ``data_root``, ``ann_file`` and ``data_prefix`` is missing."""
-    data_root = _get(ds, 'data_root') or ''
+    data_root = cfg_get(ds, 'data_root') or ''
     if data_root and not osp.isdir(data_root):
         return [f'data_root {data_root!r} does not exist']
     found = []
-    ann_file = _get(ds, 'ann_file')
+    ann_file = cfg_get(ds, 'ann_file')
     if ann_file and not osp.isfile(_join_root(data_root, ann_file)):
         found.append(f'ann_file {_join_root(data_root, ann_file)!r} does not exist')
-    for prefix_key, prefix in (_get(ds, 'data_prefix') or {}).items():
+    for prefix_key, prefix in (cfg_get(ds, 'data_prefix') or {}).items():
         if not images and prefix_key in _IMAGE_PREFIX_KEYS:
             continue
         path = _join_root(data_root, prefix) if isinstance(prefix, str) else ''
@@ -146,17 +147,17 @@ def dataset_problems(
         if loader is None:
             problems.append(f"{name} is not set in the config; add one (see mmdet's configs)")
             continue
-        for key, ds in leaf_datasets(_get(loader, 'dataset'), f'{name}.dataset'):
-            backend = _get(_get(ds, 'backend_args') or {}, 'backend', 'local')
-            data_root = _get(ds, 'data_root') or ''
+        for key, ds in leaf_datasets(cfg_get(loader, 'dataset'), f'{name}.dataset'):
+            backend = cfg_get(cfg_get(ds, 'backend_args') or {}, 'backend', 'local')
+            data_root = cfg_get(ds, 'data_root') or ''
             if backend != 'local' or '://' in data_root:
                 continue
-            ds_type = str(_get(ds, 'type', ''))
+            ds_type = str(cfg_get(ds, 'type', ''))
             found = _missing_paths(ds, images)
             problems += [f'{key} ({ds_type}): {text}' for text in found]
             if found:
                 root_keys.append(f'{key}.data_root=/path/to/data/')
-                howto = _dataset_howto(ds_type, data_root, _get(ds, 'ann_file') or '')
+                howto = _dataset_howto(ds_type, data_root, cfg_get(ds, 'ann_file') or '')
                 if howto not in howtos:
                     howtos.append(howto)
         eval_name = name.replace('_dataloader', '_evaluator')
@@ -206,10 +207,12 @@ def invalid_json_error(cfg: Any, config_path: str, mode: str) -> Optional[RunChe
     """
     files: List[Tuple[str, str]] = []
     for name in used_dataloaders(cfg, mode):
-        for key, ds in leaf_datasets(_get(cfg.get(name), 'dataset'), f'{name}.dataset'):
-            ann_file = _get(ds, 'ann_file')
+        for key, ds in leaf_datasets(cfg_get(cfg.get(name), 'dataset'), f'{name}.dataset'):
+            ann_file = cfg_get(ds, 'ann_file')
             if isinstance(ann_file, str) and ann_file:
-                files.append((f'{key}.ann_file', _join_root(_get(ds, 'data_root') or '', ann_file)))
+                files.append(
+                    (f'{key}.ann_file', _join_root(cfg_get(ds, 'data_root') or '', ann_file))
+                )
         eval_name = name.replace('_dataloader', '_evaluator')
         files += _evaluator_ann_files(cfg.get(eval_name), eval_name)
     problems = []

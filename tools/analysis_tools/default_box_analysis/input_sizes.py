@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from ssd_plugin.apis._config_walk import cfg_get, leaf_datasets
+from ssd_plugin.apis.dataset_checks import cfg_get, leaf_datasets
 
 from .coverage import grid_sizes
 from .errors import DefaultBoxesError

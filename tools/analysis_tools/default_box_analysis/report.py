@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import ConfigDict
 
-from ssd_plugin.apis._config_walk import cfg_get
+from ssd_plugin.apis.dataset_checks import cfg_get
 
 from .coverage import SIZE_BINS
 from .errors import DefaultBoxesError
