@@ -21,7 +21,7 @@
 # 3e-3: 0.379, against 0.385 in 7 epochs, one seed each); the box
 # regression's smooth L1 turns linear at 0.11 (Fast R-CNN's 1/9; SSD's 1.0
 # gives the last pixels of an offset a vanishing gradient: 0.205 against 0.184
-# in 940 steps); a warm-up by steps, then a cosine from epoch 1: the first epoch
+# in 940 steps); a warm-up by steps, then a linear decay from epoch 1: the first epoch
 # does not depend on the number of epochs, so tools/demo.py times its first
 # steps and sets the epochs without changing the run (TimeBudgetHook). No EMA
 # of the weights: in 7 epochs it changed bbox mAP by 0.002 and cost ~4 ms a step.
@@ -180,14 +180,16 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup_iters),
+    # A linear decay to 2% of base_lr: under a fixed budget it beats the cosine (Li et al.
+    # 2020, "Budgeted training"); 7 epochs, seeds 0 / 1: 0.449 / 0.415 against 0.442 / 0.396
     dict(
-        type='CosineAnnealingLR',
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.02,
         begin=1,
-        T_max=max_epochs - 1,
         end=max_epochs,
         by_epoch=True,
         convert_to_iter_based=True,  # smooth decay within the few epochs
-        eta_min=base_lr * 0.02,
     ),
 ]
 optim_wrapper = dict(

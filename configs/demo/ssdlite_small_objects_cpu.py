@@ -6,7 +6,7 @@
 #       --num-val 300 --img-size 800 --min-side 20 --size-mix 0.3 0.7 0 \
 #       --min-objects 4 --max-objects 12
 # Model and boxes: ssdlite_mobilenetv2_coco.py's, for the 6 generated classes.
-# Schedule: short, for CPU (AdamW, cosine, as the demo's).
+# Schedule: short, for CPU (AdamW, cosine).
 _base_ = '../ssdlite_mobilenetv2_coco.py'
 
 # The generator's class names, in its category order (tools/synthetic_data/classes.py).

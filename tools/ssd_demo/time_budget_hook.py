@@ -181,8 +181,10 @@ class TimeBudgetHook(Hook):
         for scheduler in self._schedulers(runner):
             if scheduler.end == old_iters:
                 scheduler.end = new_iters
-                if hasattr(scheduler, 'T_max'):
+                if hasattr(scheduler, 'T_max'):  # CosineAnnealingLR
                     scheduler.T_max = new_iters - scheduler.begin
+                if hasattr(scheduler, 'total_iters'):  # LinearLR, PolyLR: end - begin - 1
+                    scheduler.total_iters = new_iters - scheduler.begin - 1
         loop._max_epochs, loop._max_iters = epochs, new_iters
         if loop.val_interval == old_epochs:  # (the loop resets it from dynamic_intervals)
             loop.val_interval = epochs

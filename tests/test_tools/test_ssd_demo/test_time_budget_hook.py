@@ -26,7 +26,15 @@ class _Toy(BaseModel):
         return out
 
 
-def _runner(work_dir, epochs, hooks=(), cosine_begin=1):
+def _decay(kind: str, begin: int, epochs: int) -> dict:
+    """The scheduler that ends with the training: a cosine or a linear decay."""
+    common = dict(begin=begin, end=epochs, by_epoch=True, convert_to_iter_based=True)
+    if kind == 'cosine':
+        return dict(type='CosineAnnealingLR', T_max=epochs - begin, eta_min=0.001, **common)
+    return dict(type='LinearLR', start_factor=1.0, end_factor=0.01, **common)
+
+
+def _runner(work_dir, epochs, hooks=(), cosine_begin=1, decay='cosine'):
     torch.manual_seed(0)  # the model's initial weights
     generator = torch.Generator().manual_seed(0)
     data = [
@@ -45,15 +53,7 @@ def _runner(work_dir, epochs, hooks=(), cosine_begin=1):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
-            dict(
-                type='CosineAnnealingLR',
-                begin=cosine_begin,
-                end=epochs,
-                T_max=epochs - cosine_begin,
-                by_epoch=True,
-                convert_to_iter_based=True,
-                eta_min=0.001,
-            ),
+            _decay(decay, cosine_begin, epochs),
         ],
         train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=epochs),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=epochs)),
@@ -70,12 +70,15 @@ def clock(monkeypatch):
     monkeypatch.setattr(time_budget_hook, 'time', SimpleNamespace(time=lambda: next(ticks)))
 
 
-def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(tmp_path, clock, capsys):
+@pytest.mark.parametrize('decay', ['cosine', 'linear'])
+def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(
+    tmp_path, clock, capsys, decay
+):
     # 100 s spent before training, 10 s a step, 4 steps an epoch: 3 epochs end at 220 s.
     hook = TimeBudgetHook(
         budget_s=229, started_at=0, probe_steps=3, warmup_steps=0, tail_steps=0, margin=0
     )
-    budget = _runner(tmp_path / 'budget', epochs=6, hooks=[hook])
+    budget = _runner(tmp_path / 'budget', epochs=6, hooks=[hook], decay=decay)
     budget.train()
     assert budget.train_loop.max_epochs == 3 and budget.iter == 12
     assert osp.isfile(tmp_path / 'budget' / 'epoch_3.pth')  # the checkpoint interval moved too
@@ -88,7 +91,7 @@ def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(tmp_path, cl
     with open(tmp_path / 'budget' / PLAN_FILE) as f:
         assert json.load(f) == plan
 
-    fixed = _runner(tmp_path / 'fixed', epochs=3)
+    fixed = _runner(tmp_path / 'fixed', epochs=3, decay=decay)
     fixed.train()
     for name, value in fixed.model.state_dict().items():
         assert torch.equal(value, budget.model.state_dict()[name]), name
