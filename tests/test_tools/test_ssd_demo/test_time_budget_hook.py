@@ -71,9 +71,7 @@ def clock(monkeypatch):
 
 
 @pytest.mark.parametrize('decay', ['cosine', 'linear'])
-def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(
-    tmp_path, clock, capsys, decay
-):
+def test_the_budget_sets_the_epochs_and_trains_what_epochs_n_trains(tmp_path, clock, capsys, decay):
     # 100 s spent before training, 10 s a step, 4 steps an epoch: 3 epochs end at 220 s.
     hook = TimeBudgetHook(
         budget_s=229, started_at=0, probe_steps=3, warmup_steps=0, tail_steps=0, margin=0
