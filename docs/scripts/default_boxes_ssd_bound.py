@@ -10,7 +10,7 @@ without a path edit (docs/default_boxes.md, "Small objects on a coarse grid"):
 "ordered" keeps s' >= s (max_size >= min_size).
 """
 
-import sys
+import argparse
 
 import numpy as np
 import torch
@@ -29,39 +29,52 @@ from tools.analysis_tools.default_box_analysis.report import (
     build_anchor_generator,
 )
 
-torch.set_num_threads(1)
-cfg = Config.fromfile(sys.argv[1])
-thr = 0.5
-gen = build_anchor_generator(anchor_generator_cfg(cfg, sys.argv[1]))
-gt = load_train_boxes(cfg)
-b = torch.from_numpy(gt.boxes).double()
-gw, gh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-offs = grid_offsets(gt, gen)
-ceil = grid_ceiling(gen, gt, thr)
-print(f'{len(gw)} ground truths; grid ceiling {ceil.reachable.mean():.4f}')
-other = torch.zeros(len(gw), dtype=torch.bool)
-for dx, dy in offs[1:]:
-    other |= best_centred_iou(gw, gh, dx.double(), dy.double()) >= thr - 1e-9
-dx0, dy0 = (o.double() for o in offs[0])
-print(f'reachable on levels 1+ (own best box each): {other.float().mean():.4f}')
-sizes = torch.exp(torch.linspace(np.log(4), np.log(80), 120)).double()
-ratios = torch.exp(torch.linspace(np.log(1 / 5), np.log(5), 81)).double()
-any_ratio = torch.zeros(len(sizes), len(gw), dtype=torch.bool)
-square = torch.zeros(len(sizes), len(gw), dtype=torch.bool)
-for i, s in enumerate(sizes):
-    wa, ha = (s * ratios.sqrt())[:, None], (s / ratios.sqrt())[:, None]
-    any_ratio[i] = (shape_ious(wa, ha, gw, gh, dx0, dy0) >= thr - 1e-9).any(0)
-    square[i] = shape_ious(s.view(1, 1), s.view(1, 1), gw, gh, dx0, dy0)[0] >= thr - 1e-9
-best = (0.0, None)
-for i in range(len(sizes)):
-    cov = (any_ratio[i][None] | square | other[None]).float().mean(1)
-    if len(sys.argv) > 2:  # s' >= s (max_size >= min_size)
-        cov[:i] = 0
-    j = int(cov.argmax())
-    if cov[j] > best[0]:
-        best = (float(cov[j]), (float(sizes[i]), float(sizes[j])))
-print(
-    f'upper bound of any SSD setting: {best[0]:.4f} with s = {best[1][0]:.2f}, '
-    f"s' = {best[1][1]:.2f} on level 0 (every ratio for s; levels 1+ at their ceiling)"
-)
-print(f'gap to the ceiling: {ceil.reachable.mean() - best[0]:.4f}')
+
+def main() -> None:
+    """Print the bound for the config on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='an SSD config (its train_dataloader is read)')
+    parser.add_argument(
+        'ordered', nargs='?', choices=['ordered'], help="keep s' >= s (max_size >= min_size)"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = Config.fromfile(args.config)
+    thr = 0.5
+    gen = build_anchor_generator(anchor_generator_cfg(cfg, args.config))
+    gt = load_train_boxes(cfg)
+    b = torch.from_numpy(gt.boxes).double()
+    gw, gh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    offs = grid_offsets(gt, gen)
+    ceil = grid_ceiling(gen, gt, thr)
+    print(f'{len(gw)} ground truths; grid ceiling {ceil.reachable.mean():.4f}')
+    other = torch.zeros(len(gw), dtype=torch.bool)
+    for dx, dy in offs[1:]:
+        other |= best_centred_iou(gw, gh, dx.double(), dy.double()) >= thr - 1e-9
+    dx0, dy0 = (o.double() for o in offs[0])
+    print(f'reachable on levels 1+ (own best box each): {other.float().mean():.4f}')
+    sizes = torch.exp(torch.linspace(np.log(4), np.log(80), 120)).double()
+    ratios = torch.exp(torch.linspace(np.log(1 / 5), np.log(5), 81)).double()
+    any_ratio = torch.zeros(len(sizes), len(gw), dtype=torch.bool)
+    square = torch.zeros(len(sizes), len(gw), dtype=torch.bool)
+    for i, s in enumerate(sizes):
+        wa, ha = (s * ratios.sqrt())[:, None], (s / ratios.sqrt())[:, None]
+        any_ratio[i] = (shape_ious(wa, ha, gw, gh, dx0, dy0) >= thr - 1e-9).any(0)
+        square[i] = shape_ious(s.view(1, 1), s.view(1, 1), gw, gh, dx0, dy0)[0] >= thr - 1e-9
+    best = (0.0, None)
+    for i in range(len(sizes)):
+        cov = (any_ratio[i][None] | square | other[None]).float().mean(1)
+        if args.ordered:  # s' >= s (max_size >= min_size)
+            cov[:i] = 0
+        j = int(cov.argmax())
+        if cov[j] > best[0]:
+            best = (float(cov[j]), (float(sizes[i]), float(sizes[j])))
+    print(
+        f'upper bound of any SSD setting: {best[0]:.4f} with s = {best[1][0]:.2f}, '
+        f"s' = {best[1][1]:.2f} on level 0 (every ratio for s; levels 1+ at their ceiling)"
+    )
+    print(f'gap to the ceiling: {ceil.reachable.mean() - best[0]:.4f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -9,7 +9,7 @@ any node may be missing (None).
 
 import json
 import os.path as osp
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ssd_plugin.datasets.ssd_coco_dataset import json_error_text
 
@@ -215,11 +215,13 @@ def invalid_json_error(cfg: Any, config_path: str, mode: str) -> Optional[RunChe
                 )
         eval_name = name.replace('_dataloader', '_evaluator')
         files += _evaluator_ann_files(cfg.get(eval_name), eval_name)
+    parsed: Dict[str, Any] = {}  # each file parsed once, however many keys name it
     problems = []
     for key, path in files:
-        problem = path.endswith('.json') and osp.isfile(path) and json_problem(path)
-        if problem and problem not in problems:
-            problems.append(f'{key}: {problem}')
+        if path not in parsed:
+            parsed[path] = path.endswith('.json') and osp.isfile(path) and json_problem(path)
+        if parsed[path]:
+            problems.append(f'{key}: {parsed[path]}')
     if not problems:
         return None
     return RunCheckError(

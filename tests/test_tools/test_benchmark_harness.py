@@ -1,5 +1,6 @@
 """The shared pieces of ``tools/benchmark.py``'s harness (``tools/benchmarks/``): the
-fresh process every whole-model row runs in, and a row measured under ONNX Runtime."""
+fresh process every whole-model row runs in, a row measured under ONNX Runtime, and a
+setting it refuses."""
 
 import os
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,17 @@ def test_fresh_process_returns_raises_and_reports_a_crash():
         in_fresh_process(int, 'x')
     with pytest.raises(BrokenProcessPool):
         in_fresh_process(os._exit, 3)
+
+
+def test_ssdlite_train_step_of_one_image_is_refused_with_the_reason():
+    """SSDLite's BatchNorm cannot train on one image (its last level is 1x1): the benchmark
+    says so instead of failing inside a worker process."""
+    import argparse
+
+    model = load_benchmark('model')
+    args = argparse.Namespace(command='train', model='ssdlite', batches=[8, 1])
+    with pytest.raises(SystemExit, match='--batches 1 is too small for ssdlite'):
+        model.main(args)
 
 
 @pytest.mark.slow

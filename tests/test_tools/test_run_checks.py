@@ -352,9 +352,14 @@ def test_annotation_file_that_is_not_json_is_named_with_the_position(tmp_path, t
     assert json_problem(str(broken)) == (
         f'{broken} is not valid JSON: Expecting value at line 1 column 32 (char 31 of 34)'
     )
-    cfg = dict(test_dataloader=dict(dataset=dict(data_root=str(tmp_path), ann_file='broken.json')))
-    error = invalid_json_error(cfg, 'cfg.py', 'test')
-    assert 'test_dataloader.dataset.ann_file' in str(error) and 'line 1 column 32' in str(error)
+    cfg = dict(
+        test_dataloader=dict(dataset=dict(data_root=str(tmp_path), ann_file='broken.json')),
+        test_evaluator=dict(type='CocoMetric', ann_file=str(broken)),
+    )
+    error = str(invalid_json_error(cfg, 'cfg.py', 'test'))
+    # the file is parsed once and named under each key that reads it
+    assert f'test_dataloader.dataset.ann_file: {broken} is not valid JSON' in error
+    assert f'test_evaluator.ann_file: {broken} is not valid JSON' in error
     assert invalid_json_error(dict(test_dataloader={}), 'cfg.py', 'test') is None
     assert is_json_error(ValueError('x')) is False
 

@@ -204,6 +204,12 @@ def compare(ours: Dict, mmdet: Dict, batch: int, reference: Optional[Dict] = Non
 
 
 def main(args: argparse.Namespace) -> dict:
+    if args.command == 'train' and args.model == 'ssdlite' and min(args.batches) < 2:
+        # its BatchNorm, in training mode, needs 2+ values a channel: the 1x1 last level
+        raise SystemExit(
+            f'benchmark.py train: --batches {min(args.batches)} is too small for ssdlite: its '
+            'BatchNorm layers need 2 or more images a step in training (its last level is 1x1)'
+        )
     ours_cfg = PAIRS[args.model][0]
     weights = build(ours_cfg, 'cpu')[0].state_dict()
     columns = COLUMNS[args.command]

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ssd_plugin.apis.dataset_checks import leaf_datasets
+from ssd_plugin.apis.dataset_checks import cfg_get, leaf_datasets
 
 from .errors import DefaultBoxesError
 
@@ -60,7 +60,7 @@ class GroundTruth:
 
 def type_name(cfg: Any) -> str:
     """A config's ``type`` without its scope (``'mmdet.Resize'`` -> ``'Resize'``)."""
-    return str(cfg.get('type', '')).rsplit('.', 1)[-1] if hasattr(cfg, 'get') else ''
+    return str(cfg_get(cfg, 'type', '')).rsplit('.', 1)[-1]
 
 
 def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict], List[str]]:
