@@ -92,14 +92,26 @@ def _place_shape(
     return [(poly * scale + centre, fill) for poly, fill in parts]
 
 
-def _render_alpha(parts: Sequence[Part], img_size: int) -> np.ndarray:
-    """Anti-aliased coverage (float32 in [0, 1]) of a shape."""
+def _render_alpha(
+    parts: Sequence[Part], img_size: int
+) -> Tuple[Optional[Tuple[slice, slice]], np.ndarray]:
+    """Anti-aliased coverage (float32 in [0, 1]) of a shape, inside its bounding window.
+
+    Returns:
+        ``(window, alpha)``: the ``(rows, cols)`` slices of the pixels the shape
+        touches (None when it touches none) and the coverage there; it is 0
+        everywhere else, so the drawing works on the window only.
+    """
     mask = np.zeros((img_size, img_size), np.uint8)
     for poly, fill in parts:
         # cv2 fills pixel (i, j) around its centre; COCO's pixel i spans [i, i+1).
         pts = np.round((poly - 0.5) * 16).astype(np.int32)
         cv2.fillPoly(mask, [pts], 255 * fill, lineType=cv2.LINE_AA, shift=4)
-    return mask.astype(np.float32) / 255.0
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None, np.zeros((0, 0), np.float32)
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return window, mask[window].astype(np.float32) / 255.0
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
@@ -107,12 +119,23 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
 
 
-def _ramp(rng: np.random.Generator, img_size: int) -> np.ndarray:
-    """Projection of pixel positions on a random direction, in [0, 1]."""
+def _ramp(
+    rng: np.random.Generator, img_size: int, window: Optional[Tuple[slice, slice]] = None
+) -> np.ndarray:
+    """Projection of pixel positions on a random direction, in [0, 1] over the image.
+
+    Args:
+        window: ``(rows, cols)`` slices: only those pixels are returned (the
+            same values as in the whole ramp: the projection is linear, so its
+            extremes are at the image's corners).
+    """
     angle = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:img_size, 0:img_size].astype(np.float32)
+    rows, cols = window or (slice(0, img_size), slice(0, img_size))
+    yy, xx = np.mgrid[rows, cols].astype(np.float32)
     proj = xx * math.cos(angle) + yy * math.sin(angle)
-    return (proj - proj.min()) / max(float(proj.max() - proj.min()), 1e-6)
+    ends = np.array([0, img_size - 1], np.float32)
+    corners = ends[None, :] * math.cos(angle) + ends[:, None] * math.sin(angle)
+    return (proj - corners.min()) / max(float(corners.max() - corners.min()), 1e-6)
 
 
 def _background(rng: np.random.Generator, img_size: int) -> np.ndarray:
@@ -192,29 +215,34 @@ def draw_image(
     owner = np.full((img_size, img_size), -1, np.int16)
     areas: List[int] = []
     labels: List[int] = []
+    # Each shape is drawn inside its window (the pixels it touches): outside it the
+    # blend would leave the canvas as it is.
     for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
         label = int(rng.integers(num_classes))
         bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
+        visible = np.bincount(owner[owner >= 0], minlength=len(areas))
         for _attempt in range(30):
             parts = _place_shape(
                 label % len(SYNTHETIC_CLASSES), rng, img_size, bucket, rotate, min_side
             )
             if parts is None:
                 continue
-            alpha = _render_alpha(parts, img_size)
+            window, alpha = _render_alpha(parts, img_size)
             hard = alpha > 0.5
             if not hard.any():
                 continue
-            shown = np.bincount(owner[(owner >= 0) & ~hard], minlength=len(areas))
-            if all(shown[j] >= min_visible * areas[j] for j in range(len(areas))):
+            below = owner[window]
+            hidden = np.bincount(below[hard & (below >= 0)], minlength=len(areas))
+            if ((visible - hidden) >= min_visible * np.asarray(areas, np.float64)).all():
                 break
         else:
             continue  # no placement keeps the earlier shapes visible: drop this one
-        colour = _pick_colour(rng, canvas, hard)
-        shade = 1 + rng.uniform(-0.25, 0.25) * (2 * _ramp(rng, img_size) - 1)
+        under = canvas[window]
+        colour = _pick_colour(rng, under, hard)
+        shade = 1 + rng.uniform(-0.25, 0.25) * (2 * _ramp(rng, img_size, window) - 1)
         paint = np.clip(colour * shade[..., None], 0, 255)
-        canvas = canvas * (1 - alpha[..., None]) + paint * alpha[..., None]
-        owner[hard] = len(areas)
+        canvas[window] = under * (1 - alpha[..., None]) + paint * alpha[..., None]
+        owner[window][hard] = len(areas)
         areas.append(int(hard.sum()))
         labels.append(label)
     canvas += rng.normal(0, rng.uniform(2, 7), canvas.shape).astype(np.float32)

@@ -339,3 +339,20 @@ def test_workers_do_not_hang_after_opencv_used_its_threads(tmp_path):
         pytest.fail('generate_synthetic_coco(workers=2) hung after OpenCV had used its threads')
     assert_ok(done)
     assert 'generated, OpenCV threads 2' in done.stdout  # the caller's setting is back
+
+
+def test_files_are_the_ones_the_documented_figures_were_measured_on(dataset):
+    """The bytes of a small dataset, pinned: every figure of docs/demo.md and
+    docs/benchmarks.md was measured on generated images, so a change to the drawing
+    (even one that only speeds it up) must leave each file as it was, or say why not
+    and re-measure."""
+    import hashlib
+
+    out, _ = dataset
+    digest = hashlib.sha256()
+    for sub in ('annotations', 'train', 'val'):
+        for name in sorted(os.listdir(osp.join(out, sub))):
+            digest.update(name.encode())
+            with open(osp.join(out, sub, name), 'rb') as f:
+                digest.update(f.read())
+    assert digest.hexdigest() == '5093a6837b8f572193425636e4461bf0a6bb63163cf63f70e73d9aafb3d759fb'
