@@ -20,11 +20,15 @@ Polygon = np.ndarray  # (N, 2) float64, COCO pixel-edge coordinates
 Part = Tuple[Polygon, int]  # polygon and fill value (1: shape, 0: hole)
 
 
+_THETA = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+_CIRCLE = np.stack([np.cos(_THETA), np.sin(_THETA)], axis=1)  # (48, 2), read only
+_CIRCLE.flags.writeable = False
+
+
 def _unit_shape(label: int, rng: np.random.Generator) -> List[Part]:
     """Outline of a class, centred at 0 with radius about 1."""
     name = SYNTHETIC_CLASSES[label]
-    theta = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-    circle = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    circle = _CIRCLE
     if name == 'ellipse':
         return [(circle, 1)]
     if name == 'ring':
