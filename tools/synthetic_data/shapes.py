@@ -224,7 +224,9 @@ def draw_image(
     for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
         label = int(rng.integers(num_classes))
         bucket = int(rng.choice(3, p=size_mix))  # once per object: retries keep the range
+        # what each earlier shape shows now, and the least it must keep showing
         visible = np.bincount(owner[owner >= 0], minlength=len(areas))
+        floor = min_visible * np.asarray(areas, np.float64)
         for _attempt in range(30):
             parts = _place_shape(
                 label % len(SYNTHETIC_CLASSES), rng, img_size, bucket, rotate, min_side
@@ -237,7 +239,7 @@ def draw_image(
                 continue
             below = owner[window]
             hidden = np.bincount(below[hard & (below >= 0)], minlength=len(areas))
-            if ((visible - hidden) >= min_visible * np.asarray(areas, np.float64)).all():
+            if (visible - hidden >= floor).all():
                 break
         else:
             continue  # no placement keeps the earlier shapes visible: drop this one
