@@ -23,8 +23,8 @@
 # command): 8 images a process, 2 x 8 a step, AdamW at lr 3.5e-3. On an Intel VM
 # (AVX-512) a step of 2 x 8 cost 131 ms against 245 ms for 2 x 16, so twice the
 # updates cost 1.09x the time: 5 epochs gave 0.505 / 0.447 (seeds 0 / 1) against
-# 0.427 (seed 0) for 2 x 16 at lr 5e-3; on an AMD VM, where the smaller batch costs
-# more an image, an earlier recipe lost 0.035 with it in equal time. The box
+# 0.427 (seed 0) for 2 x 16 at lr 5e-3; on an earlier VM, where the smaller batch
+# cost more an image, an earlier recipe lost 0.035 with it in equal time. The box
 # regression's smooth L1 turns linear at 0.11 (Fast R-CNN's 1/9; SSD's 1.0
 # gives the last pixels of an offset a vanishing gradient: 0.205 against 0.184
 # in 940 steps); a warm-up by steps, then a linear decay from epoch 1: the first epoch
