@@ -2,6 +2,7 @@
 
 import contextlib
 import filecmp
+import hashlib
 import io
 import json
 import os
@@ -346,8 +347,6 @@ def test_files_are_the_ones_the_documented_figures_were_measured_on(dataset):
     docs/benchmarks.md was measured on generated images, so a change to the drawing
     (even one that only speeds it up) must leave each file as it was, or say why not
     and re-measure."""
-    import hashlib
-
     out, _ = dataset
     digest = hashlib.sha256()
     for sub in ('annotations', 'train', 'val'):
