@@ -17,16 +17,16 @@ import torch
 from mmengine import Config
 
 import ssd_plugin  # noqa: F401  (registers the plugin's components)
-from tools.analysis_tools.default_box_analysis.ceiling import (
+from tools.analysis_tools.default_box_analysis.coverage import (
     best_centred_iou,
     grid_ceiling,
     grid_offsets,
+    shape_ious,
 )
-from tools.analysis_tools.default_box_analysis.fit import shape_ious
-from tools.analysis_tools.default_box_analysis.ground_truth import load_train_boxes
-from tools.analysis_tools.default_box_analysis.report import (
+from tools.analysis_tools.default_box_analysis.ground_truth import (
     anchor_generator_cfg,
     build_anchor_generator,
+    load_train_boxes,
 )
 
 

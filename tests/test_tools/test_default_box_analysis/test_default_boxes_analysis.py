@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from analysis_tools.default_box_analysis import analysis
-from analysis_tools.default_box_analysis.errors import DefaultBoxesError
+from analysis_tools.default_box_analysis.ground_truth import DefaultBoxesError
 
 
 def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
@@ -31,11 +31,15 @@ def test_analysis_runs_torch_on_one_thread_and_restores_it(monkeypatch):
 
 
 def _trade_run():
-    """A :class:`analysis._SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
+    """A :class:`analysis.SizeRun` of the fit tests' trade case (90 small, 10 medium)."""
     from test_default_boxes_fit import _trade_case
 
-    from analysis_tools.default_box_analysis.ceiling import ceiling_stats, grid_ceiling
-    from analysis_tools.default_box_analysis.coverage import match_default_boxes, summarize
+    from analysis_tools.default_box_analysis.coverage import (
+        ceiling_stats,
+        grid_ceiling,
+        match_default_boxes,
+        summarize,
+    )
 
     gen, gt = _trade_case()
     stock_cfg = dict(
@@ -44,7 +48,7 @@ def _trade_run():
     )  # fmt: skip
     before = match_default_boxes(gen, gt, 0.5)
     ceil = grid_ceiling(gen, gt, 0.5)
-    return analysis._SizeRun(
+    return analysis.SizeRun(
         None, stock_cfg, gen, gt, before, summarize(before, gt.boxes), ceil,
         ceiling_stats(ceil, gt.boxes),
     )  # fmt: skip

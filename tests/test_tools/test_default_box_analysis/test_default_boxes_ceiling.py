@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from analysis_tools.default_box_analysis.ceiling import (
+from analysis_tools.default_box_analysis.coverage import (
     best_centred_iou,
     ceiling_stats,
-    describe_ceiling,
     grid_ceiling,
+    match_default_boxes,
     min_square_side,
+    shape_ious,
 )
-from analysis_tools.default_box_analysis.coverage import match_default_boxes
-from analysis_tools.default_box_analysis.fit import shape_ious
 from analysis_tools.default_box_analysis.ground_truth import GroundTruth
+from analysis_tools.default_box_analysis.report import describe_ceiling, describe_fit_gap
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 
 
@@ -120,8 +120,6 @@ def test_min_square_side():
 def test_describe_fit_gap():
     # 8 and 16 px squares on stride-16 centres: both within the ceiling (IoU 1 there), the
     # 16 px boxes cover only the second (64 / 256 for the first)
-    from analysis_tools.default_box_analysis.ceiling import describe_fit_gap
-
     gen = SSDAnchorGenerator(strides=[16], ratios=[[]], min_sizes=[16], max_sizes=[16])
     gt = _gt([(8, 8, 8, 8), (24, 24, 16, 16)])
     ceil = grid_ceiling(gen, gt, 0.5)

@@ -6,9 +6,13 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 
 from analysis_tools.default_box_analysis import coverage
-from analysis_tools.default_box_analysis.ceiling import grid_offsets as _offsets
-from analysis_tools.default_box_analysis.coverage import match_default_boxes, size_bin, summarize
-from analysis_tools.default_box_analysis.fit import shape_ious
+from analysis_tools.default_box_analysis.coverage import (
+    grid_offsets,
+    match_default_boxes,
+    shape_ious,
+    size_bin,
+    summarize,
+)
 from analysis_tools.default_box_analysis.ground_truth import GroundTruth
 from ssd_plugin.models.task_modules.prior_generators import SSDAnchorGenerator
 
@@ -106,7 +110,7 @@ def test_windowed_search_equals_full_iou(thr, step, whole_grid, monkeypatch):
     counts[forced, level_of[arg][forced]] += 1
     assert (res.pos_levels == counts.numpy()).all()
     # the fit's closed form (nearest grid centre) gives the same best IoU per shape
-    offsets = _offsets(gt, gen)
+    offsets = grid_offsets(gt, gen)
     gwh = torch.from_numpy(gt.boxes[:, 2:] - gt.boxes[:, :2])
     closed = []
     for k, base in enumerate(gen.base_anchors):

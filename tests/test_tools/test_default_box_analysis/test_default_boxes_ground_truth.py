@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from analysis_tools.default_box_analysis import ground_truth
-from analysis_tools.default_box_analysis.errors import DefaultBoxesError
+from analysis_tools.default_box_analysis.ground_truth import DefaultBoxesError
 
 
 def _edge_case_coco(path, seed=0):

@@ -4,6 +4,10 @@ import pytest
 from default_boxes_test_utils import CONFIG
 from mmengine.config import Config
 
+from analysis_tools.default_box_analysis.ground_truth import (
+    anchor_generator_cfg,
+    build_anchor_generator,
+)
 from analysis_tools.default_box_analysis.input_sizes import (
     configured_input,
     featmap_sizes,
@@ -13,7 +17,6 @@ from analysis_tools.default_box_analysis.input_sizes import (
     scaled_resizes,
     strides_for,
 )
-from analysis_tools.default_box_analysis.report import anchor_generator_cfg, build_anchor_generator
 
 SSDLITE = [(16, 16), (32, 32), (64, 64), (107, 107), (160, 160), (320, 320)]
 

@@ -7,104 +7,80 @@ and the plots. It holds what every step needs (the options, the thresholds,
 where the outputs go), so each step takes only its data.
 """
 
-import contextlib
-import copy
 import json
 import os
 import os.path as osp
-import pprint
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .ceiling import ceiling_stats, describe_ceiling, describe_fit_gap, grid_ceiling
-from .coverage import SIZE_BINS, match_default_boxes, stock_shapes, summarize
-from .errors import DefaultBoxesError
-from .fit import fit_default_boxes, stock_settings
-from .ground_truth import load_train_boxes, train_datasets
-from .input_sizes import (
-    backbone_features_at_stride,
-    configured_input,
-    featmap_sizes,
-    input_shape_at,
-    model_flops,
-    num_priors,
-    resized_config,
-    sized_generator_cfg,
+from .coverage import (
+    SIZE_BINS,
+    Ceiling,
+    MatchResult,
+    ceiling_stats,
+    grid_ceiling,
+    level_geometry,
+    match_default_boxes,
+    summarize,
 )
-from .report import (
+from .fit import FitResult, fit_default_boxes, stock_settings
+from .ground_truth import (
     ANCHOR_KEY,
+    DefaultBoxesError,
+    GroundTruth,
     anchor_generator_cfg,
     assigner_thresholds,
     build_anchor_generator,
-    build_report,
-    cfg_literal,
-    cfg_options_line,
-    check_fitted_config,
-    fitted_keys,
-    fitted_overrides,
+    check_train_data,
+    load_train_boxes,
+    train_datasets,
+    without_scope,
+)
+from .input_sizes import compare_input_sizes, configured_input
+from .report import (
+    describe_ceiling,
+    describe_fit_gap,
     format_sizes_table,
     format_table,
-    plain,
-    without_scope,
+    plot_best_iou_hist,
+    plot_shapes,
+    write_fitted_config,
 )
 
 
-def check_train_data(cfg: Any, config_path: str) -> None:
-    """The run checks' dataset test on the training set, images left out.
-
-    Raises:
-        DefaultBoxesError: naming each missing annotation file or root and
-            how to get the data (``ssd_plugin.apis.dataset_checks.dataset_problems``).
-    """
-    from ssd_plugin.apis.dataset_checks import dataset_problems
-
-    problems, hints = dataset_problems(cfg, ['train_dataloader'], images=False)
-    if problems:
-        lines = [
-            f'Cannot analyse the default boxes of {config_path}: the training annotations are '
-            f'missing (relative paths are from {os.getcwd()}; images are not needed):'
-        ]
-        lines += [f'  - {p}' for p in problems] + hints
-        raise DefaultBoxesError('\n'.join(lines))
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Torch on one thread for the analysis (restored after).
-
-    The matching and the fit are many small torch operations. With two or
-    more threads each one is an OpenMP region whose threads wait for each
-    other, and on a machine whose cores are busy with other work that wait
-    dominates: the 860k-box matching took 134 s of CPU with 2 threads and 7 s
-    with 1 (2 cores, load about 3.7). On idle cores 1 thread costs little
-    (7 s instead of 5 s).
-    """
-    num = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(num)
-
-
 @dataclass
-class _SizeRun:
-    """The analysis (and fit) of one anchor generator on one set of boxes."""
+class SizeRun:
+    """The analysis (and fit) of one anchor generator on one set of boxes.
+
+    Attributes:
+        cfg: The config analysed (at its input size).
+        stock_cfg: The configured anchor generator config.
+        generator: It, built.
+        gt: The ground truths.
+        before: The configured boxes' :class:`MatchResult`, ``summary_before``
+            its :func:`summarize`.
+        ceiling: The grid's :class:`Ceiling`, ``ceiling_summary`` its
+            :func:`ceiling_stats`.
+        fit: The :class:`FitResult` (None without a fit, or one that failed).
+        fitted_cfg, fitted_generator, after, summary_after: The same of the
+            fitted boxes (None where the fit changed no level).
+        fit_error: Why no fit was written (``--input-sizes`` goes on).
+    """
 
     cfg: Any
     stock_cfg: Dict
     generator: Any
-    gt: Any
-    before: Any
+    gt: GroundTruth
+    before: MatchResult
     summary_before: Dict
-    ceiling: Any
+    ceiling: Ceiling
     ceiling_summary: Dict
-    fit: Any = None
+    fit: Optional[FitResult] = None
     fitted_cfg: Optional[Dict] = None
     fitted_generator: Any = None
-    after: Any = None
+    after: Optional[MatchResult] = None
     summary_after: Optional[Dict] = None
     fit_error: Optional[str] = None
 
@@ -112,11 +88,6 @@ class _SizeRun:
     def summary(self) -> Dict:
         """The fitted boxes' summary, or the configured ones' without a fit."""
         return self.summary_after or self.summary_before
-
-    @property
-    def coverage(self) -> float:
-        """The fitted boxes' coverage, or the configured ones' without a fit."""
-        return self.summary['all']['coverage']
 
     def per_size(self, configured: bool = False) -> Dict[str, Dict]:
         """Per size bin: ``coverage_ceiling``, ``coverage`` (and ``coverage_configured``)."""
@@ -130,7 +101,7 @@ class _SizeRun:
                 out[name]['coverage_configured'] = self.summary_before['per_size'][name]['coverage']
         return out
 
-    def ceiling_lines(self) -> List[str]:
+    def ceiling_notes(self) -> List[str]:
         """The ceiling in words, and how close the fit came."""
         lines = describe_ceiling(self.ceiling, self.gt, self.generator.strides)
         if self.summary_after is None:
@@ -148,14 +119,9 @@ class _SizeRun:
             f'of {ceil["all"]["coverage_ceiling"]:.4f} ({gap:.4f} short; {", ".join(parts)})'
         )
         mins, maxs, _ = stock_settings(self.fitted_generator, self.fitted_cfg.get('ratios'))
-        lines += describe_fit_gap(
-            self.ceiling,
-            self.after.best_iou,
-            self.gt,
-            self.fitted_generator.strides,
-            [(m, (m * x) ** 0.5) for m, x in zip(mins, maxs)],
-        )
-        return lines
+        sides = [(m, (m * x) ** 0.5) for m, x in zip(mins, maxs)]
+        strides = self.fitted_generator.strides
+        return lines + describe_fit_gap(self.ceiling, self.after.best_iou, self.gt, strides, sides)
 
 
 @dataclass
@@ -204,16 +170,28 @@ class DefaultBoxAnalysis:
     def run(self, cfg: Any) -> Dict:
         """Analyse (and refit) the default boxes of ``cfg`` (the merged config); write the outputs.
 
+        Torch runs on one thread meanwhile (restored after). The matching and
+        the fit are many small torch operations; with two or more threads each
+        one is an OpenMP region whose threads wait for each other, and on a
+        machine whose cores are busy with other work that wait dominates: the
+        860k-box matching took 134 s of CPU with 2 threads and 7 s with 1
+        (2 cores, load about 3.7). On idle cores 1 thread costs little (7 s
+        instead of 5 s).
+
         Returns:
             The report (also written to ``out_dir/report.json``).
 
         Raises:
             DefaultBoxesError: for unusable input, with what to fix.
         """
-        with _one_torch_thread():  # many small torch operations
+        num_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
             return self._run(cfg)
+        finally:
+            torch.set_num_threads(num_threads)
 
-    def measure(self, cfg: Any, gen_cfg: Dict, gt: Any = None, what: str = ANCHOR_KEY) -> _SizeRun:
+    def measure(self, cfg: Any, gen_cfg: Dict, gt: Any = None, what: str = ANCHOR_KEY) -> SizeRun:
         """Measure the default boxes of ``gen_cfg`` and the grid's ceiling on ``gt``
         (None: read from ``cfg``'s training set)."""
         generator = build_anchor_generator(gen_cfg, what)
@@ -226,18 +204,12 @@ class DefaultBoxAnalysis:
             self.log(f'{len(gt)} ground-truth boxes; matching at IoU >= {self.thr:g} ...')
         before = match_default_boxes(generator, gt, self.thr, self.min_pos_iou, progress=progress)
         ceiling = grid_ceiling(generator, gt, self.thr)
-        return _SizeRun(
-            cfg,
-            gen_cfg,
-            generator,
-            gt,
-            before,
-            summarize(before, gt.boxes),
-            ceiling,
+        return SizeRun(
+            cfg, gen_cfg, generator, gt, before, summarize(before, gt.boxes), ceiling,
             ceiling_stats(ceiling, gt.boxes),
-        )
+        )  # fmt: skip
 
-    def fit_run(self, run: _SizeRun, strict: bool = True) -> None:
+    def fit_run(self, run: SizeRun, strict: bool = True) -> None:
         """Fit ``run``'s boxes, keeping every size bin's floor on all its ground truths.
 
         The search scores a sample; a bin that ends below its floor on all
@@ -259,7 +231,7 @@ class DefaultBoxAnalysis:
             run.fit, run.fit_error = None, f'no fit written at this input size: {err}'
             self.log(run.fit_error)
 
-    def _fit(self, run: _SizeRun) -> None:
+    def _fit(self, run: SizeRun) -> None:
         stock = run.summary_before['per_size']
         floors_all = {}
         for name in SIZE_BINS:
@@ -269,17 +241,10 @@ class DefaultBoxAnalysis:
         floors = dict(self.min_coverage or {})
         for _ in range(3):
             result = fit_default_boxes(
-                run.generator,
-                run.stock_cfg.get('ratios'),
-                run.gt,
-                self.thr,
-                num_ratios=self.max_ratios,
-                max_samples=self.fit_samples,
-                seed=self.seed,
-                min_coverage=floors,
-                ordered_sizes=self.ordered_sizes,
-                log=self.log,
-            )
+                run.generator, run.stock_cfg.get('ratios'), run.gt, self.thr,
+                num_ratios=self.max_ratios, max_samples=self.fit_samples, seed=self.seed,
+                min_coverage=floors, ordered_sizes=self.ordered_sizes, log=self.log,
+            )  # fmt: skip
             if result.shortfall:
                 missing = ', '.join(
                     f'{name} >= {result.floors[name]:.4f} ({num} ground truths short; ceiling '
@@ -294,7 +259,7 @@ class DefaultBoxAnalysis:
             run.fit = result
             if len(result.unchanged) == run.generator.num_levels:
                 return
-            fitted_cfg = dict(run.stock_cfg, **fitted_overrides(result))
+            fitted_cfg = dict(run.stock_cfg, **self._overrides(result))
             generator = build_anchor_generator(fitted_cfg, 'the fitted anchor generator')
             self.log('matching the fitted default boxes ...')
             after = match_default_boxes(
@@ -322,10 +287,18 @@ class DefaultBoxAnalysis:
             f'all {len(run.gt)} ground truths ({below}); give --fit-samples {len(run.gt)}'
         )
 
+    @staticmethod
+    def _overrides(fit: FitResult) -> Dict:
+        """The keys of the anchor generator the fit sets."""
+        return dict(
+            min_sizes=[float(v) for v in fit.min_sizes],
+            max_sizes=[float(v) for v in fit.max_sizes],
+            ratios=[[float(r) for r in level] for level in fit.ratios],
+        )
+
     def _run(self, cfg: Any) -> Dict:
-        input_sizes = self.input_sizes
+        input_sizes, config_path = self.input_sizes, self.config_path
         fit = self.fit or bool(input_sizes)
-        config_path, out_dir = self.config_path, self.out_dir
         stock_cfg = anchor_generator_cfg(cfg, config_path)
         self.thr, self.min_pos_iou, notes = assigner_thresholds(cfg)
         build_anchor_generator(stock_cfg)
@@ -335,7 +308,7 @@ class DefaultBoxAnalysis:
                 notes.append(f'{key}: left out (random or photometric): {", ".join(skipped)}')
         base_size = max(configured_input(cfg)) if input_sizes else None
         run = self.measure(cfg, stock_cfg)
-        os.makedirs(out_dir, exist_ok=True)
+        os.makedirs(self.out_dir, exist_ok=True)
         if fit:
             self.fit_run(run, strict=not input_sizes)
         if run.fit is not None:
@@ -346,12 +319,9 @@ class DefaultBoxAnalysis:
         if run.fit_error is not None:
             notes.append(run.fit_error)
         unchanged = fit and run.fitted_cfg is None and not input_sizes
-        ceiling_notes = run.ceiling_lines()
-        report = build_report(
-            config_path, run.gt, self.thr, stock_cfg, run.summary_before, run.summary_after,
-            run.fitted_cfg, notes, ceiling=run.ceiling_summary, ceiling_notes=ceiling_notes,
-            floors=run.fit.floors if run.fit is not None and not unchanged else None,
-        )  # fmt: skip
+        ceiling_notes = run.ceiling_notes()
+        floors = run.fit.floors if run.fit is not None and not unchanged else None
+        report = self._report(run, notes, ceiling_notes, floors)
         if unchanged:
             self._write_report(report)
             raise DefaultBoxesError(
@@ -360,51 +330,98 @@ class DefaultBoxAnalysis:
                 'size bin kept at its floor), so the configured default boxes are the best the '
                 f'search found (coverage {run.summary_before["all"]["coverage"]:.4f}); no '
                 f'fitted config written. The configured boxes are in '
-                f'{osp.join(out_dir, "report.json")}.'
+                f'{osp.join(self.out_dir, "report.json")}.'
             )
         for line in ceiling_notes:
             self.log(line)
-        sizes_report = None
         if input_sizes:
-            sizes_report = self.compare_input_sizes(run, base_size)
-            report.update(sizes_report)
+            report.update(compare_input_sizes(self, run, base_size))
         elif run.fitted_cfg is not None:
             self.write_fitted(run)
         self._write_report(report)
         self.log(format_table(report))
-        if sizes_report is not None:
-            self.log(format_sizes_table(sizes_report))
+        if input_sizes:
+            self.log(format_sizes_table(report))
         if self.plots:
-            self._plot(run)
+            name = osp.basename(config_path)
+            plot_best_iou_hist(
+                osp.join(self.out_dir, 'best_iou_hist.png'),
+                self.thr,
+                f'{name}: best default-box IoU per ground truth',
+                [
+                    ('configured', run.before.best_iou),
+                    ('fitted', run.after.best_iou if run.after is not None else None),
+                    ('grid ceiling', run.ceiling.best_iou),
+                ],
+            )
+            shapes = [  # the levels' box widths and heights, (A, 2) each
+                [s.numpy() for _, _, s in level_geometry(g)] if g is not None else None
+                for g in (run.generator, run.fitted_generator)
+            ]
+            plot_shapes(
+                osp.join(self.out_dir, 'gt_shapes.png'), run.gt.boxes, *shapes,
+                title=f'{name}: ground truth and default-box shapes',
+            )  # fmt: skip
+        return report
+
+    def _report(
+        self, run: SizeRun, notes: List[str], ceiling_notes: List[str], floors: Optional[Dict]
+    ) -> Dict:
+        """The content of ``report.json`` (without ``--input-sizes``' keys).
+
+        ``coverage``, ``mean_best_iou`` and ``positives_per_gt`` are each
+        ``{"before", "after"}`` (``after`` only with a fit), beside
+        ``coverage_ceiling`` and ``mean_iou_ceiling``; ``per_size`` has the
+        same per size bin (and the levels' shares); then the ceiling in words,
+        the coverage each size bin had to keep in the fit (``fit_floors``, on
+        its sample), the configured and fitted anchor generators, the sources
+        read and the notes (skipped transforms, unchanged levels).
+        """
+        before, after = run.summary_before, run.summary_after
+        after_all = after['all'] if after else None
+
+        def pair(configured: Dict, fitted: Optional[Dict], key: str) -> Dict:
+            if fitted is None:
+                return dict(before=configured.get(key))
+            return dict(before=configured.get(key), after=fitted.get(key))
+
+        fields = ('coverage', 'mean_best_iou', 'positives_per_gt')
+        levels = ('best_match_levels', 'positive_levels')
+        report = dict(
+            config=self.config_path,
+            pos_iou_thr=self.thr,
+            num_gt=len(run.gt),
+            num_images=run.gt.num_images,
+            num_ignored=run.gt.num_ignored,
+            coverage=pair(before['all'], after_all, 'coverage'),
+            **run.ceiling_summary['all'],  # coverage_ceiling, mean_iou_ceiling
+        )
+        report.update({key: pair(before['all'], after_all, key) for key in fields[1:]})
+        report['per_size'] = {
+            name: dict(
+                num_gt=stats['num_gt'],
+                **run.ceiling_summary['per_size'][name],
+                **{k: pair(stats, after and after['per_size'][name], k) for k in fields + levels},
+            )
+            for name, stats in before['per_size'].items()
+        }
+        report['ceiling_notes'] = list(ceiling_notes)
+        report['fit_floors'] = floors
+        report['levels'] = {key: pair(before['all'], after_all, key) for key in levels}
+        report['anchor_generator'] = without_scope(run.stock_cfg)
+        fitted = run.fitted_cfg
+        report['fitted_anchor_generator'] = without_scope(fitted) if fitted else None
+        report['sources'] = list(run.gt.sources)
+        report['notes'] = list(notes)
         return report
 
     def _write_report(self, report: Dict) -> None:
         with open(osp.join(self.out_dir, 'report.json'), 'w') as f:
             json.dump(report, f, indent=1)
 
-    def _plot(self, run: _SizeRun) -> None:
-        from .plots import plot_best_iou_hist, plot_shapes
-
-        name = osp.basename(self.config_path)
-        plot_best_iou_hist(
-            osp.join(self.out_dir, 'best_iou_hist.png'),
-            run.before.best_iou,
-            self.thr,
-            run.after.best_iou if run.after is not None else None,
-            title=f'{name}: best default-box IoU per ground truth',
-            ceiling=run.ceiling.best_iou,
-        )
-        plot_shapes(
-            osp.join(self.out_dir, 'gt_shapes.png'),
-            run.gt.boxes,
-            stock_shapes(run.generator),
-            stock_shapes(run.fitted_generator) if run.fitted_generator is not None else None,
-            title=f'{name}: ground truth and default-box shapes',
-        )
-
     def write_fitted(
         self,
-        run: _SizeRun,
+        run: SizeRun,
         size: Optional[int] = None,
         loaders: Optional[Dict] = None,
         words: Sequence[str] = (),
@@ -413,7 +430,7 @@ class DefaultBoxAnalysis:
     ) -> str:
         """Write and check a fitted config (at ``size``: its anchor generator and pipelines)."""
         if size is None:
-            overrides = fitted_overrides(run.fit)
+            overrides = self._overrides(run.fit)
         else:
             overrides = {
                 k: v
@@ -434,144 +451,12 @@ class DefaultBoxAnalysis:
                 'The analysis ran with --cfg-options: give the same ones when training, except '
                 f'those under {ANCHOR_KEY} (they would override the fitted boxes).'
             )
-        keys = [f'{key}={cfg_literal(plain(overrides[key]))}' for key in fitted_keys(overrides)]
-        what = (
-            "# The default boxes and the input size change; levels are the base config's."
-            if loaders
-            else "# Only the default boxes change; levels and strides are the base config's."
-        )
-        lines = [f'# {line}' for line in header] + [
-            f'_base_ = {osp.abspath(self.config_path)!r}',
-            '',
-            what,
-            'model = dict(',
-            '    bbox_head=dict(',
-            '        anchor_generator=dict(',
-            *(f'            {key},' for key in keys),
-            '        )',
-            '    )',
-            ')',
-            '',
-        ]
-        for key, value in (loaders or {}).items():
-            lines += [f'{key} = {pprint.pformat(plain(value), width=96, sort_dicts=False)}', '']
         path = osp.join(self.out_dir, name)
-        with open(path, 'w') as f:
-            f.write('\n'.join(lines))
-        line = check_fitted_config(path, self.cfg_options)
+        checked, line = write_fitted_config(
+            path, self.config_path, header, overrides, loaders, words, self.cfg_options
+        )
         if not quiet:
-            self.log(line)
+            self.log(checked)
             self.log('the same default boxes on the command line:')
-            self.log(f'  {cfg_options_line(overrides, words)}')
+            self.log(f'  {line}')
         return path
-
-    def compare_input_sizes(self, run: _SizeRun, base_size: int) -> Dict:
-        """Analyse and fit at each input size; recommend one; write its fitted config."""
-        from ssd_plugin.registry import MODELS
-
-        cfg, target = run.cfg, self.target
-        model = MODELS.build(copy.deepcopy(cfg.model))
-        h0, w0 = input_shape_at(cfg, base_size)
-        flops0 = model_flops(model, h0, w0)
-        runs = {base_size: (run, {}, [], (h0, w0))}
-        for size in sorted({int(s) for s in self.input_sizes} - {base_size}):
-            h, w = input_shape_at(cfg, size)
-            featmaps = featmap_sizes(model, h, w)
-            cfg_s, gen_cfg, loaders, words = resized_config(
-                cfg, run.generator, run.stock_cfg, size, featmaps
-            )
-            self.log(f'--- input size {size} ({w} x {h}) ---')
-            run_s = self.measure(cfg_s, gen_cfg)
-            self.fit_run(run_s, strict=False)
-            runs[size] = (run_s, loaders, words, (h, w))
-        entries = []
-        for size, (run_s, loaders, words, (h, w)) in sorted(runs.items()):
-            path = self.write_fitted(
-                run_s, size, loaders, words, name=f'fitted_config_{size}.py', quiet=True
-            )
-            flops = flops0 if size == base_size else model_flops(model, h, w)
-            entries.append(
-                dict(
-                    input_size=size,
-                    input_shape=[h, w],
-                    coverage_ceiling=run_s.ceiling_summary['all']['coverage_ceiling'],
-                    coverage=run_s.coverage,
-                    coverage_configured=run_s.summary_before['all']['coverage'],
-                    mean_best_iou=run_s.summary['all']['mean_best_iou'],
-                    per_size=run_s.per_size(configured=True),
-                    num_priors=num_priors(run_s.fitted_generator or run_s.generator, h, w),
-                    flops=flops,
-                    relative_flops=flops / flops0,
-                    fitted_anchor_generator=without_scope(run_s.fitted_cfg or run_s.stock_cfg),
-                    fitted=run_s.fitted_cfg is not None,
-                    fit_error=run_s.fit_error,
-                    config=path,
-                )
-            )
-        reaching = [e for e in entries if e['coverage'] >= target]
-        best = (
-            min(reaching, key=lambda e: e['input_size'])
-            if reaching
-            else max(entries, key=lambda e: (e['coverage'], -e['input_size']))
-        )
-        size = best['input_size']
-        why = (
-            f'the smallest input size whose fitted coverage reaches {target:g}'
-            if reaching
-            else f'no input size tried reaches coverage {target:g}: the one with the best coverage'
-        )
-        self.log(f'recommended input size: {size} ({why}; coverage {best["coverage"]:.4f})')
-        run_s, loaders, words, _ = runs[size]
-        if size == base_size and run_s.fitted_cfg is None:
-            self.log(
-                'the recommended size is the configured one, where the configured boxes are '
-                'kept: no fitted_config.py'
-            )
-        else:
-            self.write_fitted(run_s, size if size != base_size else None, loaders, words)
-        return dict(
-            input_sizes=entries,
-            target=target,
-            recommended_input_size=size,
-            recommendation=why,
-            finer_level=self.finer_level(run, model, h0, w0),
-        )
-
-    def finer_level(self, run: _SizeRun, model: Any, h: int, w: int) -> Dict:
-        """What one more level at half the finest stride would give (at the configured size)."""
-        gen = run.generator
-        first = min(range(gen.num_levels), key=lambda k: max(gen.strides[k]))
-        sw, sh = (float(v) for v in gen.strides[first])
-        fine = tuple(int(v) if float(v).is_integer() else v for v in (sw / 2, sh / 2))
-        stride = fine[0] if fine[0] == fine[1] else list(fine)
-        mins, maxs, ratios = stock_settings(gen, run.stock_cfg.get('ratios'))
-        features = backbone_features_at_stride(model, h, w, max(fine))
-        gen_cfg = sized_generator_cfg(
-            run.stock_cfg,
-            strides=[stride] + [list(s) if s[0] != s[1] else s[0] for s in gen.strides],
-            ratios=[list(ratios[first])] + [list(r) for r in ratios],
-            min_sizes=[round(mins[first] / 2, 2)] + [round(v, 2) for v in mins],
-            max_sizes=[round(mins[first], 2)] + [round(v, 2) for v in maxs],
-        )
-        extra = self.measure(run.cfg, gen_cfg, run.gt, 'the finer level')
-        self.log(f'--- a finer level at stride {fine[0]:g} (configured input size) ---')
-        self.fit_run(extra, strict=False)
-        note = (
-            f'the backbone computes stride-{fine[0]:g} feature maps (e.g. {features[0][0]}, '
-            f"{features[0][1]} channels): a level there needs the backbone's out_indices or the "
-            'neck to pass it on, and one more head level'
-            if features
-            else f'the backbone computes no stride-{fine[0]:g} feature map at this input: a finer '
-            'level needs another backbone'
-        )
-        return dict(
-            stride=stride,
-            backbone_features=[dict(module=m, channels=c) for m, c in features],
-            available=bool(features),
-            coverage_ceiling=extra.ceiling_summary['all']['coverage_ceiling'],
-            coverage=extra.coverage,
-            per_size=extra.per_size(),
-            num_priors=num_priors(extra.fitted_generator or extra.generator, h, w),
-            anchor_generator=without_scope(extra.fitted_cfg or gen_cfg),
-            note=note,
-        )

@@ -1,14 +1,14 @@
-"""Best default box of every ground truth, as the model's assigner sees it.
+"""The geometry: the best default box of every ground truth, and the grid's ceiling.
 
-The default boxes are the anchor generator's own ``grid_priors`` and the IoU
-is mmdet's ``bbox_overlaps``, evaluated with its float operations (bitwise the
-same values, tested) on the priors' grid: the overlap along x is computed once
-per column of the window and along y once per row. The figures are those of
-training (SSD §2.2
-"Matching strategy"): a ground truth is *covered* when its best default box
-has IoU ``>= pos_iou_thr``; otherwise it trains on the forced best match
-alone. IoU is computed against the default boxes near each ground truth
-only, which gives the same answer as the full ``(N, A)`` matrix:
+**Coverage.** The default boxes are the anchor generator's own ``grid_priors``
+and the IoU is mmdet's ``bbox_overlaps``, evaluated with its float operations
+(bitwise the same values, tested) on the priors' grid: the overlap along x is
+computed once per column of the window and along y once per row. The figures
+are those of training (SSD §2.2 "Matching strategy"): a ground truth is
+*covered* when its best default box has IoU ``>= pos_iou_thr``; otherwise it
+trains on the forced best match alone. IoU is computed against the default
+boxes near each ground truth only, which gives the same answer as the full
+``(N, A)`` matrix:
 
 * the best box of each shape sits at the grid centre nearest to the ground
   truth's centre (IoU falls with the centre offset along each axis);
@@ -19,10 +19,54 @@ only, which gives the same answer as the full ``(N, A)`` matrix:
 Positives per ground truth are counted per ground truth, as if it were alone
 in its image (the assigner gives a default box shared by two ground truths to
 the one it overlaps more).
+
+**The ceiling.** SSD's default boxes sit at the centres of the feature-map
+cells (SSD §2.2: ``((i + 0.5)/|f_k|, (j + 0.5)/|f_k|)``); sizes and aspect
+ratios are free, the centres are not. So for every ground truth there is a
+best IoU that no choice of ``min_sizes``, ``max_sizes`` or ``ratios`` can
+beat: that of the best axis-aligned box of *any* shape centred on a grid
+point. Its share of ground truths at ``>= pos_iou_thr`` is the coverage
+ceiling; a fit can only approach it, and only a larger input, a finer level
+or a lower threshold raise it.
+
+Put the grid point at the origin, the ground truth ``(g_w, g_h)`` centred
+``(d_x, d_y) >= 0`` away. A box ``(w, h)`` centred at the origin overlaps it
+along x by
+
+    i_x(w) = clamp(min(w, g_w, (w + g_w)/2 - d_x), 0)
+
+(likewise ``i_y``), and IoU = I / (S - I) with ``I = i_x i_y`` and
+``S = w h + g_w g_h``. IoU rises with ``t = I / S`` (IoU = t / (1 - t)), so
+maximise ``t``:
+
+* ``w <= g_w - 2 d_x`` (the box inside the object along x): ``i_x = w`` and
+  ``t = w i_y / (w h + G)`` rises with ``w``;
+* ``w >= g_w + 2 d_x`` (the object inside the box along x): ``i_x = g_w`` and
+  ``t`` falls with ``w``;
+* in between, ``i_x = (w - a)/2`` with ``a = 2 d_x - g_w``, and
+  ``d/dw [(w - a) / (w h + G)] = (G + a h) / (w h + G)^2`` has one sign for
+  all ``w``: ``t`` is monotonic in ``w`` there.
+
+So for any ``h`` the best ``w`` is one of the two ends,
+``w = g_w - 2 d_x`` (if positive: the box edge on the object's near edge) or
+``w = g_w + 2 d_x`` (the box edge on its far edge), and the same holds for
+``h`` given ``w``. The maximum of a function monotonic in each coordinate
+over a rectangle is at a corner, so the best IoU is the largest of four
+closed forms (:func:`best_centred_iou`):
+
+* inside on both axes: ``(g_w - 2 d_x)(g_h - 2 d_y) / (g_w g_h)``;
+* around on both: ``g_w g_h / ((g_w + 2 d_x)(g_h + 2 d_y))``;
+* inside along x, around along y:
+  ``(g_w - 2 d_x) g_h / (g_w g_h + 2 d_y (g_w - 2 d_x))`` (and the mirror).
+
+IoU only falls as the centre moves away (``i_x`` falls with ``d_x`` for
+every ``w``), so the best grid point of a level is the centre nearest to the
+object's centre along each axis, and the ceiling is the best level's.
 """
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +75,12 @@ from torch import Tensor
 from .ground_truth import GroundTruth
 
 SIZE_BINS = ('small', 'medium', 'large')  # COCO: area < 32^2, < 96^2, above
+# Cells x shapes whose IoU one step of ``_match_level`` evaluates (about 16 MB per float32
+# temporary, a few of them alive at once).
+_STEP_ELEMENTS = 1 << 22
+# A ground truth counts as reachable at ``ceiling >= thr - _TOL``: the
+# ceiling stays an upper bound of what bbox_overlaps' float32 gives.
+_TOL = 1e-6
 
 
 @dataclass
@@ -44,8 +94,7 @@ class MatchResult:
         num_pos: ``(N,)`` default boxes at IoU ``>= pos_iou_thr``, plus the
             forced best match when none is (if its IoU is ``> 0`` and
             ``>= min_pos_iou``).
-        pos_levels: ``(N, L)`` positives per level (the forced match on its
-            level).
+        pos_levels: ``(N, L)`` positives per level (the forced match on its level).
         pos_iou_thr: The threshold used.
     """
 
@@ -54,6 +103,28 @@ class MatchResult:
     num_pos: np.ndarray
     pos_levels: np.ndarray
     pos_iou_thr: float
+
+
+@dataclass
+class Ceiling:
+    """Per ground truth, the best IoU of any box centred on the grid.
+
+    Attributes:
+        best_iou: ``(N,)`` the ceiling (float64).
+        level: ``(N,)`` the level that gives it (lowest on ties).
+        offsets: ``(N, 2)`` ``(d_x, d_y)`` to the nearest centre of that level.
+        pos_iou_thr: The matching threshold.
+    """
+
+    best_iou: np.ndarray
+    level: np.ndarray
+    offsets: np.ndarray
+    pos_iou_thr: float
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """``(N,)`` bool: some box centred on the grid reaches ``pos_iou_thr``."""
+        return self.best_iou >= self.pos_iou_thr - _TOL
 
 
 def size_bin(boxes: np.ndarray) -> np.ndarray:
@@ -94,41 +165,10 @@ def _reach(g_size: Tensor, g_other: Tensor, a_size: Tensor, a_other: Tensor, thr
     return ((g_size[:, None] + a_size[None]) / 2 - need).amax(dim=1)
 
 
-# Cells x shapes whose IoU one step of ``_match_level`` evaluates (about 16 MB per float32
-# temporary, a few of them alive at once).
-_STEP_ELEMENTS = 1 << 22
-
-
-def _axis_tables(
-    priors: Tensor, featmap: Tuple[int, int], num_shapes: int
-) -> Tuple[Tensor, Tensor]:
-    """``(fw, A, 2)`` x-extents per column and ``(fh, A, 2)`` y-extents per row of a level's priors.
-
-    mmdet's ``grid_priors`` adds the shift of a cell to each base box, so a
-    prior's x-extent depends on its column and shape only, and its y-extent on
-    its row and shape: the ``(fh * fw * A, 4)`` priors are an outer product of
-    these two tables (checked here, exactly).
-    """
-    fh, fw = featmap
-    grid = priors.view(fh, fw, num_shapes, 4)
-    xs = grid[0, :, :, 0::2].contiguous()
-    ys = grid[:, 0, :, 1::2].contiguous()
-    if not (
-        torch.equal(grid[..., 0::2], xs.expand(fh, -1, -1, -1))
-        and torch.equal(grid[..., 1::2], ys[:, None].expand(-1, fw, -1, -1))
-    ):
-        raise RuntimeError("the anchor generator's priors are not a regular grid of base boxes")
-    return xs, ys
-
-
 def _axis_overlap(g1: Tensor, g2: Tensor, index: Tensor, table: Tensor) -> Tuple[Tensor, Tensor]:
-    """Overlap and prior extent along one axis, ``(n, P, A)`` each.
-
-    Args:
-        g1, g2: ``(n,)`` ground-truth start and end along the axis.
-        index: ``(n, P)`` columns (or rows) of the window, inside the grid.
-        table: ``(F, A, 2)`` prior start and end per column (or row) and shape.
-    """
+    """Overlap and prior extent along one axis, ``(n, P, A)`` each, of ground truths from
+    ``g1`` to ``g2`` ``(n,)`` with the priors of columns (or rows) ``index`` ``(n, P)``,
+    whose start and end per shape ``table`` ``(F, A, 2)`` holds."""
     ext = table[index]  # (n, P, A, 2)
     lo, hi = ext[..., 0], ext[..., 1]
     # mmdet's bbox_overlaps: rb - lt, clamped at 0
@@ -139,11 +179,7 @@ def _axis_overlap(g1: Tensor, g2: Tensor, index: Tensor, table: Tensor) -> Tuple
 
 
 def _match_level(
-    gt: Tensor,
-    priors: Tensor,
-    featmap: Tuple[int, int],
-    geometry: Tuple,
-    thr: float,
+    gt: Tensor, priors: Tensor, featmap: Tuple[int, int], geometry: Tuple, thr: float
 ) -> Tuple[Tensor, Tensor]:
     """Best IoU and count of IoU ``>= thr`` of ``(n, 4)`` ground truths on one level.
 
@@ -151,12 +187,21 @@ def _match_level(
     the float operations of mmdet's ``bbox_overlaps`` (overlap ``wx * wy``,
     union ``area_g + area_p - overlap`` floored at 1e-6), so the values are
     bitwise the same; but the per-axis overlaps are computed once per column
-    and row of the window (the priors are a grid), not once per prior.
+    and row of the window, not once per prior: mmdet's ``grid_priors`` adds
+    the shift of a cell to each base box, so the ``(fh * fw * A, 4)`` priors
+    are an outer product of ``(fw, A, 2)`` x-extents per column and
+    ``(fh, A, 2)`` y-extents per row (checked here, exactly).
     """
     (sw, sh), (cx, cy), shapes = geometry
     fh, fw = featmap
     num_shapes = shapes.shape[0]
-    xs, ys = _axis_tables(priors, featmap, num_shapes)
+    grid = priors.view(fh, fw, num_shapes, 4)
+    xs, ys = grid[0, :, :, 0::2].contiguous(), grid[:, 0, :, 1::2].contiguous()
+    if not (
+        torch.equal(grid[..., 0::2], xs.expand(fh, -1, -1, -1))
+        and torch.equal(grid[..., 1::2], ys[:, None].expand(-1, fw, -1, -1))
+    ):
+        raise RuntimeError("the anchor generator's priors are not a regular grid of base boxes")
     gx1, gy1, gx2, gy2 = gt.unbind(1)
     gw, gh = gx2 - gx1, gy2 - gy1
     area_g = gw * gh
@@ -168,14 +213,13 @@ def _match_level(
     ry = torch.floor(_reach(gh, gw, ah, aw, thr) / sh + 0.5 + 1e-4).clamp(0, fh - 1).long()
     best = torch.empty(len(gt))
     count = torch.empty(len(gt), dtype=torch.long)
-    key = rx * fh + ry
+    key = rx * fh + ry  # ground truths of the same window size go together
     order = torch.argsort(key, stable=True)
     values, counts = torch.unique_consecutive(key[order], return_counts=True)
     start = 0
     for value, num in zip(values.tolist(), counts.tolist()):
         rxv, ryv = divmod(value, fh)
-        px, py = 2 * rxv + 1, 2 * ryv + 1
-        step = max(1, _STEP_ELEMENTS // (px * py * num_shapes))
+        step = max(1, _STEP_ELEMENTS // ((2 * rxv + 1) * (2 * ryv + 1) * num_shapes))
         for s0 in range(start, start + num, step):
             sel = order[s0 : min(s0 + step, start + num)]
             ix = ix0[sel, None] + torch.arange(-rxv, rxv + 1)  # (n, px)
@@ -187,8 +231,7 @@ def _match_level(
             union = (area_g[sel, None, None, None] + pw[:, None] * ph[:, :, None]).sub_(overlap)
             iou = overlap.div_(union.clamp_(min=1e-6))
             valid = ((ix >= 0) & (ix < fw))[:, None, :] & ((iy >= 0) & (iy < fh))[:, :, None]
-            iou.masked_fill_(~valid[..., None], -1.0)
-            iou = iou.view(len(sel), -1)
+            iou = iou.masked_fill_(~valid[..., None], -1.0).view(len(sel), -1)
             best[sel] = iou.amax(dim=1)
             count[sel] = (iou >= thr).sum(dim=1)
         start += num
@@ -262,23 +305,98 @@ def match_default_boxes(
     return MatchResult(best_iou, best_level, pos_levels.sum(1), pos_levels, float(pos_iou_thr))
 
 
-def _stats(result: MatchResult, sel: np.ndarray, num_levels: int) -> Dict:
-    n = int(sel.sum())
-    if n == 0:
-        return dict(num_gt=0, coverage=None, mean_best_iou=None, positives_per_gt=None)
-    best = result.best_iou[sel]
-    level = result.best_level[sel]
-    pos = result.pos_levels[sel].sum(0)
-    return dict(
-        num_gt=n,
-        coverage=float((best >= result.pos_iou_thr).mean()),
-        mean_best_iou=float(best.mean()),
-        positives_per_gt=float(result.num_pos[sel].mean()),
-        # share of ground truths whose best default box is on each level
-        best_match_levels=[float((level == k).mean()) for k in range(num_levels)],
-        # share of all positives (forced matches included) on each level
-        positive_levels=[float(p / max(pos.sum(), 1)) for p in pos],
+def shape_ious(wa: Tensor, ha: Tensor, gw: Tensor, gh: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+    """IoU of boxes ``(wa, ha)`` and ground truths ``(gw, gh)``, centres ``(dx, dy)`` apart.
+
+    Args:
+        wa, ha: ``(S, 1)`` box shapes (or any shape broadcasting with the rest).
+        gw, gh, dx, dy: ``(N,)`` ground-truth shapes and absolute centre offsets.
+
+    Returns:
+        ``(S, N)`` IoU.
+    """
+    ix = torch.minimum(torch.minimum(wa, gw), (wa + gw) / 2 - dx).clamp(min=0)
+    iy = torch.minimum(torch.minimum(ha, gh), (ha + gh) / 2 - dy).clamp(min=0)
+    inter = ix * iy
+    return inter / (wa * ha + gw * gh - inter).clamp(min=1e-6)
+
+
+def best_centred_iou(gw: Tensor, gh: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+    """Best IoU of any axis-aligned box centred ``(dx, dy)`` from a ``(gw, gh)`` box.
+
+    The largest of the four corner cases of the module docstring.
+
+    Args:
+        gw, gh: Ground-truth widths and heights (any broadcastable shapes).
+        dx, dy: Absolute centre offsets along x and y.
+
+    Returns:
+        The best IoU, broadcast shape, in ``[0, 1]``.
+    """
+    gw, gh, dx, dy = (torch.as_tensor(v, dtype=torch.float64) for v in (gw, gh, dx, dy))
+    area = gw * gh
+    in_w = (gw - 2 * dx).clamp(min=0)  # box edge on the near edge (0: impossible)
+    in_h = (gh - 2 * dy).clamp(min=0)
+    out_w, out_h = gw + 2 * dx, gh + 2 * dy  # box edge on the far edge
+    corners = torch.stack(
+        [
+            in_w * in_h / area,
+            area / (out_w * out_h),
+            in_w * gh / (area + 2 * dy * in_w),
+            in_h * gw / (area + 2 * dx * in_h),
+        ]
     )
+    return corners.amax(0)
+
+
+def grid_offsets(gt: GroundTruth, generator) -> List[Tuple[Tensor, Tensor]]:
+    """``(dx, dy)`` of every ground truth to the nearest centre of each level, ``(N,)`` each.
+
+    The centre index is rounded and clamped to the level's feature map
+    (``ceil(input / stride)`` cells per axis), so objects off the grid's edge
+    measure to the outermost centre.
+    """
+    boxes = torch.from_numpy(gt.boxes).float()
+    gx, gy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    shapes, inverse = np.unique(gt.input_shapes, axis=0, return_inverse=True)
+    inverse = torch.from_numpy(inverse.reshape(-1))
+    fm = [grid_sizes(generator, int(h), int(w)) for h, w in shapes]
+    out = []
+    for k, ((sw, sh), (cx, cy), _) in enumerate(level_geometry(generator)):
+        fh = torch.tensor([f[k][0] for f in fm])[inverse]
+        fw = torch.tensor([f[k][1] for f in fm])[inverse]
+        ix = torch.minimum(torch.round((gx - cx) / sw).clamp(min=0), (fw - 1).float())
+        iy = torch.minimum(torch.round((gy - cy) / sh).clamp(min=0), (fh - 1).float())
+        out.append(((gx - (cx + ix * sw)).abs(), (gy - (cy + iy * sh)).abs()))
+    return out
+
+
+def grid_ceiling(generator, gt: GroundTruth, pos_iou_thr: float) -> Ceiling:
+    """The ceiling of every ground truth over the generator's levels (sizes ignored)."""
+    boxes = torch.from_numpy(gt.boxes).double()
+    gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    offsets = grid_offsets(gt, generator)
+    per_level = torch.stack(
+        [best_centred_iou(gw, gh, dx.double(), dy.double()) for dx, dy in offsets]
+    )  # (L, N)
+    best, level = per_level.max(0)  # first maximum: lowest level on ties
+    offs = torch.stack([torch.stack(o, 1) for o in offsets]).double()  # (L, N, 2)
+    dxy = offs[level, torch.arange(len(gw))]
+    return Ceiling(best.numpy(), level.numpy(), dxy.numpy(), float(pos_iou_thr))
+
+
+def min_square_side(stride: float, thr: float) -> float:
+    """Smallest square side reaching ``thr`` with its centre ``stride / 2`` off on both axes.
+
+    The farthest an object's centre can be from its level's nearest centre
+    (inside the grid); the ceiling rises with the side, so bisection finds it.
+    """
+    lo, hi = 1e-3, 1e4 * stride
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
+        value = float(best_centred_iou(mid, mid, stride / 2, stride / 2))
+        lo, hi = (lo, mid) if value >= thr else (mid, hi)
+    return hi
 
 
 def by_size_bin(boxes: np.ndarray, stats: Callable[[np.ndarray], Dict]) -> Dict:
@@ -295,10 +413,37 @@ def summarize(result: MatchResult, boxes: np.ndarray) -> Dict:
     """Overall and per-size-bin figures of a :class:`MatchResult` (:func:`by_size_bin`), each
     ``num_gt``, ``coverage``, ``mean_best_iou``, ``positives_per_gt``,
     ``best_match_levels`` and ``positive_levels`` (shares per level)."""
-    num_levels = result.pos_levels.shape[1]
-    return by_size_bin(boxes, lambda sel: _stats(result, sel, num_levels))
+
+    def stats(sel: np.ndarray) -> Dict:
+        n = int(sel.sum())
+        if n == 0:
+            return dict(num_gt=0, coverage=None, mean_best_iou=None, positives_per_gt=None)
+        best, level = result.best_iou[sel], result.best_level[sel]
+        pos = result.pos_levels[sel].sum(0)
+        return dict(
+            num_gt=n,
+            coverage=float((best >= result.pos_iou_thr).mean()),
+            mean_best_iou=float(best.mean()),
+            positives_per_gt=float(result.num_pos[sel].mean()),
+            # share of ground truths whose best default box is on each level
+            best_match_levels=[float((level == k).mean()) for k in range(len(pos))],
+            # share of all positives (forced matches included) on each level
+            positive_levels=[float(p / max(pos.sum(), 1)) for p in pos],
+        )
+
+    return by_size_bin(boxes, stats)
 
 
-def stock_shapes(generator) -> Sequence[np.ndarray]:
-    """``(A, 2)`` box widths and heights per level (for the plots)."""
-    return [shapes.numpy() for _, _, shapes in level_geometry(generator)]
+def ceiling_stats(ceiling: Ceiling, boxes: np.ndarray) -> Dict:
+    """``coverage_ceiling`` and ``mean_iou_ceiling``, overall and per size bin
+    (:func:`by_size_bin`)."""
+
+    def stats(sel: np.ndarray) -> Dict:
+        if not sel.any():
+            return dict(coverage_ceiling=None, mean_iou_ceiling=None)
+        return dict(
+            coverage_ceiling=float(ceiling.reachable[sel].mean()),
+            mean_iou_ceiling=float(ceiling.best_iou[sel].mean()),
+        )
+
+    return by_size_bin(boxes, stats)

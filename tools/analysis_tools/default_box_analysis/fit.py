@@ -19,10 +19,10 @@ extra-square side and a ratio set is scored at once against the best IoU the
 other levels give, the best is kept, and the passes repeat until no level
 changes. A box shape's best IoU with a ground truth is at the grid centre
 nearest to its centre, so each candidate costs one vectorised IoU per ground
-truth (:func:`shape_ious`), the same figure ``bbox_overlaps`` gives on the
-generator's boxes (tested). The configured boxes are one of the candidates,
-so the fit never scores below them on the boxes it sees. Sizes are rounded
-to 0.01 px.
+truth (:func:`.coverage.shape_ious`), the same figure ``bbox_overlaps`` gives
+on the generator's boxes (tested). The configured boxes are one of the
+candidates, so the fit never scores below them on the boxes it sees. Sizes
+are rounded to 0.01 px.
 """
 
 import itertools
@@ -34,15 +34,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .ceiling import grid_offsets
-from .coverage import SIZE_BINS, size_bin
-from .errors import DefaultBoxesError
-from .ground_truth import GroundTruth
+from .coverage import SIZE_BINS, grid_offsets, shape_ious, size_bin
+from .ground_truth import DefaultBoxesError, GroundTruth
 
 _RATIO_GRID = (1.5, 2.0, 2.5, 3.0, 4.0)  # aspect ratios the search picks from, and the configured
 _MAX_PASSES = 4  # coordinate-ascent passes over the levels at most
 _SIZE_STEP = 1.12  # geometric step of the size grid
 _MAX_EXTRA = 3.0  # the extra square's side is 1 to 3 times min_size (max_size <= 9 min_size)
+
+# A level's choice: (index of min_size, index of the extra square's side, ratio indices).
+Choice = Tuple[int, int, Tuple[int, ...]]
 
 
 @dataclass
@@ -88,45 +89,6 @@ def stock_settings(generator, cfg_ratios: Sequence[Sequence[float]]) -> Tuple[Li
     return mins, maxs, [[float(r) for r in level] for level in cfg_ratios]
 
 
-def shape_ious(wa: Tensor, ha: Tensor, gw: Tensor, gh: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
-    """IoU of boxes ``(wa, ha)`` and ground truths ``(gw, gh)``, centres ``(dx, dy)`` apart.
-
-    Args:
-        wa, ha: ``(S, 1)`` box shapes (or any shape broadcasting with the rest).
-        gw, gh, dx, dy: ``(N,)`` ground-truth shapes and absolute centre offsets.
-
-    Returns:
-        ``(S, N)`` IoU.
-    """
-    ix = torch.minimum(torch.minimum(wa, gw), (wa + gw) / 2 - dx).clamp(min=0)
-    iy = torch.minimum(torch.minimum(ha, gh), (ha + gh) / 2 - dy).clamp(min=0)
-    inter = ix * iy
-    return inter / (wa * ha + gw * gh - inter).clamp(min=1e-6)
-
-
-def _size_grid(gt: GroundTruth, extra: Sequence[float]) -> np.ndarray:
-    sides = np.minimum(gt.boxes[:, 2] - gt.boxes[:, 0], gt.boxes[:, 3] - gt.boxes[:, 1])
-    low = max(1.0, 0.7 * float(np.quantile(sides, 0.001)))
-    high = 1.2 * float(gt.input_shapes.max())
-    num = int(math.ceil(math.log(high / low) / math.log(_SIZE_STEP))) + 1
-    grid = np.geomspace(low, high, num)
-    return np.unique(np.round(np.concatenate([grid, np.asarray(extra, float)]), 2))
-
-
-def _level_ious(sizes: Tensor, ratios: Tensor, gw, gh, dx, dy) -> Tuple[Tensor, Tensor]:
-    """IoU of every candidate shape of one level with every ground truth: ``(G, N)`` of the
-    squares of the ``G`` sizes, ``(G, R, N)`` of their ratio boxes (the better of wide, tall)."""
-    s = sizes[:, None]
-    square = shape_ious(s, s, gw, gh, dx, dy)
-    ratio = [
-        torch.maximum(
-            shape_ious(s * q, s / q, gw, gh, dx, dy), shape_ious(s / q, s * q, gw, gh, dx, dy)
-        )
-        for q in (math.sqrt(r) for r in ratios.tolist())
-    ]
-    return square, torch.stack(ratio, dim=1) if ratio else torch.zeros(len(sizes), 0, len(gw))
-
-
 def _split(score: float, num: int) -> Tuple[int, int, float]:
     """``(shortfall, covered, mean best IoU)`` of a :meth:`_Search.score` value."""
     short = int(math.ceil(-score / (num + 1) - 1e-9)) if score < 0 else 0
@@ -134,54 +96,45 @@ def _split(score: float, num: int) -> Tuple[int, int, float]:
     return short, int(math.floor(rest + 1e-9)), rest - math.floor(rest + 1e-9)
 
 
-def _ordered_bounds(
-    k: int, mins: List[float], maxs: List[float], order: List[int]
-) -> Optional[Tuple[float, float, float, float]]:
-    """``(lo_min, hi_min, lo_max, hi_max)`` that keep level ``k``'s sizes between its
-    neighbours' in stride order; None when the other levels are not ordered themselves."""
-    pos = order.index(k)
-    below, above = order[:pos], order[pos + 1 :]
-    lo_m = max((mins[q] for q in below), default=0.0)
-    hi_m = min((mins[q] for q in above), default=math.inf)
-    lo_x = max((maxs[q] for q in below), default=0.0)
-    hi_x = min((maxs[q] for q in above), default=math.inf)
-    if lo_m > hi_m + 1e-6 or lo_x > hi_x + 1e-6:
-        return None
-    return lo_m, hi_m, lo_x, hi_x
-
-
-# A level's choice: (index of min_size, index of the extra square's side, ratio indices).
-Choice = Tuple[int, int, Tuple[int, ...]]
-
-
 class _Search:
-    """What the search scores with: the candidate sizes and ratios, each level's IoU
-    tables, and the size bins of the ground truths with the coverage each must keep."""
+    """What the search scores with: the candidate sizes (a geometric grid over the ground
+    truths' sides, and the configured sides) and ratios, each level's IoU tables, and the
+    size bins of the ground truths with the covered count each must keep (``need``)."""
 
     def __init__(
         self, generator, gt: GroundTruth, grid_r: List[float], stock_sides: List[float], thr: float
     ) -> None:
-        self.sizes = _size_grid(gt, stock_sides)
-        self.grid_r = grid_r
-        self.thr = thr
+        sides = np.minimum(gt.boxes[:, 2] - gt.boxes[:, 0], gt.boxes[:, 3] - gt.boxes[:, 1])
+        low = max(1.0, 0.7 * float(np.quantile(sides, 0.001)))
+        high = 1.2 * float(gt.input_shapes.max())
+        grid = np.geomspace(
+            low, high, int(math.ceil(math.log(high / low) / math.log(_SIZE_STEP))) + 1
+        )
+        self.sizes = np.unique(np.round(np.concatenate([grid, np.asarray(stock_sides, float)]), 2))
+        self.grid_r, self.thr = grid_r, thr
         boxes = torch.from_numpy(gt.boxes).float()
         gw, gh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         self.num_gt = len(gw)
-        sizes, ratios = torch.from_numpy(self.sizes).float(), torch.tensor(grid_r).float()
-        # per level: (square IoUs (G, N), ratio-box IoUs (G, R, N))
-        self.levels = [
-            _level_ious(sizes, ratios, gw, gh, dx, dy) for dx, dy in grid_offsets(gt, generator)
-        ]
+        s = torch.from_numpy(self.sizes).float()[:, None]
+        # per level: the IoU of the squares of the G sizes (G, N), and of their ratio boxes,
+        # the better of wide and tall (G, R, N)
+        self.levels = []
+        for dx, dy in grid_offsets(gt, generator):
+            ratio = [
+                torch.maximum(
+                    shape_ious(s * q, s / q, gw, gh, dx, dy),
+                    shape_ious(s / q, s * q, gw, gh, dx, dy),
+                )
+                for q in (math.sqrt(r) for r in torch.tensor(grid_r).float().tolist())
+            ]
+            ratio = torch.stack(ratio, dim=1) if ratio else torch.zeros(len(s), 0, len(gw))
+            self.levels.append((shape_ious(s, s, gw, gh, dx, dy), ratio))
         self.bins = size_bin(gt.boxes)
         bin_ids = np.arange(len(SIZE_BINS))
         self.onehot = torch.from_numpy((self.bins[:, None] == bin_ids[None]).astype(np.float64))
-        self.need = torch.zeros(len(SIZE_BINS), dtype=torch.float64)  # set_floors sets it
+        self.need = torch.zeros(len(SIZE_BINS), dtype=torch.float64)  # fit_default_boxes sets it
         # the levels in stride order, for ordered_sizes
         self.order = sorted(range(len(self.levels)), key=lambda q: (max(generator.strides[q]), q))
-
-    def index_of(self, side: float) -> int:
-        """Index of the grid size nearest to ``side``."""
-        return int(np.argmin(np.abs(self.sizes - round(side, 2))))
 
     def settings(self, choice: Choice) -> Tuple[float, float]:
         """``(min_size, max_size)`` of a choice; the extra square's side is ``sqrt(min * max)``."""
@@ -210,49 +163,11 @@ class _Search:
         num = best.shape[-1]
         return -short * (num + 1) + covered.sum(-1).double() + best.double().mean(-1)
 
-    def set_floors(self, stock_best: Tensor, min_coverage: Optional[Dict[str, float]]) -> Dict:
-        """Set the covered ground truths each size bin must keep; returns the floors as shares.
-
-        A bin without a floor in ``min_coverage`` keeps the configured boxes'
-        count on the sample (so the configured boxes always meet it).
-        """
-        floors = dict(min_coverage or {})
-        unknown = set(floors) - set(SIZE_BINS)
-        if unknown:
-            raise DefaultBoxesError(
-                f'--min-coverage: unknown size bin(s) {sorted(unknown)}; give {list(SIZE_BINS)}'
-            )
-        need, used = [], {}
-        covered = (stock_best >= self.thr).numpy()
-        for b, name in enumerate(SIZE_BINS):
-            sel = self.bins == b
-            n = int(sel.sum())
-            if name in floors:
-                value = float(floors[name])
-                if not 0 <= value <= 1:
-                    raise DefaultBoxesError(f'--min-coverage {name}={value:g}: give 0 to 1')
-                need.append(math.ceil(value * n - 1e-9))
-            else:
-                need.append(int(covered[sel].sum()))
-                value = need[-1] / n if n else 0.0
-            used[name] = value
-        self.need = torch.tensor(need, dtype=torch.float64)
-        return used
-
-    def shortfall(self, best: Tensor) -> Dict[str, int]:
-        """Covered ground truths missing below each bin's floor, for the bins short of it."""
-        covered_bins = ((best >= self.thr).double() @ self.onehot).tolist()
-        return {
-            name: int(max(0, self.need[b] - covered_bins[b]))
-            for b, name in enumerate(SIZE_BINS)
-            if self.need[b] > covered_bins[b]
-        }
-
     def extra_sides(self, i: int, bounds: Optional[Tuple[float, ...]]) -> List[int]:
         """Indices of the extra square's sides that go with min size ``i``.
 
         From ``min_size`` to ``_MAX_EXTRA`` times it, and within ``bounds``
-        (:func:`_ordered_bounds`) when given: none when ``min_size`` is outside them.
+        (:meth:`bounds`) when given: none when ``min_size`` is outside them.
         """
         sizes = self.sizes
         js = [j for j in range(i, len(sizes)) if sizes[j] <= _MAX_EXTRA * sizes[i] + 1e-6]
@@ -265,13 +180,23 @@ class _Search:
             j for j in js if lo_x - 1e-6 <= round(float(sizes[j] ** 2 / sizes[i]), 2) <= hi_x + 1e-6
         ]
 
+    def bounds(
+        self, k: int, mins: List[float], maxs: List[float]
+    ) -> Optional[Tuple[float, float, float, float]]:
+        """``(lo_min, hi_min, lo_max, hi_max)`` that keep level ``k``'s sizes between its
+        neighbours' in stride order; None when the other levels are not ordered themselves."""
+        pos = self.order.index(k)
+        below, above = self.order[:pos], self.order[pos + 1 :]
+        lo_m = max((mins[q] for q in below), default=0.0)
+        hi_m = min((mins[q] for q in above), default=math.inf)
+        lo_x = max((maxs[q] for q in below), default=0.0)
+        hi_x = min((maxs[q] for q in above), default=math.inf)
+        if lo_m > hi_m + 1e-6 or lo_x > hi_x + 1e-6:
+            return None
+        return lo_m, hi_m, lo_x, hi_x
+
     def best_choice(
-        self,
-        k: int,
-        rest: Tensor,
-        choice: Choice,
-        num_ratios: int,
-        bounds: Optional[Tuple[float, ...]],
+        self, k: int, rest: Tensor, choice: Choice, num_ratios: int, bounds: Optional[Tuple]
     ) -> Choice:
         """The best choice of level ``k`` against ``rest``, the best IoU of the other levels.
 
@@ -297,8 +222,7 @@ class _Search:
                 cand = torch.maximum(base[None], picks)  # (C, N)
             else:
                 cand = base[None]
-            full = torch.maximum(cand[:, None], square[js][None])  # (C, J, N)
-            scores = self.score(full)
+            scores = self.score(torch.maximum(cand[:, None], square[js][None]))  # (C, J)
             flat = int(torch.argmax(scores))
             value = float(scores.reshape(-1)[flat])
             if value > best_value + 1e-9:
@@ -306,55 +230,51 @@ class _Search:
                 best_value, best = value, (i, js[jj], combos[c])
         return best
 
+    def ascend(
+        self,
+        state: List[Choice],
+        stock_sizes: Tuple[List[float], List[float]],
+        num_ratios: Optional[int],
+        ordered_sizes: bool,
+        log: Callable[[str], None],
+    ) -> Tuple[List[Choice], Tensor, List[str]]:
+        """Improve one level at a time, the others fixed, until a pass changes none.
 
-def _coordinate_ascent(
-    search: _Search,
-    state: List[Choice],
-    stock_sizes: Tuple[List[float], List[float]],
-    num_ratios: Optional[int],
-    ordered_sizes: bool,
-    log: Callable[[str], None],
-) -> Tuple[List[Choice], Tensor, List[str]]:
-    """Improve one level at a time, the others fixed, until a pass changes none.
-
-    Returns:
-        The choices, the ``(N,)`` best IoU they give, and notes on the
-        levels whose sizes could not be kept in stride order.
-    """
-    state = list(state)
-    num_levels = len(state)
-    cur_mins, cur_maxs = list(stock_sizes[0]), list(stock_sizes[1])  # the levels as they stand
-    current = [search.level_best(k, state[k]) for k in range(num_levels)]
-    num = search.num_gt
-    stock = _split(float(search.score(torch.stack(current).amax(0))), num)
-    notes: List[str] = []
-    for p in range(_MAX_PASSES):
-        moved = False
-        for k in range(num_levels):
-            others = [current[q] for q in range(num_levels) if q != k]
-            rest = torch.stack(others).amax(0) if others else torch.zeros_like(current[k])
-            bounds = _ordered_bounds(k, cur_mins, cur_maxs, search.order) if ordered_sizes else None
-            if ordered_sizes and bounds is None and p == 0:
-                notes.append(
-                    f"level {k}: the other levels' sizes do not rise with the stride, so "
-                    "this level's sizes are not kept between theirs"
-                )
-            n = len(state[k][2]) if num_ratios is None else num_ratios
-            choice = search.best_choice(k, rest, state[k], n, bounds)
-            if choice != state[k]:
-                state[k] = choice
-                current[k] = search.level_best(k, choice)
-                cur_mins[k], cur_maxs[k] = search.settings(choice)
-                moved = True
-        short, covered, mean = _split(float(search.score(torch.stack(current).amax(0))), num)
-        log(
-            f'fit pass {p + 1}: coverage {covered / num:.4f}, mean best IoU {mean:.4f} '
-            f'(configured boxes: {stock[1] / num:.4f}, {stock[2]:.4f}) on {num} ground truths'
-            + (f"; {short} short of the size bins' floors" if short else '')
-        )
-        if not moved:
-            break
-    return state, torch.stack(current).amax(0), notes
+        Returns:
+            The choices, the ``(N,)`` best IoU they give, and notes on the
+            levels whose sizes could not be kept in stride order.
+        """
+        state, num_levels, num = list(state), len(state), self.num_gt
+        cur_mins, cur_maxs = list(stock_sizes[0]), list(stock_sizes[1])  # the levels as they stand
+        current = [self.level_best(k, state[k]) for k in range(num_levels)]
+        stock = _split(float(self.score(torch.stack(current).amax(0))), num)
+        notes: List[str] = []
+        for p in range(_MAX_PASSES):
+            moved = False
+            for k in range(num_levels):
+                others = [current[q] for q in range(num_levels) if q != k]
+                rest = torch.stack(others).amax(0) if others else torch.zeros_like(current[k])
+                bounds = self.bounds(k, cur_mins, cur_maxs) if ordered_sizes else None
+                if ordered_sizes and bounds is None and p == 0:
+                    notes.append(
+                        f"level {k}: the other levels' sizes do not rise with the stride, so "
+                        "this level's sizes are not kept between theirs"
+                    )
+                n = len(state[k][2]) if num_ratios is None else num_ratios
+                choice = self.best_choice(k, rest, state[k], n, bounds)
+                if choice != state[k]:
+                    state[k], current[k] = choice, self.level_best(k, choice)
+                    cur_mins[k], cur_maxs[k] = self.settings(choice)
+                    moved = True
+            short, covered, mean = _split(float(self.score(torch.stack(current).amax(0))), num)
+            log(
+                f'fit pass {p + 1}: coverage {covered / num:.4f}, mean best IoU {mean:.4f} '
+                f'(configured boxes: {stock[1] / num:.4f}, {stock[2]:.4f}) on {num} ground truths'
+                + (f"; {short} short of the size bins' floors" if short else '')
+            )
+            if not moved:
+                break
+        return state, torch.stack(current).amax(0), notes
 
 
 def fit_default_boxes(
@@ -383,7 +303,7 @@ def fit_default_boxes(
         seed: Seed of the subset.
         min_coverage: Floors per size bin (``{'small': 0.6}``), shares of
             the bin's ground truths; bins not given keep the configured
-            boxes' coverage.
+            boxes' coverage on the sample (so the configured boxes always meet it).
         ordered_sizes: Keep sizes rising with the stride.
         log: Progress lines.
 
@@ -401,25 +321,52 @@ def fit_default_boxes(
             f'--max-ratios {num_ratios}: give 0 to {len(grid_r)} aspect ratios per level '
             f'(the search picks from {grid_r})'
         )
+    floors = dict(min_coverage or {})
+    unknown = set(floors) - set(SIZE_BINS)
+    if unknown:
+        raise DefaultBoxesError(
+            f'--min-coverage: unknown size bin(s) {sorted(unknown)}; give {list(SIZE_BINS)}'
+        )
     if len(gt) > max_samples:
-        rng = np.random.default_rng(seed)
-        gt = gt.subset(np.sort(rng.choice(len(gt), max_samples, replace=False)))
+        index = np.sort(np.random.default_rng(seed).choice(len(gt), max_samples, replace=False))
+        gt = GroundTruth(gt.boxes[index], gt.input_shapes[index], gt.num_images)
     extras = [math.sqrt(a * b) for a, b in zip(mins, maxs)]  # the extra squares' sides
     with torch.no_grad():
         search = _Search(generator, gt, grid_r, mins + extras, pos_iou_thr)
         initial = [
-            (search.index_of(m), search.index_of(e), tuple(grid_r.index(round(r, 4)) for r in rs))
+            (
+                int(np.argmin(np.abs(search.sizes - round(m, 2)))),
+                int(np.argmin(np.abs(search.sizes - round(e, 2)))),
+                tuple(grid_r.index(round(r, 4)) for r in rs),
+            )
             for m, e, rs in zip(mins, extras, ratios)
         ]
         stock_best = torch.stack([search.level_best(k, c) for k, c in enumerate(initial)]).amax(0)
-        floors = search.set_floors(stock_best, min_coverage)
-        state, best, notes = _coordinate_ascent(
-            search, initial, (mins, maxs), num_ratios, ordered_sizes, log
-        )
+        # the covered ground truths each size bin must keep
+        need, used, covered = [], {}, (stock_best >= pos_iou_thr).numpy()
+        for b, name in enumerate(SIZE_BINS):
+            sel = search.bins == b
+            n = int(sel.sum())
+            if name in floors:
+                value = float(floors[name])
+                if not 0 <= value <= 1:
+                    raise DefaultBoxesError(f'--min-coverage {name}={value:g}: give 0 to 1')
+                need.append(math.ceil(value * n - 1e-9))
+            else:
+                need.append(int(covered[sel].sum()))
+                value = need[-1] / n if n else 0.0
+            used[name] = value
+        search.need = torch.tensor(need, dtype=torch.float64)
+        state, best, notes = search.ascend(initial, (mins, maxs), num_ratios, ordered_sizes, log)
+    covered_bins = ((best >= pos_iou_thr).double() @ search.onehot).tolist()
+    shortfall = {
+        name: int(max(0, search.need[b] - covered_bins[b]))
+        for b, name in enumerate(SIZE_BINS)
+        if search.need[b] > covered_bins[b]
+    }
     result = FitResult(
-        [], [], [], sample_size=search.num_gt, floors=floors, shortfall=search.shortfall(best),
-        notes=notes,
-    )  # fmt: skip
+        [], [], [], sample_size=search.num_gt, floors=used, shortfall=shortfall, notes=notes
+    )
     for k, (stride, choice) in enumerate(zip(generator.strides, state)):
         if choice == initial[k]:
             min_size, max_size, level_ratios = round(mins[k], 2), round(maxs[k], 2), ratios[k]

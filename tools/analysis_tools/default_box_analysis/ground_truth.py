@@ -1,4 +1,5 @@
-"""The training set's ground-truth boxes as the network input sees them.
+"""What the tool reads from a config: the training boxes at the network input, the SSD
+anchor generator and the assigner's thresholds.
 
 Each dataset of ``train_dataloader`` (inside ``RepeatDataset`` or
 ``ConcatDataset``: :func:`train_datasets`) is built as the config's own class
@@ -12,19 +13,23 @@ are fitted to the objects themselves. Images are not opened.
 
 import copy
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ssd_plugin.apis.dataset_checks import cfg_get, leaf_datasets
+from ssd_plugin.apis.dataset_checks import cfg_get, dataset_problems, leaf_datasets
 
-from .errors import DefaultBoxesError
-
+ANCHOR_KEY = 'model.bbox_head.anchor_generator'
 FIXED_RESIZES = ('Resize', 'FixShapeResize')
 _RANDOM_RESIZES = ('RandomResize', 'RandomChoiceResize', 'RandomChoice')
 # steps that leave the boxes as they are, not noted as left out
 _UNNOTED = ('LoadImageFromFile', 'SafeLoadImageFromFile', 'LoadAnnotations', 'PackDetInputs')
+
+
+class DefaultBoxesError(Exception):
+    """Unusable input (config, dataset, options); the message says what and how to fix it."""
 
 
 @dataclass
@@ -51,47 +56,115 @@ class GroundTruth:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def subset(self, index: np.ndarray) -> 'GroundTruth':
-        """The boxes at ``index`` (same sources)."""
-        return GroundTruth(
-            self.boxes[index], self.input_shapes[index], self.num_images, 0, list(self.sources)
-        )
-
 
 def type_name(cfg: Any) -> str:
     """A config's ``type`` without its scope (``'mmdet.Resize'`` -> ``'Resize'``)."""
     return str(cfg_get(cfg, 'type', '')).rsplit('.', 1)[-1]
 
 
-def train_resize(pipeline: Optional[List[Any]], key: str) -> Tuple[Optional[Dict], List[str]]:
-    """The fixed ``Resize`` of a train pipeline, and notes on what was skipped.
+def anchor_generator_cfg(cfg: Any, config_path: str) -> Dict:
+    """The SSD anchor generator config of ``cfg.model.bbox_head``.
 
-    Returns:
-        ``(resize_cfg or None, notes)``. None means no resize: the boxes are
-        used at the image's own size.
+    A ``_scope_`` on the model or head (stamped by ``mmdet::`` bases) is
+    passed down, so that the generator is the class the model builds.
 
     Raises:
-        DefaultBoxesError: for a random resize (the input size is not fixed).
+        DefaultBoxesError: when the model has no SSD anchor generator.
     """
+    head = cfg_get(cfg_get(cfg, 'model'), 'bbox_head')
+    gen = cfg_get(head, 'anchor_generator')
+    gen_type = str(cfg_get(gen, 'type', ''))
+    if type_name(gen) != 'SSDAnchorGenerator':
+        found = f'{ANCHOR_KEY} is {gen_type!r}' if gen_type else f'the model has no {ANCHOR_KEY}'
+        raise DefaultBoxesError(
+            f'{config_path}: {found}. This tool measures and fits the default boxes of SSD '
+            f"({ANCHOR_KEY}=dict(type='SSDAnchorGenerator', ...)); for other anchor "
+            "generators (e.g. YOLO's) use mmdet's tools/analysis_tools/optimize_anchors.py."
+        )
+    out = copy.deepcopy(dict(gen))
+    scope = head.get('_scope_', cfg.model.get('_scope_'))
+    if scope is not None and '.' not in gen_type:
+        out.setdefault('_scope_', scope)
+    return out
+
+
+def without_scope(gen_cfg: Dict) -> Dict:
+    """An anchor generator config without the ``_scope_`` a base stamped on it."""
+    return {k: v for k, v in gen_cfg.items() if k != '_scope_'}
+
+
+def build_anchor_generator(gen_cfg: Dict, what: str = ANCHOR_KEY):
+    """Build the generator through the plugin's registry (the model's path)."""
+    from ssd_plugin.registry import TASK_UTILS
+
+    try:
+        return TASK_UTILS.build(copy.deepcopy(gen_cfg))
+    except Exception as err:
+        raise DefaultBoxesError(f'{what} does not build: {type(err).__name__}: {err}') from err
+
+
+def assigner_thresholds(cfg: Any) -> Tuple[float, float, List[str]]:
+    """``(pos_iou_thr, min_pos_iou, notes)`` of ``cfg.model.train_cfg.assigner``."""
+    assigner = ((cfg.get('model') or {}).get('train_cfg') or {}).get('assigner') or {}
     notes = []
-    found = None
-    for i, step in enumerate(pipeline or []):
-        name = type_name(step)
-        if name in _RANDOM_RESIZES:
-            raise DefaultBoxesError(
-                f'{key}.pipeline[{i}] is a {name}: the network input size changes from one '
-                'iteration to the next, so the default boxes have no single scale to be '
-                'measured at. Give a fixed size for the analysis, e.g. --cfg-options '
-                f"{key}.pipeline.{i}.type=Resize {key}.pipeline.{i}.scale='(W, H)'"
-            )
-        if name in FIXED_RESIZES:
-            if found is not None:
+    thr = assigner.get('pos_iou_thr')
+    if thr is None:
+        thr = 0.5
+        notes.append("model.train_cfg.assigner.pos_iou_thr is not set: using SSD's 0.5")
+    return float(thr), float(assigner.get('min_pos_iou', 0.0)), notes
+
+
+def check_train_data(cfg: Any, config_path: str) -> None:
+    """The run checks' dataset test on the training set, images left out.
+
+    Raises:
+        DefaultBoxesError: naming each missing annotation file or root and
+            how to get the data (``ssd_plugin.apis.dataset_checks.dataset_problems``).
+    """
+    problems, hints = dataset_problems(cfg, ['train_dataloader'], images=False)
+    if problems:
+        lines = [
+            f'Cannot analyse the default boxes of {config_path}: the training annotations are '
+            f'missing (relative paths are from {os.getcwd()}; images are not needed):'
+        ]
+        raise DefaultBoxesError('\n'.join(lines + [f'  - {p}' for p in problems] + hints))
+
+
+def train_datasets(cfg: Any) -> Iterator[Tuple[str, Dict, Optional[Dict], List[str]]]:
+    """``(key, copy of cfg, fixed Resize, left out)`` of every dataset of ``cfg.train_dataloader``.
+
+    The datasets inside wrappers (the run checks' :func:`leaf_datasets` walk),
+    each with the first fixed ``Resize`` of its train pipeline (None: the boxes
+    stay at the image's size) and the steps that change boxes but are left out
+    (random or photometric, and any later resize).
+
+    Raises:
+        DefaultBoxesError: no train dataloader, a leaf that is not a dataset
+            config, or a random resize (the input size is not fixed).
+    """
+    loader = cfg.get('train_dataloader')
+    if loader is None:
+        raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
+    for key, leaf in leaf_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        if not hasattr(leaf, 'get'):
+            raise DefaultBoxesError(f'{key} is not a dataset config: {leaf!r}')
+        leaf_copy, resize, notes = copy.deepcopy(dict(leaf)), None, []
+        for i, step in enumerate(leaf.get('pipeline') or []):
+            name = type_name(step)
+            if name in _RANDOM_RESIZES:
+                raise DefaultBoxesError(
+                    f'{key}.pipeline[{i}] is a {name}: the network input size changes from one '
+                    'iteration to the next, so the default boxes have no single scale to be '
+                    'measured at. Give a fixed size for the analysis, e.g. --cfg-options '
+                    f"{key}.pipeline.{i}.type=Resize {key}.pipeline.{i}.scale='(W, H)'"
+                )
+            if name in FIXED_RESIZES and resize is not None:
                 notes.append(f'{key}.pipeline[{i}] ({name}) ignored: only the first resize is used')
-            else:
-                found = dict(step)
-        elif name not in _UNNOTED:
-            notes.append(name)
-    return found, notes
+            elif name in FIXED_RESIZES:
+                resize = dict(step)
+            elif name not in _UNNOTED:
+                notes.append(name)
+        yield key, leaf_copy, resize, notes
 
 
 def resize_target(resize: Dict) -> Optional[Tuple[Any, Any]]:
@@ -125,22 +198,10 @@ def _resized_shape(w: float, h: float, resize: Optional[Dict], key: str) -> Tupl
     return int(new_w), int(new_h)
 
 
-def _build_dataset(leaf: Dict, key: str):
-    """The leaf's dataset class with its annotations loaded and filtered, no pipeline."""
-    from mmengine.registry import DefaultScope
-
-    from ssd_plugin.registry import DATASETS, SCOPE
-
-    leaf = dict(leaf, pipeline=[], serialize_data=False, lazy_init=False)
-    if DefaultScope.get_current_instance() is None:
-        DefaultScope.get_instance('default_boxes', scope_name=SCOPE)
-    try:
-        return DATASETS.build(leaf)
-    except Exception as err:
-        raise DefaultBoxesError(
-            f'{key} ({leaf.get("type")}, ann_file {leaf.get("ann_file")!r}) could not be read: '
-            f'{type(err).__name__}: {err}'
-        ) from err
+def pad_size_divisor(cfg: Any) -> int:
+    """The data preprocessor's ``pad_size_divisor`` (1 when unset)."""
+    preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    return int(preprocessor.get('pad_size_divisor', 1) or 1)
 
 
 def _dataset_boxes(
@@ -169,31 +230,6 @@ def _dataset_boxes(
     return boxes, pads[pair], int((~keep).sum())
 
 
-def pad_size_divisor(cfg: Any) -> int:
-    """The data preprocessor's ``pad_size_divisor`` (1 when unset)."""
-    preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
-    return int(preprocessor.get('pad_size_divisor', 1) or 1)
-
-
-def train_datasets(cfg: Any) -> Iterator[Tuple[str, Dict, Optional[Dict], List[str]]]:
-    """``(key, copy of cfg, fixed Resize, left out)`` of every dataset of ``cfg.train_dataloader``.
-
-    The datasets inside wrappers (the run checks' :func:`leaf_datasets` walk),
-    each with its train pipeline's :func:`train_resize`.
-
-    Raises:
-        DefaultBoxesError: no train dataloader, a leaf that is not a dataset
-            config, or a random resize.
-    """
-    loader = cfg.get('train_dataloader')
-    if loader is None:
-        raise DefaultBoxesError('the config has no train_dataloader.dataset to read boxes from')
-    for key, leaf in leaf_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
-        if not hasattr(leaf, 'get'):
-            raise DefaultBoxesError(f'{key} is not a dataset config: {leaf!r}')
-        yield (key, copy.deepcopy(dict(leaf)), *train_resize(leaf.get('pipeline'), key))
-
-
 def load_train_boxes(cfg: Any) -> GroundTruth:
     """Ground-truth boxes of ``cfg.train_dataloader`` at the network input.
 
@@ -208,19 +244,30 @@ def load_train_boxes(cfg: Any) -> GroundTruth:
         DefaultBoxesError: no train dataloader, a random resize, a dataset that
             cannot be read, or no box at all.
     """
+    from mmengine.registry import DefaultScope
+
+    from ssd_plugin.registry import DATASETS, SCOPE
+
+    if DefaultScope.get_current_instance() is None:
+        DefaultScope.get_instance('default_boxes', scope_name=SCOPE)
     divisor = pad_size_divisor(cfg)
     all_boxes, all_shapes = [np.zeros((0, 4))], [np.zeros((0, 2), np.int64)]
     num_images = num_ignored = 0
     sources = []
     for key, leaf, resize, _ in train_datasets(cfg):
-        dataset = _build_dataset(leaf, key)
+        try:  # the leaf's own class: its annotations loaded and filtered, no pipeline
+            dataset = DATASETS.build(dict(leaf, pipeline=[], serialize_data=False, lazy_init=False))
+        except Exception as err:
+            raise DefaultBoxesError(
+                f'{key} ({leaf.get("type")}, ann_file {leaf.get("ann_file")!r}) could not be '
+                f'read: {type(err).__name__}: {err}'
+            ) from err
         boxes, shapes, ignored = _dataset_boxes(dataset.data_list, resize, key, divisor)
         num_images += len(dataset.data_list)
         num_ignored += ignored
         how = (
-            'resized as '
-            + type_name(resize)
-            + f'({", ".join(f"{k}={v}" for k, v in resize.items() if k != "type")})'
+            f'resized as {type_name(resize)}'
+            f'({", ".join(f"{k}={v}" for k, v in resize.items() if k != "type")})'
             if resize is not None
             else 'no Resize in the train pipeline: image size'
         )

@@ -23,18 +23,17 @@ from torch import nn
 from ssd_plugin.apis.dataset_checks import cfg_get, leaf_datasets
 
 from .coverage import grid_sizes
-from .errors import DefaultBoxesError
 from .fit import stock_settings
 from .ground_truth import (
     FIXED_RESIZES,
+    DefaultBoxesError,
     pad_size_divisor,
     resize_target,
     train_datasets,
     type_name,
+    without_scope,
 )
 from .report import cfg_literal
-
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def configured_input(cfg: Any) -> Tuple[int, int]:
@@ -54,11 +53,19 @@ def configured_input(cfg: Any) -> Tuple[int, int]:
     )
 
 
+def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:
+    """``(h, w)`` of the network input at longer side ``size`` (padded to ``pad_size_divisor``)."""
+    w0, h0 = configured_input(cfg)
+    f = size / max(w0, h0)
+    d = pad_size_divisor(cfg)
+    return math.ceil(round(h0 * f) / d) * d, math.ceil(round(w0 * f) / d) * d
+
+
 def scaled_resizes(cfg: Any, f: float) -> Dict[str, Any]:
     """``{--cfg-options key: value}`` that scale every fixed resize of the dataloaders'
     pipelines by ``f`` (the datasets inside wrappers too: :func:`leaf_datasets`)."""
     changes = {}
-    for name in LOADERS:
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         for key, leaf in leaf_datasets(cfg_get(cfg.get(name), 'dataset'), f'{name}.dataset'):
             for j, step in enumerate(cfg_get(leaf, 'pipeline') or []):
                 kind = type_name(step)
@@ -82,17 +89,18 @@ def strides_for(
     640 / 3: 214). One number per level when both axes agree.
     """
 
-    def fits(stride: float, size: int, cells: int) -> bool:
-        return math.ceil(size / stride - 1e-6) == cells
-
     def pick(stride: float, size: int, cells: int) -> float:
-        if fits(stride, size, cells):
-            return stride
         exact = size / cells
-        for cand in (round(exact), math.ceil(exact), round(exact, 2), math.ceil(exact * 100) / 100):
-            if fits(cand, size, cells):
+        for cand in (
+            stride,
+            round(exact),
+            math.ceil(exact),
+            round(exact, 2),
+            math.ceil(exact * 100) / 100,
+        ):
+            if math.ceil(size / cand - 1e-6) == cells:
                 return cand
-        return size / cells
+        return exact
 
     out = []
     for (sw, sh), (fh, fw) in zip(strides, featmaps):
@@ -110,19 +118,9 @@ def featmap_sizes(model: nn.Module, h: int, w: int) -> List[Tuple[int, int]]:
     return [tuple(int(v) for v in f.shape[-2:]) for f in feats]
 
 
-class _TensorForward(nn.Module):
-    """``model._forward(x)``: backbone, neck and head, what the FLOP counter traces."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor):
-        return self.model._forward(x)
-
-
 def model_flops(model: nn.Module, h: int, w: int) -> int:
-    """FLOPs (fused multiply-adds) of one ``3 x h x w`` forward (mmengine's counter)."""
+    """FLOPs (fused multiply-adds) of one ``3 x h x w`` forward (mmengine's counter) of
+    ``model(x)``, which is ``model._forward(x)`` (mode ``'tensor'``): backbone, neck, head."""
     from mmengine.analysis import get_model_complexity_info
     from mmengine.logging import MMLogger
 
@@ -133,7 +131,7 @@ def model_flops(model: nn.Module, h: int, w: int) -> int:
     try:
         with torch.no_grad():
             info = get_model_complexity_info(
-                _TensorForward(model), input_shape=(3, h, w), show_table=False, show_arch=False
+                model, input_shape=(3, h, w), show_table=False, show_arch=False
             )
     finally:
         model.train(was_training)
@@ -147,12 +145,12 @@ def num_priors(generator, h: int, w: int) -> int:
     return sum(fh * fw * int(a) for (fh, fw), a in zip(maps, generator.num_base_priors))
 
 
-def input_shape_at(cfg: Any, size: int) -> Tuple[int, int]:
-    """``(h, w)`` of the network input at longer side ``size`` (padded to ``pad_size_divisor``)."""
-    w0, h0 = configured_input(cfg)
-    f = size / max(w0, h0)
-    d = pad_size_divisor(cfg)
-    return math.ceil(round(h0 * f) / d) * d, math.ceil(round(w0 * f) / d) * d
+def sized_generator_cfg(stock_cfg: Dict, **keys: Any) -> Dict:
+    """The anchor generator config with ``keys`` set: explicit ``min_sizes`` and
+    ``max_sizes``, so without the ``basesize_ratio_range`` and ``size_mode`` that derive them."""
+    gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
+    gen.update(keys)
+    return gen
 
 
 def resized_config(
@@ -198,14 +196,6 @@ def resized_config(
     return new, gen, loaders, words
 
 
-def sized_generator_cfg(stock_cfg: Dict, **keys: Any) -> Dict:
-    """The anchor generator config with ``keys`` set: explicit ``min_sizes`` and
-    ``max_sizes``, so without the ``basesize_ratio_range`` and ``size_mode`` that derive them."""
-    gen = {k: v for k, v in stock_cfg.items() if k not in ('basesize_ratio_range', 'size_mode')}
-    gen.update(keys)
-    return gen
-
-
 def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float) -> List[Tuple]:
     """``(module name, channels)`` of backbone modules whose output is at ``stride``.
 
@@ -217,16 +207,15 @@ def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float)
     """
     want = (math.ceil(h / stride - 1e-6), math.ceil(w / stride - 1e-6))
     found: List[Tuple] = []
-    hooks = []
-    for name, module in model.backbone.named_modules():
-        if name == '':
-            continue
 
-        def hook(_m, _i, out, name=name):
+    def hook(name: str):
+        def record(_m, _i, out) -> None:
             if torch.is_tensor(out) and out.dim() == 4 and tuple(out.shape[-2:]) == want:
                 found.append((f'backbone.{name}', int(out.shape[1])))
 
-        hooks.append(module.register_forward_hook(hook))
+        return record
+
+    hooks = [m.register_forward_hook(hook(n)) for n, m in model.backbone.named_modules() if n]
     param = next(model.parameters())
     was_training = model.training
     model.eval()
@@ -239,3 +228,127 @@ def backbone_features_at_stride(model: nn.Module, h: int, w: int, stride: float)
             handle.remove()
     order = {name: i for i, (name, _) in enumerate(found)}
     return sorted(dict(found).items(), key=lambda item: (item[0].count('.'), order[item[0]]))
+
+
+def compare_input_sizes(analysis, run, base_size: int) -> Dict:
+    """Analyse and fit at each input size; recommend one; write its fitted config.
+
+    Args:
+        analysis: The :class:`.analysis.DefaultBoxAnalysis` (its options, ``measure``,
+            ``fit_run``, ``write_fitted`` and ``log``).
+        run: Its :class:`.analysis.SizeRun` at the configured size.
+        base_size: The configured input size (longer side).
+
+    Returns:
+        ``report.json``'s ``input_sizes``, ``target``, ``recommended_input_size``,
+        ``recommendation`` and ``finer_level``.
+    """
+    from ssd_plugin.registry import MODELS
+
+    cfg, target = run.cfg, analysis.target
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    h0, w0 = input_shape_at(cfg, base_size)
+    flops0 = model_flops(model, h0, w0)
+    runs = {base_size: (run, {}, [], (h0, w0))}
+    for size in sorted({int(s) for s in analysis.input_sizes} - {base_size}):
+        h, w = input_shape_at(cfg, size)
+        featmaps = featmap_sizes(model, h, w)
+        cfg_s, gen_cfg, loaders, words = resized_config(
+            cfg, run.generator, run.stock_cfg, size, featmaps
+        )
+        analysis.log(f'--- input size {size} ({w} x {h}) ---')
+        run_s = analysis.measure(cfg_s, gen_cfg)
+        analysis.fit_run(run_s, strict=False)
+        runs[size] = (run_s, loaders, words, (h, w))
+    entries = []
+    for size, (run_s, loaders, words, (h, w)) in sorted(runs.items()):
+        path = analysis.write_fitted(
+            run_s, size, loaders, words, name=f'fitted_config_{size}.py', quiet=True
+        )
+        flops = flops0 if size == base_size else model_flops(model, h, w)
+        entries.append(
+            dict(
+                input_size=size,
+                input_shape=[h, w],
+                coverage_ceiling=run_s.ceiling_summary['all']['coverage_ceiling'],
+                coverage=run_s.summary['all']['coverage'],
+                coverage_configured=run_s.summary_before['all']['coverage'],
+                mean_best_iou=run_s.summary['all']['mean_best_iou'],
+                per_size=run_s.per_size(configured=True),
+                num_priors=num_priors(run_s.fitted_generator or run_s.generator, h, w),
+                flops=flops,
+                relative_flops=flops / flops0,
+                fitted_anchor_generator=without_scope(run_s.fitted_cfg or run_s.stock_cfg),
+                fitted=run_s.fitted_cfg is not None,
+                fit_error=run_s.fit_error,
+                config=path,
+            )
+        )
+    reaching = [e for e in entries if e['coverage'] >= target]
+    best = (
+        min(reaching, key=lambda e: e['input_size'])
+        if reaching
+        else max(entries, key=lambda e: (e['coverage'], -e['input_size']))
+    )
+    size = best['input_size']
+    why = (
+        f'the smallest input size whose fitted coverage reaches {target:g}'
+        if reaching
+        else f'no input size tried reaches coverage {target:g}: the one with the best coverage'
+    )
+    analysis.log(f'recommended input size: {size} ({why}; coverage {best["coverage"]:.4f})')
+    run_s, loaders, words, _ = runs[size]
+    if size == base_size and run_s.fitted_cfg is None:
+        analysis.log(
+            'the recommended size is the configured one, where the configured boxes are '
+            'kept: no fitted_config.py'
+        )
+    else:
+        analysis.write_fitted(run_s, size if size != base_size else None, loaders, words)
+    return dict(
+        input_sizes=entries,
+        target=target,
+        recommended_input_size=size,
+        recommendation=why,
+        finer_level=finer_level(analysis, run, model, h0, w0),
+    )
+
+
+def finer_level(analysis, run, model: nn.Module, h: int, w: int) -> Dict:
+    """What one more level at half the finest stride would give (at the configured size)."""
+    gen = run.generator
+    first = min(range(gen.num_levels), key=lambda k: max(gen.strides[k]))
+    sw, sh = (float(v) for v in gen.strides[first])
+    fine = tuple(int(v) if float(v).is_integer() else v for v in (sw / 2, sh / 2))
+    stride = fine[0] if fine[0] == fine[1] else list(fine)
+    mins, maxs, ratios = stock_settings(gen, run.stock_cfg.get('ratios'))
+    features = backbone_features_at_stride(model, h, w, max(fine))
+    gen_cfg = sized_generator_cfg(
+        run.stock_cfg,
+        strides=[stride] + [list(s) if s[0] != s[1] else s[0] for s in gen.strides],
+        ratios=[list(ratios[first])] + [list(r) for r in ratios],
+        min_sizes=[round(mins[first] / 2, 2)] + [round(v, 2) for v in mins],
+        max_sizes=[round(mins[first], 2)] + [round(v, 2) for v in maxs],
+    )
+    extra = analysis.measure(run.cfg, gen_cfg, run.gt, 'the finer level')
+    analysis.log(f'--- a finer level at stride {fine[0]:g} (configured input size) ---')
+    analysis.fit_run(extra, strict=False)
+    note = (
+        f'the backbone computes stride-{fine[0]:g} feature maps (e.g. {features[0][0]}, '
+        f"{features[0][1]} channels): a level there needs the backbone's out_indices or the "
+        'neck to pass it on, and one more head level'
+        if features
+        else f'the backbone computes no stride-{fine[0]:g} feature map at this input: a finer '
+        'level needs another backbone'
+    )
+    return dict(
+        stride=stride,
+        backbone_features=[dict(module=m, channels=c) for m, c in features],
+        available=bool(features),
+        coverage_ceiling=extra.ceiling_summary['all']['coverage_ceiling'],
+        coverage=extra.summary['all']['coverage'],
+        per_size=extra.per_size(),
+        num_priors=num_priors(extra.fitted_generator or extra.generator, h, w),
+        anchor_generator=without_scope(extra.fitted_cfg or gen_cfg),
+        note=note,
+    )

@@ -1,246 +1,117 @@
-"""What the default-box tool reads from a config (the SSD anchor generator, the
-assigner's thresholds) and writes back: ``report.json`` and its text tables, the
-fitted config (inheriting the user's) and its ``--cfg-options`` line, checked
-against ``SSDConfigCheckHook``.
+"""What the tool shows and writes, from figures already computed: the text tables of
+``report.json``, the ceiling in words, the fitted config (inheriting the user's, checked
+against ``SSDConfigCheckHook``) and its ``--cfg-options`` line, and the two pictures
+(matplotlib, written as PNG).
 """
 
-import copy
+import os.path as osp
+import pprint
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from mmengine.config import ConfigDict
 
-from ssd_plugin.apis.dataset_checks import cfg_get
+from .coverage import SIZE_BINS, Ceiling, min_square_side, size_bin
+from .ground_truth import ANCHOR_KEY, DefaultBoxesError, GroundTruth
 
-from .coverage import SIZE_BINS
-from .errors import DefaultBoxesError
-from .ground_truth import type_name
-
-ANCHOR_KEY = 'model.bbox_head.anchor_generator'
 FITTED_KEYS = ('min_sizes', 'max_sizes', 'ratios')
+_MAX_POINTS = 20000  # scatter points drawn (a seeded random subset above)
 
 
-def anchor_generator_cfg(cfg: Any, config_path: str) -> Dict:
-    """The SSD anchor generator config of ``cfg.model.bbox_head``.
-
-    A ``_scope_`` on the model or head (stamped by ``mmdet::`` bases) is
-    passed down, so that the generator is the class the model builds.
-
-    Raises:
-        DefaultBoxesError: when the model has no SSD anchor generator.
-    """
-    head = cfg_get(cfg_get(cfg, 'model'), 'bbox_head')
-    gen = cfg_get(head, 'anchor_generator')
-    gen_type = str(cfg_get(gen, 'type', ''))
-    if type_name(gen) != 'SSDAnchorGenerator':
-        found = f'{ANCHOR_KEY} is {gen_type!r}' if gen_type else f'the model has no {ANCHOR_KEY}'
-        raise DefaultBoxesError(
-            f'{config_path}: {found}. This tool measures and fits the default boxes of SSD '
-            f"({ANCHOR_KEY}=dict(type='SSDAnchorGenerator', ...)); for other anchor "
-            "generators (e.g. YOLO's) use mmdet's tools/analysis_tools/optimize_anchors.py."
-        )
-    out = copy.deepcopy(dict(gen))
-    scope = head.get('_scope_', cfg.model.get('_scope_'))
-    if scope is not None and '.' not in gen_type:
-        out.setdefault('_scope_', scope)
-    return out
-
-
-def assigner_thresholds(cfg: Any) -> Tuple[float, float, List[str]]:
-    """``(pos_iou_thr, min_pos_iou, notes)`` of ``cfg.model.train_cfg.assigner``."""
-    assigner = ((cfg.get('model') or {}).get('train_cfg') or {}).get('assigner') or {}
-    notes = []
-    thr = assigner.get('pos_iou_thr')
-    if thr is None:
-        thr = 0.5
-        notes.append("model.train_cfg.assigner.pos_iou_thr is not set: using SSD's 0.5")
-    return float(thr), float(assigner.get('min_pos_iou', 0.0)), notes
-
-
-def build_anchor_generator(gen_cfg: Dict, what: str = ANCHOR_KEY):
-    """Build the generator through the plugin's registry (the model's path)."""
-    from ssd_plugin.registry import TASK_UTILS
-
-    try:
-        return TASK_UTILS.build(copy.deepcopy(gen_cfg))
-    except Exception as err:
-        raise DefaultBoxesError(f'{what} does not build: {type(err).__name__}: {err}') from err
-
-
-def without_scope(gen_cfg: Dict) -> Dict:
-    """An anchor generator config without the ``_scope_`` a base stamped on it."""
-    return {k: v for k, v in gen_cfg.items() if k != '_scope_'}
-
-
-def fitted_overrides(fit) -> Dict:
-    """The keys of the anchor generator the fit sets."""
-    return dict(
-        min_sizes=[float(v) for v in fit.min_sizes],
-        max_sizes=[float(v) for v in fit.max_sizes],
-        ratios=[[float(r) for r in level] for level in fit.ratios],
+def describe_ceiling(
+    ceiling: Ceiling, gt: GroundTruth, strides: Sequence[Tuple[float, float]]
+) -> List[str]:
+    """Plain-words lines: which ground truths the grid cannot cover, and why."""
+    thr = ceiling.pos_iou_thr
+    out = ~ceiling.reachable
+    n, n_out = len(out), int(out.sum())
+    if n_out == 0:
+        return [
+            f'grid ceiling: every ground truth can reach IoU >= {thr:g} with a box centred on '
+            'the default-box grid; the sizes and aspect ratios decide the coverage.'
+        ]
+    bins = size_bin(gt.boxes)
+    per_bin = ', '.join(
+        f'{int((out & (bins == i)).sum())} of {int((bins == i).sum())} {name}'
+        for i, name in enumerate(SIZE_BINS)
+        if (bins == i).any()
     )
-
-
-def cfg_literal(value: Any) -> str:
-    """A list literal without spaces (one shell word in ``--cfg-options``)."""
-    return repr(value).replace(' ', '')
-
-
-def fitted_keys(overrides: Dict) -> List[str]:
-    """The fitted keys first, then any other the override sets (strides, input_size)."""
-    return [k for k in FITTED_KEYS if k in overrides] + [
-        k for k in overrides if k not in FITTED_KEYS
+    wh, off = gt.boxes[out, 2:] - gt.boxes[out, :2], ceiling.offsets[out]
+    sw, sh = strides[0]
+    side = min_square_side(max(sw, sh), thr)
+    return [
+        f'grid ceiling: {n_out} of {n} ground truths ({n_out / n:.1%}; {per_bin}) cannot reach '
+        f'IoU {thr:g} with ANY box centred on the default-box grid, whatever its size and '
+        f'aspect ratio: coverage ceiling {1 - n_out / n:.4f}.',
+        f"why: default boxes are centred on their level's grid; on the finest level (stride "
+        f"{sw:g}) an object's centre can be up to {sw / 2:g} x {sh / 2:g} px from the nearest "
+        f'centre, and the offset costs a small object more IoU than a large one (at that worst '
+        f'offset a square needs a side of {side:.1f} px to reach {thr:g}). The objects out of '
+        f'reach are {np.median(wh[:, 0]):.1f} x {np.median(wh[:, 1]):.1f} px (median) and '
+        f'their centres {np.median(off[:, 0]):.1f} x {np.median(off[:, 1]):.1f} px (median) '
+        'from the nearest centre.',
+        'to raise the ceiling: a larger input (--input-sizes compares some), a finer level '
+        f'(stride {sw / 2:g}, reported with --input-sizes), or a lower pos_iou_thr; '
+        'no fit of sizes or aspect ratios can.',
     ]
 
 
-def cfg_options_line(overrides: Dict, extra: Sequence[str] = ()) -> str:
-    """``--cfg-options model.bbox_head.anchor_generator.min_sizes=[...] ...``, shell-quoted.
+def describe_fit_gap(
+    ceiling: Ceiling,
+    best_iou: np.ndarray,
+    gt: GroundTruth,
+    strides: Sequence[Tuple[float, float]],
+    sides: Sequence[Tuple[float, float]],
+) -> List[str]:
+    """Plain words on the ground truths the grid allows but the boxes miss.
 
     Args:
-        overrides: Anchor generator keys.
-        extra: More ``key=value`` words (the pipelines' resize at another size).
+        ceiling: The grid's ceiling.
+        best_iou: ``(N,)`` best IoU of the (fitted) default boxes.
+        gt: The ground truths.
+        strides: Per level.
+        sides: Per level, ``(min_size, extra square side)``.
     """
-    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in fitted_keys(overrides)]
-    return '--cfg-options ' + ' '.join(f"'{w}'" for w in words + list(extra))
+    gap = ceiling.reachable & (best_iou < ceiling.pos_iou_thr)
+    if not gap.any():
+        return []
+    levels = ceiling.level[gap]
+    k = int(np.bincount(levels).argmax())
+    wh = gt.boxes[:, 2:] - gt.boxes[:, :2]
+    lo, hi = np.quantile(np.sqrt(wh[:, 0] * wh[:, 1])[ceiling.level == k], [0.05, 0.95])
+    return [
+        f'fit gap: {int(gap.sum())} ground truths are within the ceiling but no default box '
+        f'reaches {ceiling.pos_iou_thr:g} for them; {float((levels == k).mean()):.0%} of them are '
+        f'best placed on level {k} (stride {strides[k][0]:g}), whose objects span '
+        f'{lo:.1f} to {hi:.1f} px (5th to 95th percentile, sqrt of the area) while its boxes '
+        f'have two sides, {sides[k][0]:.2f} px (the square and every ratio box) and '
+        f'{sides[k][1]:.2f} px (the extra square). SSD gives a level one size for its '
+        'ratio boxes: more ratios (--max-ratios) add shapes, not sizes; a larger input or a '
+        'finer level spreads the sizes over more levels.'
+    ]
 
 
-def plain(value: Any) -> Any:
-    """Config values as plain dicts, lists and tuples (for a config file's literals)."""
-    return ConfigDict(value=value).to_dict()['value']
-
-
-def check_fitted_config(path: str, cfg_options: Optional[Dict] = None) -> str:
-    """Build the model of ``path`` and run ``SSDConfigCheckHook``'s level checks.
-
-    Returns:
-        A line saying what was checked.
-
-    Raises:
-        DefaultBoxesError: when the config does not build or the check fails.
-    """
-    from mmengine.config import Config
-
-    from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
-    from ssd_plugin.registry import MODELS
-
-    try:
-        cfg = Config.fromfile(path)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-        model = MODELS.build(cfg.model)
-        SSDConfigCheckHook().check_feature_levels(model)
-    except Exception as err:
-        raise DefaultBoxesError(
-            f'the fitted config {path} fails to build or to pass SSDConfigCheckHook: '
-            f'{type(err).__name__}: {err}'
-        ) from err
-    gen = model.bbox_head.prior_generator
-    return (
-        f'{path} builds and passes SSDConfigCheckHook (levels, strides, boxes per location '
-        f'{list(gen.num_base_priors)} against a dummy forward)'
-    )
-
-
-def build_report(
-    config_path: str,
-    gt,
-    pos_iou_thr: float,
-    stock_cfg: Dict,
-    before: Dict,
-    after: Optional[Dict],
-    fitted_cfg: Optional[Dict],
-    notes: List[str],
-    ceiling: Dict,
-    ceiling_notes: List[str],
-    floors: Optional[Dict[str, float]],
-) -> Dict:
-    """The content of ``report.json``.
-
-    Args:
-        config_path: The analysed config.
-        gt: The :class:`GroundTruth` analysed.
-        pos_iou_thr: The matching threshold.
-        stock_cfg: The configured anchor generator.
-        before, after: :func:`summarize` outputs of the configured and the
-            fitted default boxes (``after`` only with ``--fit``).
-        fitted_cfg: The fitted anchor generator (with ``--fit``).
-        notes: Lines worth keeping (skipped transforms, unchanged levels).
-        ceiling: :func:`.ceiling.ceiling_stats` output: ``coverage_ceiling``
-            and ``mean_iou_ceiling``, overall and per size bin.
-        ceiling_notes: The ceiling in words, and how close the fit came.
-        floors: The coverage each size bin had to keep in the fit (on its
-            sample).
-
-    Returns:
-        A JSON-serialisable dict with ``coverage``, ``coverage_ceiling``,
-        ``mean_best_iou``, ``positives_per_gt`` (each ``{"before", "after"}``
-        but the ceiling), ``per_size``, ``num_gt``,
-        ``fitted_anchor_generator`` and details.
-    """
-
-    def pair(configured: Dict, fitted: Optional[Dict], key: str) -> Dict:
-        if fitted is None:
-            return dict(before=configured.get(key))
-        return dict(before=configured.get(key), after=fitted.get(key))
-
-    fields = ('coverage', 'mean_best_iou', 'positives_per_gt')
-    levels = ('best_match_levels', 'positive_levels')
-    after_all = after['all'] if after else None
-    report = dict(
-        config=config_path,
-        pos_iou_thr=pos_iou_thr,
-        num_gt=len(gt),
-        num_images=gt.num_images,
-        num_ignored=gt.num_ignored,
-        coverage=pair(before['all'], after_all, 'coverage'),
-        **ceiling['all'],  # coverage_ceiling, mean_iou_ceiling
-    )
-    report.update({key: pair(before['all'], after_all, key) for key in fields[1:]})
-    report['per_size'] = {
-        name: dict(
-            num_gt=stats['num_gt'],
-            **ceiling['per_size'][name],
-            **{key: pair(stats, after and after['per_size'][name], key) for key in fields + levels},
-        )
-        for name, stats in before['per_size'].items()
-    }
-    report['ceiling_notes'] = list(ceiling_notes)
-    report['fit_floors'] = floors
-    report['levels'] = {key: pair(before['all'], after_all, key) for key in levels}
-    report['anchor_generator'] = without_scope(stock_cfg)
-    report['fitted_anchor_generator'] = without_scope(fitted_cfg) if fitted_cfg else None
-    report['sources'] = list(gt.sources)
-    report['notes'] = list(notes)
-    return report
-
-
-def _pct(x: Optional[float]) -> str:
+def _num(x: Optional[float]) -> str:
     return '     -' if x is None else f'{x:6.3f}'
 
 
 def format_table(report: Dict) -> str:
-    """The report as a text table (one row per size bin, configured -> fitted)."""
+    """``report.json``'s figures as a text table (one row per size bin, configured -> fitted),
+    and the share of best matches and of positives per level."""
     fitted = 'after' in report['coverage']
-    head = (
+    rows = [
         f'{"":8s} {"GT":>8s}  {"coverage":>15s}  {"ceiling":>7s}  {"mean best IoU":>15s}  '
         f'{"pos/GT":>15s}'
-    )
-    rows = [head]
-
-    def cells(entry: Dict) -> str:
-        out = []
+    ]
+    for name, entry in [('all', report)] + [(n, report['per_size'][n]) for n in SIZE_BINS]:
+        cells = []
         for key in ('coverage', 'mean_best_iou', 'positives_per_gt'):
-            pair = entry[key]
-            text = _pct(pair['before'])
-            text += f' -> {_pct(pair.get("after"))}' if fitted else ' ' * 10
-            out.append(f'{text:>15s}')
+            text = _num(entry[key]['before'])
+            text += f' -> {_num(entry[key].get("after"))}' if fitted else ' ' * 10
+            cells.append(f'{text:>15s}')
             if key == 'coverage':
-                out.append(f'{_pct(entry.get("coverage_ceiling")):>7s}')
-        return '  '.join(out)
-
-    rows.append(f'{"all":8s} {report["num_gt"]:8d}  {cells(report)}')
-    for name in SIZE_BINS:
-        entry = report['per_size'][name]
-        rows.append(f'{name:8s} {entry["num_gt"]:8d}  {cells(entry)}')
+                cells.append(f'{_num(entry.get("coverage_ceiling")):>7s}')
+        rows.append(f'{name:8s} {entry["num_gt"]:8d}  {"  ".join(cells)}')
     for key, title in (('best_match_levels', 'best match'), ('positive_levels', 'positives')):
         pair = report['levels'][key]
         text = ' '.join(f'{v:.2f}' for v in pair['before'])
@@ -251,7 +122,8 @@ def format_table(report: Dict) -> str:
 
 
 def format_sizes_table(sizes: Dict) -> str:
-    """The ``--input-sizes`` comparison as a text table."""
+    """The ``--input-sizes`` comparison (``report.json``'s ``input_sizes`` and
+    ``finer_level``) as a text table."""
     rows = [
         f'{"input":>6s} {"ceiling":>8s} {"coverage":>17s} {"small (ceil)":>15s} '
         f'{"priors":>8s} {"FLOPs x":>8s}'
@@ -280,3 +152,166 @@ def format_sizes_table(sizes: Dict) -> str:
         f'{fine["num_priors"]} priors; {fine["note"]}'
     )
     return '\n'.join(rows)
+
+
+def cfg_literal(value: Any) -> str:
+    """A literal without spaces (one shell word in ``--cfg-options``)."""
+    return repr(value).replace(' ', '')
+
+
+def write_fitted_config(
+    path: str,
+    config_path: str,
+    header: List[str],
+    overrides: Dict,
+    loaders: Optional[Dict] = None,
+    words: Sequence[str] = (),
+    cfg_options: Optional[Dict] = None,
+) -> Tuple[str, str]:
+    """Write a config that inherits ``config_path`` and sets ``overrides`` of its anchor
+    generator (and ``loaders``, the dataloaders at another input size); build its model and
+    run ``SSDConfigCheckHook``'s level checks (a dummy forward).
+
+    Args:
+        path: Where to write it.
+        config_path: The analysed config (``_base_``).
+        header: Comment lines.
+        overrides: Anchor generator keys, the fitted ones first in the file.
+        loaders: The changed parts of the dataloaders (pipelines written whole).
+        words: ``key=value`` words of ``loaders`` for the ``--cfg-options`` line.
+        cfg_options: The ``--cfg-options`` of the analysis, applied to the check too.
+
+    Returns:
+        ``(a line saying what was checked, the same boxes as a --cfg-options line)``.
+
+    Raises:
+        DefaultBoxesError: when the config does not build or the check fails.
+    """
+    from mmengine.config import Config
+
+    from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
+    from ssd_plugin.registry import MODELS
+
+    def plain(value: Any) -> Any:  # config values as plain dicts, lists and tuples
+        return ConfigDict(value=value).to_dict()['value']
+
+    keys = [k for k in FITTED_KEYS if k in overrides] + [
+        k for k in overrides if k not in FITTED_KEYS
+    ]
+    lines = [f'# {line}' for line in header] + [
+        f'_base_ = {osp.abspath(config_path)!r}',
+        '',
+        "# The default boxes and the input size change; levels are the base config's."
+        if loaders
+        else "# Only the default boxes change; levels and strides are the base config's.",
+        'model = dict(',
+        '    bbox_head=dict(',
+        '        anchor_generator=dict(',
+        *(f'            {key}={cfg_literal(plain(overrides[key]))},' for key in keys),
+        '        )',
+        '    )',
+        ')',
+        '',
+    ]
+    for key, value in (loaders or {}).items():
+        lines += [f'{key} = {pprint.pformat(plain(value), width=96, sort_dicts=False)}', '']
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+    try:
+        cfg = Config.fromfile(path)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        model = MODELS.build(cfg.model)
+        SSDConfigCheckHook().check_feature_levels(model)
+    except Exception as err:
+        raise DefaultBoxesError(
+            f'the fitted config {path} fails to build or to pass SSDConfigCheckHook: '
+            f'{type(err).__name__}: {err}'
+        ) from err
+    checked = (
+        f'{path} builds and passes SSDConfigCheckHook (levels, strides, boxes per location '
+        f'{list(model.bbox_head.prior_generator.num_base_priors)} against a dummy forward)'
+    )
+    words = [f'{ANCHOR_KEY}.{key}={cfg_literal(overrides[key])}' for key in keys] + list(words)
+    return checked, '--cfg-options ' + ' '.join(f"'{w}'" for w in words)
+
+
+def plot_best_iou_hist(
+    path: str, thr: float, title: str, values: Sequence[Tuple[str, Optional[np.ndarray]]]
+) -> None:
+    """Histogram of the best IoU per ground truth to ``path``: ``values`` ``(label, (N,)
+    array or None)`` of the configured boxes, the fitted ones and the grid ceiling (dotted),
+    with the matching threshold."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for (label, value), colour, ls in zip(values, ('tab:red', 'tab:blue', '0.4'), ('-', '-', ':')):
+        if value is None:
+            continue
+        cov = float((value >= thr - 1e-6).mean())
+        ax.hist(
+            np.clip(value, 0, 1), bins=np.linspace(0, 1, 51), histtype='step', lw=1.6, ls=ls,
+            color=colour, label=f'{label}: coverage {cov:.3f}, mean {value.mean():.3f}',
+        )  # fmt: skip
+    ax.axvline(thr, color='k', ls='--', lw=1, label=f'pos_iou_thr {thr:g}')
+    ax.set_xlabel('IoU of the best default box')
+    ax.set_ylabel('ground-truth boxes')
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc='upper left')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_shapes(
+    path: str,
+    boxes: np.ndarray,
+    shapes_before: Sequence[np.ndarray],
+    shapes_after: Optional[Sequence[np.ndarray]],
+    title: str,
+) -> None:
+    """Ground-truth ``(w, h)`` on log-log axes with each level's box shapes, to ``path``.
+
+    Args:
+        boxes: ``(N, 4)`` ground truths at the network input.
+        shapes_before: ``(A_k, 2)`` box widths/heights per level, configured.
+        shapes_after: The same for the fitted boxes.
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if len(w) > _MAX_POINTS:
+        idx = np.random.default_rng(0).choice(len(w), _MAX_POINTS, replace=False)
+        w, h = w[idx], h[idx]
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    ax.scatter(w, h, s=2, c='0.6', alpha=0.25, lw=0, rasterized=True, label='ground truth')
+    colours = plt.get_cmap('viridis')(np.linspace(0, 0.9, len(shapes_before)))
+    for which, marker, size, level_shapes in (
+        ('configured', 'o', 60, shapes_before),
+        ('fitted', 'x', 45, shapes_after or []),
+    ):
+        for k, shapes in enumerate(level_shapes):
+            style = dict(facecolors='none', edgecolors=[colours[k]], lw=1.5)
+            if marker == 'x':
+                style = dict(c=[colours[k]], lw=1.8)
+            label = f'level {k}, {which} ({marker})'
+            ax.scatter(shapes[:, 0], shapes[:, 1], s=size, marker=marker, label=label, **style)
+    lo = max(1.0, float(min(w.min(), h.min())) * 0.8)
+    hi = float(max(w.max(), h.max(), *[s.max() for s in shapes_before])) * 1.25
+    ax.set_xscale('log')
+    ax.set_yscale('log')
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel('width at the network input (px)')
+    ax.set_ylabel('height (px)')
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc='upper left', markerscale=0.8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
