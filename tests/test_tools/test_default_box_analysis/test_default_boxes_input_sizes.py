@@ -1,10 +1,12 @@
 """The config at another input size: strides, scaled boxes and pipelines, FLOPs."""
 
 import pytest
+import torch
 from default_boxes_test_utils import CONFIG
 from mmengine.config import Config
 
 from analysis_tools.default_box_analysis.ground_truth import (
+    DefaultBoxesError,
     anchor_generator_cfg,
     build_anchor_generator,
 )
@@ -76,3 +78,21 @@ def test_scaled_resizes_reach_wrappers_inside_concat_lists():
     datasets = cfg.train_dataloader.dataset.datasets
     assert tuple(datasets[0].pipeline[0].scale) == (200, 100)
     assert tuple(datasets[1].dataset.pipeline[0].scale) == (200, 100)
+
+
+def test_a_size_the_model_cannot_run_at_is_named():
+    """A kernel larger than a deep feature map (VGG16's extras below 300) ends the tool
+    with its error, naming the size, not with a traceback."""
+
+    class TooSmall(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def extract_feat(self, x):
+            return [self.conv(self.conv(x)[:, :3, ::64, ::64])]
+
+    model = TooSmall()
+    assert featmap_sizes(model, 256, 256) == [(2, 2)]
+    with pytest.raises(DefaultBoxesError, match=r'cannot run at 128x128'):
+        featmap_sizes(model, 128, 128)

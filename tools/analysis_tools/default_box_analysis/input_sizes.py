@@ -111,10 +111,20 @@ def strides_for(
 
 
 def featmap_sizes(model: nn.Module, h: int, w: int) -> List[Tuple[int, int]]:
-    """``(fh, fw)`` of the features the model's backbone and neck give at ``h x w``."""
+    """``(fh, fw)`` of the features the model's backbone and neck give at ``h x w``.
+
+    Raises:
+        DefaultBoxesError: naming the size, when the model cannot run at it (a
+            kernel larger than a deep feature map, as VGG16's extra layers below 300).
+    """
     from ssd_plugin.engine.hooks.ssd_config_check_hook import SSDConfigCheckHook
 
-    feats = SSDConfigCheckHook._dummy_features(model, h, w)
+    try:
+        feats = SSDConfigCheckHook._dummy_features(model, h, w)
+    except RuntimeError as err:
+        raise DefaultBoxesError(
+            f'--input-sizes: the model cannot run at {h}x{w} ({err}); give a larger size'
+        ) from None
     return [tuple(int(v) for v in f.shape[-2:]) for f in feats]
 
 
