@@ -135,7 +135,6 @@ class InvalidLossGuardHook(Hook):
         self.skipped = 0  # bad iterations in all
         self.consecutive = 0  # bad iterations in a row
         self._step_skipped = False  # in the current iteration
-        self._amp = False
         self._buffers: Optional[List[torch.Tensor]] = None
 
     # ------------------------------------------------------------------ the step
@@ -143,8 +142,8 @@ class InvalidLossGuardHook(Hook):
         """Wrap ``step`` of ``optim_wrapper`` (each member of a dict) with the check."""
         for wrapper in _optim_wrappers(optim_wrapper):
             if isinstance(wrapper, AmpOptimWrapper):
-                self._amp = True  # GradScaler skips inf/NaN steps itself
-            elif getattr(wrapper, '_invalid_loss_guard', None) is not self:
+                continue  # its GradScaler skips inf/NaN steps itself
+            if getattr(wrapper, '_invalid_loss_guard', None) is not self:
                 wrapper.step = self._guarded_step(wrapper, wrapper.step)
                 wrapper._invalid_loss_guard = self
 
