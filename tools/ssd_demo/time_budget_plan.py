@@ -39,8 +39,9 @@ PROBE_STEPS = 25  # training steps timed before the epochs are set, warm-up incl
 # checkpoint, the end of the processes, the loss curve and drawing 12 images, with
 # the epochs' own overhead (the loader restarting): about 8 s, 55 steps, in the
 # acceptance run of 2 x 16 images at 0.149 s a step (it planned with 80 and ended
-# 4 s before its expected end; docs/demo.md); the demo's last line prints the
-# expected and the real end.
+# 4 s before its expected end); with 2 x 8 at 0.114 s a step an acceptance run
+# ended 1 s before it (docs/demo.md). The demo's last line prints the expected
+# and the real end.
 TAIL_STEPS = 55
 MARGIN = 0.05  # the share of the budget kept free for the error of the estimate
 
