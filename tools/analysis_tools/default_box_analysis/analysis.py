@@ -205,9 +205,15 @@ class DefaultBoxAnalysis:
         before = match_default_boxes(generator, gt, self.thr, self.min_pos_iou, progress=progress)
         ceiling = grid_ceiling(generator, gt, self.thr)
         return SizeRun(
-            cfg, gen_cfg, generator, gt, before, summarize(before, gt.boxes), ceiling,
+            cfg,
+            gen_cfg,
+            generator,
+            gt,
+            before,
+            summarize(before, gt.boxes),
+            ceiling,
             ceiling_stats(ceiling, gt.boxes),
-        )  # fmt: skip
+        )
 
     def fit_run(self, run: SizeRun, strict: bool = True) -> None:
         """Fit ``run``'s boxes, keeping every size bin's floor on all its ground truths.
@@ -241,10 +247,17 @@ class DefaultBoxAnalysis:
         floors = dict(self.min_coverage or {})
         for _ in range(3):
             result = fit_default_boxes(
-                run.generator, run.stock_cfg.get('ratios'), run.gt, self.thr,
-                num_ratios=self.max_ratios, max_samples=self.fit_samples, seed=self.seed,
-                min_coverage=floors, ordered_sizes=self.ordered_sizes, log=self.log,
-            )  # fmt: skip
+                run.generator,
+                run.stock_cfg.get('ratios'),
+                run.gt,
+                self.thr,
+                num_ratios=self.max_ratios,
+                max_samples=self.fit_samples,
+                seed=self.seed,
+                min_coverage=floors,
+                ordered_sizes=self.ordered_sizes,
+                log=self.log,
+            )
             if result.shortfall:
                 missing = ', '.join(
                     f'{name} >= {result.floors[name]:.4f} ({num} ground truths short; ceiling '
@@ -359,9 +372,11 @@ class DefaultBoxAnalysis:
                 for g in (run.generator, run.fitted_generator)
             ]
             plot_shapes(
-                osp.join(self.out_dir, 'gt_shapes.png'), run.gt.boxes, *shapes,
+                osp.join(self.out_dir, 'gt_shapes.png'),
+                run.gt.boxes,
+                *shapes,
                 title=f'{name}: ground truth and default-box shapes',
-            )  # fmt: skip
+            )
         return report
 
     def _report(

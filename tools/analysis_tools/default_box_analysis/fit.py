@@ -118,6 +118,7 @@ class _Search:
         s = torch.from_numpy(self.sizes).float()[:, None]
         # per level: the IoU of the squares of the G sizes (G, N), and of their ratio boxes,
         # the better of wide and tall (G, R, N)
+        roots = [math.sqrt(r) for r in torch.tensor(grid_r).float().tolist()]  # float32 ratios
         self.levels = []
         for dx, dy in grid_offsets(gt, generator):
             ratio = [
@@ -125,7 +126,7 @@ class _Search:
                     shape_ious(s * q, s / q, gw, gh, dx, dy),
                     shape_ious(s / q, s * q, gw, gh, dx, dy),
                 )
-                for q in (math.sqrt(r) for r in torch.tensor(grid_r).float().tolist())
+                for q in roots
             ]
             ratio = torch.stack(ratio, dim=1) if ratio else torch.zeros(len(s), 0, len(gw))
             self.levels.append((shape_ious(s, s, gw, gh, dx, dy), ratio))
@@ -135,6 +136,10 @@ class _Search:
         self.need = torch.zeros(len(SIZE_BINS), dtype=torch.float64)  # fit_default_boxes sets it
         # the levels in stride order, for ordered_sizes
         self.order = sorted(range(len(self.levels)), key=lambda q: (max(generator.strides[q]), q))
+
+    def index_of(self, side: float) -> int:
+        """Index of the grid size nearest to ``side``."""
+        return int(np.argmin(np.abs(self.sizes - round(side, 2))))
 
     def settings(self, choice: Choice) -> Tuple[float, float]:
         """``(min_size, max_size)`` of a choice; the extra square's side is ``sqrt(min * max)``."""
@@ -334,11 +339,7 @@ def fit_default_boxes(
     with torch.no_grad():
         search = _Search(generator, gt, grid_r, mins + extras, pos_iou_thr)
         initial = [
-            (
-                int(np.argmin(np.abs(search.sizes - round(m, 2)))),
-                int(np.argmin(np.abs(search.sizes - round(e, 2)))),
-                tuple(grid_r.index(round(r, 4)) for r in rs),
-            )
+            (search.index_of(m), search.index_of(e), tuple(grid_r.index(round(r, 4)) for r in rs))
             for m, e, rs in zip(mins, extras, ratios)
         ]
         stock_best = torch.stack([search.level_best(k, c) for k, c in enumerate(initial)]).amax(0)

@@ -253,9 +253,14 @@ def plot_best_iou_hist(
             continue
         cov = float((value >= thr - 1e-6).mean())
         ax.hist(
-            np.clip(value, 0, 1), bins=np.linspace(0, 1, 51), histtype='step', lw=1.6, ls=ls,
-            color=colour, label=f'{label}: coverage {cov:.3f}, mean {value.mean():.3f}',
-        )  # fmt: skip
+            np.clip(value, 0, 1),
+            bins=np.linspace(0, 1, 51),
+            histtype='step',
+            lw=1.6,
+            ls=ls,
+            color=colour,
+            label=f'{label}: coverage {cov:.3f}, mean {value.mean():.3f}',
+        )
     ax.axvline(thr, color='k', ls='--', lw=1, label=f'pos_iou_thr {thr:g}')
     ax.set_xlabel('IoU of the best default box')
     ax.set_ylabel('ground-truth boxes')
