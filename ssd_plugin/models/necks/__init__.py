@@ -1,0 +1,3 @@
+from .skip_output_conv_fpn import SkipOutputConvFPN
+
+__all__ = ['SkipOutputConvFPN']
