@@ -6,9 +6,10 @@
 # downloaded).
 # Model: the plugin's SSD head on a tiny CSPDarknet with a 64-channel FPN,
 # four levels (32x32 to 4x4, strides 4-32), the stride-4 level without FPN's 3x3
-# output conv (SkipOutputConvFPN): 6 epochs, seeds 0-3, 0.537 / 0.462 / 0.505 /
-# 0.452 against 5 epochs of the full FPN, 0.508 / 0.454 / 0.469 / 0.442, in one
-# budget (docs/demo.md). 64 channels rather than 32: a step costs about 1.15x, but
+# output conv (SkipOutputConvFPN): a step 1.13x faster, so 6 epochs (seeds 0-3:
+# 0.537 / 0.462 / 0.505 / 0.452) in about the time of 5 of the full FPN (0.508 /
+# 0.454 / 0.469 / 0.442); the full 16 epochs lose 0.018 (0.620 against 0.638;
+# docs/demo.md). 64 channels rather than 32: a step costs about 1.15x, but
 # in the same training time they learn more (seed 0: 8 epochs at 64 channels 0.517;
 # 9 epochs at 48, 0.494, at 32, 0.476).
 # Default boxes fitted to the training set by tools/analysis_tools/default_boxes.py
@@ -78,8 +79,8 @@ model = dict(
         norm_cfg=norm_cfg,
         act_cfg=dict(type='SiLU'),
     ),
-    # mmdet's FPN without the 3x3 output conv on the stride-4 level (a quarter of the
-    # model's FLOPs): a step 1.15x faster, so 6 epochs where the recipe fitted 5
+    # mmdet's FPN without the 3x3 output conv on the stride-4 level, a quarter of the
+    # model's compute (get_flops.py: 0.153G -> 0.115G)
     neck=dict(
         type='ssd_plugin.SkipOutputConvFPN',
         in_channels=[32, 64, 128, 256],

@@ -23,8 +23,8 @@ class SkipOutputConvFPN(FPN):
     3x3 predictors (SSD's, §2.1) already reads each output through a 3x3
     window. In the demo's model (128 px input, 64 channels, strides 4-32) the
     stride-4 output convolution is 75.5 of 301.5 MFLOPs a forward pass
-    (``torch.utils.flop_counter``); leaving it out made a one-process training
-    step of 8 images 1.15x faster (``docs/demo.md``).
+    (``torch.utils.flop_counter``); leaving it out made the demo's training
+    step 1.13x faster (``docs/demo.md``).
 
     Args:
         in_channels, out_channels, num_outs, start_level, end_level,
