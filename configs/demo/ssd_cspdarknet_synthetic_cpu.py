@@ -8,10 +8,10 @@
 # four levels (32x32 to 4x4, strides 4-32), the stride-4 level without FPN's 3x3
 # output conv (SkipOutputConvFPN): a step 1.13x faster, so 6 epochs (seeds 0-3:
 # 0.537 / 0.462 / 0.505 / 0.452) in about the time of 5 of the full FPN (0.508 /
-# 0.454 / 0.469 / 0.442); the full 16 epochs lose 0.018 (0.620 against 0.638;
-# docs/demo.md). 64 channels rather than 32: a step costs about 1.15x, but
-# in the same training time they learn more (seed 0: 8 epochs at 64 channels 0.517;
-# 9 epochs at 48, 0.494, at 32, 0.476).
+# 0.454 / 0.469 / 0.442); epoch for epoch lower (5 epochs, four seeds: 0.461 against
+# 0.468; 16 epochs: 0.620 against 0.638; docs/demo.md). 64 channels rather than
+# 32: a step costs about 1.15x, but in the same training time they learn more (seed
+# 0: 8 epochs at 64 channels 0.517; 9 epochs at 48, 0.494, at 32, 0.476).
 # Default boxes fitted to the training set by tools/analysis_tools/default_boxes.py
 # --fit (mean best IoU 0.657 -> 0.700, every object covered at IoU 0.4 before and
 # after).
