@@ -5,7 +5,9 @@
 _base_ = '../demo/ssd_cspdarknet_synthetic_cpu.py'
 
 # Plain names resolve in mmdet's scope (the demo's loader is mmcv's LoadImageFromFile
-# here); the demo's own hooks keep their `ssd_plugin.` names.
+# here); the demo's own hooks keep their `ssd_plugin.` names, and so does its neck
+# (ssd_plugin.SkipOutputConvFPN, mmdet's FPN less one conv): the heads are compared on
+# the same backbone and neck.
 default_scope = 'mmdet'
 # mmdet's SSDAnchorGenerator defaults to scale_major=True, which orders the boxes of a
 # location differently: with the same weights it would be another model. With False,
