@@ -26,8 +26,10 @@ from typing import Dict, List, Optional
 
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
+from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
+from ssd_plugin.models import ProgressiveBatchResize
 from ssd_plugin.registry import HOOKS
 
 from .time_budget_plan import (
@@ -60,14 +62,18 @@ class TimeBudgetHook(Hook):
     configured ones, that end within ``budget_s`` seconds of ``started_at``.
 
     The plan is made on rank 0 from its steps and broadcast, so every process
-    trains the same epochs. Rank 0 prints the plan line and writes it to
+    trains the same epochs. Where the model's data preprocessor has a
+    ``ProgressiveBatchResize``, the steps before its ``begin_iter`` time the
+    full input and the ``probe_steps`` after it the smaller one, and the plan
+    counts each step at its own size. Rank 0 prints the plan line and writes it to
     ``WORK_DIR/time_budget_plan.json``.
 
     Args:
         budget_s: The budget, in seconds from ``started_at``.
         started_at: ``time.time()`` at the budget's start.
         probe_steps: Steps timed before the decision (fewer when an epoch is
-            shorter: the decision is made within the first epoch).
+            shorter: the decision is made within the first epoch), or after
+            ``ProgressiveBatchResize.begin_iter`` with one.
         warmup_steps: Of those, the first ones left out of the mean (slower:
             allocations, first kernels).
         tail_steps: What follows the last step (the final validation, the
@@ -103,6 +109,8 @@ class TimeBudgetHook(Hook):
         self._train_start = 0.0
         self._last = 0.0
         self._times: List[float] = []
+        self._small: List[bool] = []  # per timed step: at ProgressiveBatchResize's size
+        self._resize: Optional[ProgressiveBatchResize] = None
         self._decide_at = 0
         self.plan: Optional[Dict] = None
 
@@ -112,7 +120,17 @@ class TimeBudgetHook(Hook):
             raise TypeError(f'TimeBudgetHook fits epochs; the train loop is {type(loop).__name__}')
         if loop.iter != 0:
             raise ValueError('TimeBudgetHook plans a run from its start; it cannot resume one')
+        self._resize = _progressive_resize(runner.model)
         self._decide_at = min(self.probe_steps, len(loop.dataloader))
+        if self._resize is not None:
+            # Both sizes timed: the full input before begin_iter, the smaller one after.
+            if self._resize.begin_iter <= self.warmup_steps:
+                raise ValueError(
+                    f'ProgressiveBatchResize begins at step {self._resize.begin_iter}: the time '
+                    f'budget needs more than {self.warmup_steps} steps at the full input first '
+                    '(begin_iter)'
+                )
+            self._decide_at = min(self._resize.begin_iter + self.probe_steps, len(loop.dataloader))
         for scheduler in self._schedulers(runner):
             if scheduler.end == loop.max_iters and scheduler.begin < self._decide_at:
                 raise ValueError(
@@ -128,6 +146,7 @@ class TimeBudgetHook(Hook):
             return
         now = time.time()
         self._times.append(now - self._last)
+        self._small.append(self._resize is not None and self._resize.is_active(runner.iter, 0))
         self._last = now
         if runner.iter + 1 < self._decide_at:
             return
@@ -135,15 +154,29 @@ class TimeBudgetHook(Hook):
         steps = len(loop.dataloader)
         plan = [None]
         if is_main_process():
+            full = [t for t, small in zip(self._times, self._small) if not small]
+            small = [t for t, small in zip(self._times, self._small) if small]
+            step_s = mean_step_time(full, self.warmup_steps)
             made = plan_epochs(
                 budget_s=self.budget_s,
                 elapsed_s=self._train_start - self.started_at,
-                step_s=mean_step_time(self._times, self.warmup_steps),
+                step_s=step_s,
                 steps_per_epoch=steps,
                 startup_s=0.0,  # the processes are running: their start is in elapsed_s
                 max_epochs=loop.max_epochs,
                 tail_steps=self.tail_steps,
                 margin=self.margin,
+                # none timed (an epoch shorter than begin_iter): as dear as a full step
+                small_step_s=(
+                    None
+                    if self._resize is None
+                    else mean_step_time(small, self.warmup_steps)
+                    if small
+                    else step_s
+                ),
+                small_phase=(
+                    (self._resize.begin_iter, self._resize.end_epoch) if self._resize else (0, 0)
+                ),
             )
             plan = [dict(vars(made), line=made.line(self.started_at), steps_timed=len(self._times))]
         broadcast_object_list(plan)
@@ -194,3 +227,12 @@ class TimeBudgetHook(Hook):
         for hook in runner.hooks:
             if isinstance(hook, CheckpointHook) and hook.interval == old_epochs:
                 hook.interval = epochs
+
+
+def _progressive_resize(model) -> Optional[ProgressiveBatchResize]:
+    """The ``ProgressiveBatchResize`` among the batch augments of ``model``'s data
+    preprocessor, or None."""
+    model = model.module if is_model_wrapper(model) else model
+    augments = getattr(getattr(model, 'data_preprocessor', None), 'batch_augments', None)
+    found = [a for a in augments or () if isinstance(a, ProgressiveBatchResize)]
+    return found[0] if found else None

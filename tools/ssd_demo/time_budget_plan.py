@@ -11,6 +11,9 @@ The expected end of the demo, in seconds from the budget's start::
 
     elapsed + startup + epochs * steps_per_epoch * step + tail_steps * step
 
+(with the smaller input of ``ProgressiveBatchResize`` in the first epochs,
+those steps at their own measured time)
+
 ``elapsed``: spent before the first training step (set-up, the dataset,
 starting the training processes); ``startup``: any start still to come (none
 when the plan is made in the running training); ``tail_steps * step``: what follows
@@ -21,7 +24,7 @@ counted in steps so that it scales with the machine.
 import math
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 __all__ = [
     'PROBE_STEPS',
@@ -60,6 +63,9 @@ class TimeBudgetPlan:
         max_epochs: The recipe's epochs, the most the plan trains.
         epochs: The epochs planned (at least 1).
         expected_s: Expected end of the demo, seconds from the budget's start.
+        small_step_s: Measured seconds of one step at the smaller input of the
+            first epochs (``ProgressiveBatchResize``), or None.
+        small_steps: Of the planned steps, those at the smaller input.
     """
 
     budget_s: float
@@ -71,6 +77,8 @@ class TimeBudgetPlan:
     max_epochs: int
     epochs: int
     expected_s: float
+    small_step_s: Optional[float] = None
+    small_steps: int = 0
 
     @property
     def fits(self) -> bool:
@@ -90,8 +98,13 @@ class TimeBudgetPlan:
         """
         end = time.strftime('%H:%M:%S', time.localtime(start_time + self.expected_s))
         epochs = f'{self.epochs} epoch{"s" if self.epochs != 1 else ""}'
+        small = (
+            f' ({self.small_step_s * 1000:.0f} at the smaller input, {self.small_steps} steps)'
+            if self.small_step_s is not None and self.small_steps
+            else ''
+        )
         text = (
-            f'time budget {self.budget_s:.0f} s: measured {self.step_s * 1000:.0f} ms/step '
+            f'time budget {self.budget_s:.0f} s: measured {self.step_s * 1000:.0f} ms/step{small} '
             f'-> {epochs}, expected finish at {end} ({self.expected_s:.0f} s of '
             f'{self.budget_s:.0f}; {self.elapsed_s:.0f} s spent, {self.steps_per_epoch} '
             f'steps an epoch, {self.epoch_s:.0f} s each)'
@@ -124,9 +137,16 @@ def plan_epochs(
     max_epochs: int,
     tail_steps: float = TAIL_STEPS,
     margin: float = MARGIN,
+    small_step_s: Optional[float] = None,
+    small_phase: Tuple[int, int] = (0, 0),
 ) -> TimeBudgetPlan:
     """The most epochs, up to ``max_epochs``, whose expected end leaves ``margin`` of
     ``budget_s`` free; 1 when none does (the plan then says it does not fit).
+
+    With ``small_step_s``, the steps from ``small_phase[0]`` (a global step)
+    to the start of epoch ``small_phase[1]`` (0-based), as many of them as the
+    epochs hold, cost ``small_step_s`` each and the others ``step_s``
+    (``ProgressiveBatchResize``).
 
     Args:
         budget_s: The budget, seconds from its start.
@@ -135,8 +155,10 @@ def plan_epochs(
         steps_per_epoch: Training steps in one epoch.
         startup_s: Measured seconds to start and end the training processes.
         max_epochs: The recipe's epochs.
-        tail_steps: What follows the last step, in steps.
+        tail_steps: What follows the last step, in steps (at ``step_s``).
         margin: The share of the budget kept free.
+        small_step_s: Measured seconds of one step at the smaller input, or None.
+        small_phase: ``(begin_iter, end_epoch)`` of the smaller input.
     """
     if budget_s <= 0 or step_s <= 0 or steps_per_epoch < 1 or max_epochs < 1:
         raise ValueError(
@@ -144,10 +166,21 @@ def plan_epochs(
             f'1; got {budget_s}, {step_s}, {steps_per_epoch}, {max_epochs}'
         )
     tail_s = tail_steps * step_s
-    epoch_s = steps_per_epoch * step_s
-    free_s = budget_s * (1 - margin) - elapsed_s - max(startup_s, 0.0) - tail_s
-    epochs = int(min(max_epochs, max(1, math.floor(free_s / epoch_s))))
-    expected = elapsed_s + max(startup_s, 0.0) + epochs * epoch_s + tail_s
+    fixed_s = elapsed_s + max(startup_s, 0.0) + tail_s
+
+    def small_steps(epochs: int) -> int:
+        if small_step_s is None:
+            return 0
+        begin, end_epoch = small_phase
+        return max(0, min(end_epoch, epochs) * steps_per_epoch - begin)
+
+    def train_s(epochs: int) -> float:
+        small = small_steps(epochs)
+        return (epochs * steps_per_epoch - small) * step_s + small * (small_step_s or 0.0)
+
+    epochs = max_epochs  # the training time rises with the epochs: the last that fits
+    while epochs > 1 and fixed_s + train_s(epochs) > budget_s * (1 - margin):
+        epochs -= 1
     return TimeBudgetPlan(
         budget_s=budget_s,
         elapsed_s=elapsed_s,
@@ -157,7 +190,9 @@ def plan_epochs(
         tail_s=tail_s,
         max_epochs=max_epochs,
         epochs=epochs,
-        expected_s=expected,
+        expected_s=fixed_s + train_s(epochs),
+        small_step_s=small_step_s,
+        small_steps=small_steps(epochs),
     )
 
 

@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 from ssd_demo import time_budget_hook
 from ssd_demo.time_budget_hook import PLAN_FILE, TimeBudgetHook, read_plan
+from ssd_plugin.models import ProgressiveBatchResize
 
 
 class _Toy(BaseModel):
@@ -107,4 +108,32 @@ def test_a_schedule_that_depends_on_the_epochs_before_the_decision_is_refused(tm
     hook = TimeBudgetHook(budget_s=600, started_at=0, probe_steps=3)
     runner = _runner(tmp_path, epochs=4, hooks=[hook], cosine_begin=0)
     with pytest.raises(ValueError, match='begins at step 0, before the time budget decides'):
+        runner.train()
+
+
+def test_steps_at_a_progressive_resize_size_are_timed_and_planned_apart(tmp_path, monkeypatch):
+    # 4 steps an epoch; steps 0-1 at the full input (10 s each), then the smaller input
+    # (5 s each) up to the end of epoch 2: 6 small steps in any run of 2+ epochs. 3 epochs:
+    # 100 s spent + 6 x 10 + 6 x 5 = 190 s, within 195; counted all at 10 s, 220 would not.
+    ticks = iter([100, 110, 120, 125, 130])
+    monkeypatch.setattr(time_budget_hook, 'time', SimpleNamespace(time=lambda: next(ticks)))
+    hook = TimeBudgetHook(
+        budget_s=195, started_at=0, probe_steps=2, warmup_steps=0, tail_steps=0, margin=0
+    )
+    runner = _runner(tmp_path, epochs=6, hooks=[hook], decay='linear')
+    resize = ProgressiveBatchResize(size=(1, 1), begin_iter=2, end_epoch=2)
+    runner.model.data_preprocessor.batch_augments = torch.nn.ModuleList([resize])
+    runner.train()
+    assert runner.train_loop.max_epochs == 3
+    assert hook.plan['step_s'] == 10 and hook.plan['small_step_s'] == 5
+    assert hook.plan['small_steps'] == 6 and hook.plan['expected_s'] == pytest.approx(190)
+    assert 'measured 10000 ms/step (5000 at the smaller input, 6 steps)' in (hook.plan['line'])
+
+
+def test_a_progressive_resize_from_the_first_step_leaves_nothing_to_time(tmp_path, clock):
+    hook = TimeBudgetHook(budget_s=600, started_at=0, probe_steps=2, warmup_steps=0)
+    runner = _runner(tmp_path, epochs=4, hooks=[hook])
+    resize = ProgressiveBatchResize(size=(1, 1), begin_iter=0, end_epoch=2)
+    runner.model.data_preprocessor.batch_augments = torch.nn.ModuleList([resize])
+    with pytest.raises(ValueError, match='begins at step 0: the time budget needs more than 0'):
         runner.train()

@@ -1,0 +1,3 @@
+from .progressive_batch_resize import ProgressiveBatchResize
+
+__all__ = ['ProgressiveBatchResize']
