@@ -30,10 +30,10 @@ class ProgressiveBatchResize(nn.Module):
     only called with ``training=True`` by ``DetDataPreprocessor``) nothing
     changes.
 
-    In the demo (``configs/demo/ssd_cspdarknet_synthetic_cpu.py``) the first 4
-    epochs at 96 of 128 px cost 0.72x a step each, and 4 + 3 epochs gave bbox
-    mAP 0.528 over seeds 0-3 where 6 epochs at 128 px, in the same training
-    time, gave 0.489 (``docs/demo.md``).
+    In the demo (``configs/demo/ssd_cspdarknet_synthetic_cpu.py``) a step of 2 x 8
+    images at 96 of 128 px took 80 against 107 ms, and 4 + 3 epochs gave bbox
+    mAP 0.500 over seeds 0-7, every seed higher than 6 epochs at 128 px (0.478)
+    in about the same training time (``docs/demo.md``).
 
     Args:
         size: ``(h, w)`` of the batch in the small phase.
