@@ -70,29 +70,8 @@ def test_the_mean_step_leaves_out_the_warm_up():
 def test_steps_at_the_smaller_input_cost_their_own_time():
     # 10 steps an epoch, steps 3 to the end of epoch 4 at 0.5 s, the others at 1 s.
     # 1 epoch: 3 x 1 + 7 x 0.5 = 6.5 s; 6 epochs: 23 full steps + 37 small = 41.5 s.
-    one = plan_epochs(
-        6.5,
-        0,
-        1.0,
-        10,
-        0,
-        max_epochs=1,
-        tail_steps=0,
-        margin=0,
-        small_step_s=0.5,
-        small_phase=(3, 4),
-    )
+    small = dict(tail_steps=0, margin=0, small_step_s=0.5, small_phase=(3, 4))
+    one = plan_epochs(6.5, 0, 1.0, 10, 0, max_epochs=1, **small)
     assert one.small_steps == 7 and one.expected_s == pytest.approx(6.5)
-    six = plan_epochs(
-        42,
-        0,
-        1.0,
-        10,
-        0,
-        max_epochs=9,
-        tail_steps=0,
-        margin=0,
-        small_step_s=0.5,
-        small_phase=(3, 4),
-    )
+    six = plan_epochs(42, 0, 1.0, 10, 0, max_epochs=9, **small)
     assert six.epochs == 6 and six.small_steps == 37 and six.expected_s == pytest.approx(41.5)
