@@ -157,6 +157,11 @@ class TimeBudgetHook(Hook):
             full = [t for t, small in zip(self._times, self._small) if not small]
             small = [t for t, small in zip(self._times, self._small) if small]
             step_s = mean_step_time(full, self.warmup_steps)
+            small_step_s, small_phase = None, (0, 0)
+            if self._resize is not None:
+                # none timed (an epoch shorter than begin_iter): as dear as a full step
+                small_step_s = mean_step_time(small, self.warmup_steps) if small else step_s
+                small_phase = (self._resize.begin_iter, self._resize.end_epoch)
             made = plan_epochs(
                 budget_s=self.budget_s,
                 elapsed_s=self._train_start - self.started_at,
@@ -166,17 +171,8 @@ class TimeBudgetHook(Hook):
                 max_epochs=loop.max_epochs,
                 tail_steps=self.tail_steps,
                 margin=self.margin,
-                # none timed (an epoch shorter than begin_iter): as dear as a full step
-                small_step_s=(
-                    None
-                    if self._resize is None
-                    else mean_step_time(small, self.warmup_steps)
-                    if small
-                    else step_s
-                ),
-                small_phase=(
-                    (self._resize.begin_iter, self._resize.end_epoch) if self._resize else (0, 0)
-                ),
+                small_step_s=small_step_s,
+                small_phase=small_phase,
             )
             plan = [dict(vars(made), line=made.line(self.started_at), steps_timed=len(self._times))]
         broadcast_object_list(plan)
