@@ -60,7 +60,7 @@ neck_channels = 64  # the FPN's outputs, which the head's predictors read
 # mean 0.500 (4 of 8 reach 0.5) against 0.478 (2 of 8) for 6 epochs at 128 px, every seed
 # higher, in about the same training time (docs/demo.md)
 small_input_size = 96
-small_epochs = 4  # then the full input; fixed, whatever the number of epochs
+small_epochs = 4  # then the full input (a run of fewer than 5 epochs: its last epoch)
 max_epochs = 16  # tools/demo.py trains fewer where they do not fit its time budget
 val_interval = 16
 # --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ epochs: the loop's epochs, the validation and checkpoint intervals that
 equalled the epochs, and those schedulers' ``end`` (and ``T_max``).
 """
 
+import functools
 import json
 import os
 import os.path as osp
@@ -146,7 +147,10 @@ class TimeBudgetHook(Hook):
             return
         now = time.time()
         self._times.append(now - self._last)
-        self._small.append(self._resize is not None and self._resize.is_active(runner.iter, 0))
+        self._small.append(
+            self._resize is not None
+            and self._resize.is_active(runner.iter, 0, runner.train_loop.max_epochs)
+        )
         self._last = now
         if runner.iter + 1 < self._decide_at:
             return
@@ -157,11 +161,11 @@ class TimeBudgetHook(Hook):
             full = [t for t, small in zip(self._times, self._small) if not small]
             small = [t for t, small in zip(self._times, self._small) if small]
             step_s = mean_step_time(full, self.warmup_steps)
-            small_step_s, small_phase = None, (0, 0)
+            small_step_s, small_steps = None, None
             if self._resize is not None:
                 # none timed (an epoch shorter than begin_iter): as dear as a full step
                 small_step_s = mean_step_time(small, self.warmup_steps) if small else step_s
-                small_phase = (self._resize.begin_iter, self._resize.end_epoch)
+                small_steps = functools.partial(self._resize.num_steps, steps_per_epoch=steps)
             made = plan_epochs(
                 budget_s=self.budget_s,
                 elapsed_s=self._train_start - self.started_at,
@@ -172,7 +176,7 @@ class TimeBudgetHook(Hook):
                 tail_steps=self.tail_steps,
                 margin=self.margin,
                 small_step_s=small_step_s,
-                small_phase=small_phase,
+                small_steps=small_steps,
             )
             plan = [dict(vars(made), line=made.line(self.started_at), steps_timed=len(self._times))]
         broadcast_object_list(plan)
@@ -215,6 +219,9 @@ class TimeBudgetHook(Hook):
                 if hasattr(scheduler, 'total_iters'):  # LinearLR, PolyLR: end - begin - 1
                     scheduler.total_iters = new_iters - scheduler.begin - 1
         loop._max_epochs, loop._max_iters = epochs, new_iters
+        # what RuntimeInfoHook told the run (ProgressiveBatchResize reads it)
+        runner.message_hub.update_info('max_epochs', epochs)
+        runner.message_hub.update_info('max_iters', new_iters)
         if loop.val_interval == old_epochs:  # (the loop resets it from dynamic_intervals)
             loop.val_interval = epochs
             loop.dynamic_intervals = [

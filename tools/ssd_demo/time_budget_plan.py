@@ -24,7 +24,7 @@ counted in steps so that it scales with the machine.
 import math
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence
 
 __all__ = [
     'PROBE_STEPS',
@@ -138,15 +138,13 @@ def plan_epochs(
     tail_steps: float = TAIL_STEPS,
     margin: float = MARGIN,
     small_step_s: Optional[float] = None,
-    small_phase: Tuple[int, int] = (0, 0),
+    small_steps: Optional[Callable[[int], int]] = None,
 ) -> TimeBudgetPlan:
     """The most epochs, up to ``max_epochs``, whose expected end leaves ``margin`` of
     ``budget_s`` free; 1 when none does (the plan then says it does not fit).
 
-    With ``small_step_s``, the steps from ``small_phase[0]`` (a global step)
-    to the start of epoch ``small_phase[1]`` (0-based), as many of them as the
-    epochs hold, cost ``small_step_s`` each and the others ``step_s``
-    (``ProgressiveBatchResize``).
+    With ``small_step_s``, ``small_steps(epochs)`` of a run's steps cost
+    ``small_step_s`` each and the others ``step_s`` (``ProgressiveBatchResize``).
 
     Args:
         budget_s: The budget, seconds from its start.
@@ -158,7 +156,8 @@ def plan_epochs(
         tail_steps: What follows the last step, in steps (at ``step_s``).
         margin: The share of the budget kept free.
         small_step_s: Measured seconds of one step at the smaller input, or None.
-        small_phase: ``(begin_iter, end_epoch)`` of the smaller input.
+        small_steps: How many steps of a run of N epochs are at the smaller
+            input (``ProgressiveBatchResize.num_steps``).
     """
     if budget_s <= 0 or step_s <= 0 or steps_per_epoch < 1 or max_epochs < 1:
         raise ValueError(
@@ -168,14 +167,11 @@ def plan_epochs(
     tail_s = tail_steps * step_s
     fixed_s = elapsed_s + max(startup_s, 0.0) + tail_s
 
-    def small_steps(epochs: int) -> int:
-        if small_step_s is None:
-            return 0
-        begin, end_epoch = small_phase
-        return max(0, min(end_epoch, epochs) * steps_per_epoch - begin)
+    def num_small(epochs: int) -> int:
+        return small_steps(epochs) if small_step_s is not None and small_steps else 0
 
     def train_s(epochs: int) -> float:
-        small = small_steps(epochs)
+        small = num_small(epochs)
         return (epochs * steps_per_epoch - small) * step_s + small * (small_step_s or 0.0)
 
     epochs = max_epochs  # the training time rises with the epochs: the last that fits
@@ -192,7 +188,7 @@ def plan_epochs(
         epochs=epochs,
         expected_s=fixed_s + train_s(epochs),
         small_step_s=small_step_s,
-        small_steps=small_steps(epochs),
+        small_steps=num_small(epochs),
     )
 
 

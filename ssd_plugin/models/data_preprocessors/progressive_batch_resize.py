@@ -25,7 +25,7 @@ class ProgressiveBatchResize(nn.Module):
     epochs train at the input the model is tested at. The images, their boxes
     and their shapes are scaled together, as mmdet's ``BatchSyncRandomResize``
     does (bilinear, on the normalised batch). The phase follows mmengine's
-    ``MessageHub`` (``iter`` and ``epoch``, set by ``RuntimeInfoHook``), so
+    ``MessageHub`` (``iter``, ``epoch`` and ``max_epochs``, set by ``RuntimeInfoHook``), so
     every process resizes the same steps. Outside training (``forward`` is
     only called with ``training=True`` by ``DetDataPreprocessor``) nothing
     changes.
@@ -37,7 +37,9 @@ class ProgressiveBatchResize(nn.Module):
 
     Args:
         size: ``(h, w)`` of the batch in the small phase.
-        end_epoch: The first epoch (0-based) trained at the full input.
+        end_epoch: The first epoch (0-based) trained at the full input; in a
+            run of fewer than ``end_epoch + 1`` epochs, the last epoch (the
+            first one in a run of one epoch, from ``begin_iter`` on).
         begin_iter: The first step of the small phase; the steps before it
             run at the full input (the demo's time budget times them).
 
@@ -57,9 +59,19 @@ class ProgressiveBatchResize(nn.Module):
         self.end_epoch = int(end_epoch)
         self.begin_iter = int(begin_iter)
 
-    def is_active(self, iter: int, epoch: int) -> bool:
-        """Whether step ``iter`` (global) of epoch ``epoch`` (0-based) trains at ``size``."""
-        return iter >= self.begin_iter and epoch < self.end_epoch
+    def end_in(self, max_epochs: int) -> int:
+        """The first epoch at the full input in a run of ``max_epochs`` epochs: the last
+        one trains at the full input, unless it is the only one."""
+        return min(self.end_epoch, max(1, max_epochs - 1))
+
+    def is_active(self, iter: int, epoch: int, max_epochs: int) -> bool:
+        """Whether step ``iter`` (global) of epoch ``epoch`` (0-based) of a run of
+        ``max_epochs`` epochs trains at ``size``."""
+        return iter >= self.begin_iter and epoch < self.end_in(max_epochs)
+
+    def num_steps(self, max_epochs: int, steps_per_epoch: int) -> int:
+        """How many of the steps of a run of ``max_epochs`` epochs train at ``size``."""
+        return max(0, self.end_in(max_epochs) * steps_per_epoch - self.begin_iter)
 
     def forward(
         self, inputs: Tensor, data_samples: List[DetDataSample]
@@ -67,9 +79,9 @@ class ProgressiveBatchResize(nn.Module):
         """Resize a padded batch ``(B, C, H, W)`` and its boxes when the phase is on."""
         hub = MessageHub.get_current_instance()
         h, w = inputs.shape[-2:]
-        if not self.is_active(hub.get_info('iter', 0), hub.get_info('epoch', 0)) or (
-            (h, w) == self.size
-        ):
+        max_epochs = hub.get_info('max_epochs')  # None outside a runner: no cap
+        step = (hub.get_info('iter', 0), hub.get_info('epoch', 0))
+        if not self.is_active(*step, max_epochs or self.end_epoch + 1) or (h, w) == self.size:
             return inputs, data_samples
         sy, sx = self.size[0] / h, self.size[1] / w
         inputs = F.interpolate(inputs, size=self.size, mode='bilinear', align_corners=False)

@@ -19,22 +19,33 @@ def _sample(boxes) -> DetDataSample:
     return sample
 
 
-def _at(iter: int, epoch: int) -> None:
+def _at(iter: int, epoch: int, max_epochs: int = 16) -> None:
     hub = MessageHub.get_current_instance()
     hub.update_info('iter', iter)
     hub.update_info('epoch', epoch)
+    hub.update_info('max_epochs', max_epochs)
 
 
 @pytest.mark.parametrize(
-    'iter,epoch,small',
-    [(24, 0, False), (25, 0, True), (600, 3, True), (752, 4, False), (2000, 9, False)],
+    'iter,epoch,max_epochs,small',
+    [
+        (24, 0, 16, False),
+        (25, 0, 16, True),
+        (600, 3, 16, True),
+        (752, 4, 16, False),
+        (2000, 9, 16, False),
+        (600, 3, 5, True),  # 4 + 1 epochs: the recipe
+        (600, 3, 4, False),  # a shorter run keeps its last epoch at the full input
+        (400, 2, 4, True),
+        (100, 0, 1, True),  # one epoch: at the smaller input from begin_iter
+    ],
 )
-def test_the_small_phase_runs_from_begin_iter_to_the_end_epoch(iter, epoch, small):
+def test_the_small_phase_runs_from_begin_iter_to_the_end_epoch(iter, epoch, max_epochs, small):
     resize = ProgressiveBatchResize(size=(96, 96), begin_iter=25, end_epoch=4)
-    _at(iter, epoch)
+    _at(iter, epoch, max_epochs)
     inputs = torch.rand(2, 3, 128, 128)
     out, _ = resize(inputs, [_sample(torch.tensor([[0.0, 8, 64, 128]])) for _ in range(2)])
-    assert resize.is_active(iter, epoch) is small
+    assert resize.is_active(iter, epoch, max_epochs) is small
     assert out.shape[-2:] == ((96, 96) if small else (128, 128))
     if not small:
         assert out is inputs
@@ -78,3 +89,10 @@ def test_bad_arguments_are_named():
         ProgressiveBatchResize(size=(96, 96), end_epoch=0)
     with pytest.raises(TypeError, match='did you mean'):
         ProgressiveBatchResize(size=(96, 96), end_epochs=2)
+
+
+def test_the_steps_at_the_smaller_input_of_a_run():
+    resize = ProgressiveBatchResize(size=(96, 96), begin_iter=25, end_epoch=4)
+    assert resize.num_steps(16, steps_per_epoch=188) == 4 * 188 - 25
+    assert resize.num_steps(3, steps_per_epoch=188) == 2 * 188 - 25
+    assert resize.num_steps(1, steps_per_epoch=10) == 0  # begin_iter after the only epoch

@@ -125,6 +125,7 @@ def test_steps_at_a_progressive_resize_size_are_timed_and_planned_apart(tmp_path
     runner.model.data_preprocessor.batch_augments = torch.nn.ModuleList([resize])
     runner.train()
     assert runner.train_loop.max_epochs == 3
+    assert runner.message_hub.get_info('max_epochs') == 3  # what the resize reads
     assert hook.plan['step_s'] == 10 and hook.plan['small_step_s'] == 5
     assert hook.plan['small_steps'] == 6 and hook.plan['expected_s'] == pytest.approx(190)
     assert 'measured 10000 ms/step (5000 at the smaller input, 6 steps)' in (hook.plan['line'])

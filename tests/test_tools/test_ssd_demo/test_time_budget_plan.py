@@ -1,5 +1,6 @@
 """The demo's epochs fitted to a time budget: hand-computed plans on given timings."""
 
+import functools
 import re
 import time
 
@@ -10,6 +11,7 @@ from ssd_demo.time_budget_plan import (
     plan_epochs,
     steps_per_epoch,
 )
+from ssd_plugin.models import ProgressiveBatchResize
 
 
 def test_steps_per_epoch_pads_each_process_and_keeps_the_last_partial_batch():
@@ -68,10 +70,15 @@ def test_the_mean_step_leaves_out_the_warm_up():
 
 
 def test_steps_at_the_smaller_input_cost_their_own_time():
-    # 10 steps an epoch, steps 3 to the end of epoch 4 at 0.5 s, the others at 1 s.
-    # 1 epoch: 3 x 1 + 7 x 0.5 = 6.5 s; 6 epochs: 23 full steps + 37 small = 41.5 s.
-    small = dict(tail_steps=0, margin=0, small_step_s=0.5, small_phase=(3, 4))
+    # 10 steps an epoch, steps 3 to the end of epoch 4 at 0.5 s, the others at 1 s; a
+    # run of 1 epoch: 3 x 1 + 7 x 0.5 = 6.5 s; 6 epochs: 23 full steps + 37 small = 41.5 s;
+    # 3 epochs: the last at the full input, 13 full steps + 17 small = 21.5 s.
+    resize = ProgressiveBatchResize(size=(1, 1), begin_iter=3, end_epoch=4)
+    steps = functools.partial(resize.num_steps, steps_per_epoch=10)
+    small = dict(tail_steps=0, margin=0, small_step_s=0.5, small_steps=steps)
     one = plan_epochs(6.5, 0, 1.0, 10, 0, max_epochs=1, **small)
     assert one.small_steps == 7 and one.expected_s == pytest.approx(6.5)
     six = plan_epochs(42, 0, 1.0, 10, 0, max_epochs=9, **small)
     assert six.epochs == 6 and six.small_steps == 37 and six.expected_s == pytest.approx(41.5)
+    three = plan_epochs(21.5, 0, 1.0, 10, 0, max_epochs=3, **small)
+    assert three.small_steps == 17 and three.expected_s == pytest.approx(21.5)
