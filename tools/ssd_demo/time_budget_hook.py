@@ -110,7 +110,6 @@ class TimeBudgetHook(Hook):
         self._train_start = 0.0
         self._last = 0.0
         self._times: List[float] = []
-        self._small: List[bool] = []  # per timed step: at ProgressiveBatchResize's size
         self._resize: Optional[ProgressiveBatchResize] = None
         self._decide_at = 0
         self.plan: Optional[Dict] = None
@@ -147,10 +146,6 @@ class TimeBudgetHook(Hook):
             return
         now = time.time()
         self._times.append(now - self._last)
-        self._small.append(
-            self._resize is not None
-            and self._resize.is_active(runner.iter, 0, runner.train_loop.max_epochs)
-        )
         self._last = now
         if runner.iter + 1 < self._decide_at:
             return
@@ -158,8 +153,9 @@ class TimeBudgetHook(Hook):
         steps = len(loop.dataloader)
         plan = [None]
         if is_main_process():
-            full = [t for t, small in zip(self._times, self._small) if not small]
-            small = [t for t, small in zip(self._times, self._small) if small]
+            # timed steps are steps 0, 1, ... of epoch 0: the smaller input from begin_iter
+            begin = self._resize.begin_iter if self._resize is not None else len(self._times)
+            full, small = self._times[:begin], self._times[begin:]
             step_s = mean_step_time(full, self.warmup_steps)
             small_step_s, small_steps = None, None
             if self._resize is not None:
