@@ -18,7 +18,7 @@ from torch import Tensor
 from ssd_plugin.registry import MODELS, TASK_UTILS
 from ssd_plugin.utils.strict_args import strict_init
 
-from .ssd_head_config import build_train_parts, check_test_cfg
+from .ssd_head_config import build_train_parts, check_box_loss, check_test_cfg
 
 _PRIOR_CACHE_SIZE = 8
 
@@ -36,7 +36,8 @@ class SSDHead(BaseDenseHead):
     Loss (§2.2, Eq. 1): ``L = (L_conf + alpha * L_loc) / N`` with
     softmax cross-entropy ``L_conf`` over the positives and the hard negatives
     chosen by the sampler (3:1), and Smooth-L1 ``L_loc`` (Eq. 2) on offsets
-    encoded by mmdet's ``DeltaXYWHBBoxCoder``. As in mmdet, ``N`` sums
+    encoded by mmdet's ``DeltaXYWHBBoxCoder`` (or ``loss_bbox``, e.g. GIoU on
+    the decoded boxes). As in mmdet, ``N`` sums
     ``max(P_i, 1)`` over the images of the batch, so it is never zero and an
     image without objects adds nothing to the loss.
 
@@ -63,6 +64,10 @@ class SSDHead(BaseDenseHead):
         anchor_generator: Config of the default-box generator.
         bbox_coder: Config of the box coder.
         reg_decoded_bbox: Apply the regression loss on decoded boxes.
+        loss_bbox: Config of a box loss from mmdet's registry, e.g.
+            ``dict(type='GIoULoss', loss_weight=2.0)`` with
+            ``reg_decoded_bbox=True``. None (default): the paper's Smooth-L1
+            (Eq. 2) with ``train_cfg.smoothl1_beta``, as mmdet's ``SSDHead``.
         train_cfg: ``assigner`` (default ``SSDMaxIoUAssigner()``),
             ``sampler`` (default
             ``SSDPseudoSampler(neg_pos_ratio=train_cfg.neg_pos_ratio or 3)``),
@@ -111,6 +116,7 @@ class SSDHead(BaseDenseHead):
             target_stds=[0.1, 0.1, 0.2, 0.2],
         ),
         reg_decoded_bbox: bool = False,
+        loss_bbox: OptConfigType = None,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: MultiConfig = dict(type='Xavier', layer='Conv2d', distribution='uniform', bias=0),
@@ -142,6 +148,9 @@ class SSDHead(BaseDenseHead):
             )
         self.bbox_coder = TASK_UTILS.build(bbox_coder)
         self.reg_decoded_bbox = reg_decoded_bbox
+        # None: Eq. 2's Smooth-L1 (mmdet's SSDHead has no loss_bbox argument).
+        self.loss_bbox = None if loss_bbox is None else MODELS.build(loss_bbox)
+        check_box_loss(self.loss_bbox, reg_decoded_bbox, train_cfg)
         self.sparse_loss = sparse_loss
         self.train_cfg = train_cfg
         # BaseDenseHead's prediction reads it by attribute (cfg.min_bbox_size, cfg.nms).
@@ -379,9 +388,17 @@ class SSDHead(BaseDenseHead):
         if weight is not None:
             # Non-positive rows may hold infinite targets (padding boxes).
             target = torch.where(weight > 0, target, pred.detach())
-        loss_bbox = smooth_l1_loss(
-            pred.float(), target.float(), weight, beta=self.smoothl1_beta, reduction='none'
-        )
+        if pred.numel() == 0:
+            # No regression rows: kept in the graph (DDP), as mmdet's smooth_l1_loss does.
+            loss_bbox = pred.float().sum() * 0
+        elif self.loss_bbox is None:
+            loss_bbox = smooth_l1_loss(
+                pred.float(), target.float(), weight, beta=self.smoothl1_beta, reduction='none'
+            )
+        else:
+            loss_bbox = self.loss_bbox(
+                pred.float(), target.float(), weight, reduction_override='none'
+            )
         return self._per_image_losses(loss_cls, loss_bbox, img_idx if sparse else None, avg_factor)
 
     @staticmethod
@@ -392,7 +409,8 @@ class SSDHead(BaseDenseHead):
 
         Args:
             loss_cls: ``(B,)`` ``L_conf / N`` of each image.
-            loss_bbox: ``(n, 4)`` Smooth-L1 terms of the regression rows.
+            loss_bbox: ``(n, 4)`` Smooth-L1 terms of the regression rows, or
+                ``(n,)`` terms of a box loss (e.g. GIoU).
             img_idx: ``(n,)`` image of each row (gathered rows), or None when
                 the rows are every prior of every image, image-major (dense).
             avg_factor: ``N`` of the batch.
@@ -409,7 +427,8 @@ class SSDHead(BaseDenseHead):
         elif img_idx is None:
             per_img_bbox = loss_bbox.view(num_imgs, -1).sum(1)
         else:
-            per_img_bbox = loss_bbox.new_zeros(num_imgs).index_add_(0, img_idx, loss_bbox.sum(1))
+            row_loss = loss_bbox.sum(1) if loss_bbox.dim() == 2 else loss_bbox  # (n,)
+            per_img_bbox = loss_bbox.new_zeros(num_imgs).index_add_(0, img_idx, row_loss)
         # As mmdet's weight_reduce_loss divides by avg_factor (+ float32 eps).
         per_img_bbox = per_img_bbox / (avg_factor + torch.finfo(torch.float32).eps)
         return dict(loss_cls=list(loss_cls.unbind(0)), loss_bbox=list(per_img_bbox.unbind(0)))

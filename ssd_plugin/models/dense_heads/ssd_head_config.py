@@ -22,7 +22,8 @@ Mapping rules (also in ``docs/mmdet_compatibility.md``):
   Any other sampler (``RandomSampler``, ``OHEMSampler`` ...) is refused: mmdet's
   ``SSDHead`` would ignore it too. Absent: ``SSDPseudoSampler`` as above.
 * ``neg_pos_ratio``, ``smoothl1_beta``: SSD's 3:1 ratio and the Smooth-L1
-  beta (defaults 3 and 1.0). ``allowed_border`` (negative only: every default
+  beta (defaults 3 and 1.0; the beta is unused, and that logged once, when the
+  head has a ``loss_bbox``). ``allowed_border`` (negative only: every default
   box is kept), ``pos_weight`` (``<= 0`` or 1: weight 1) and ``debug`` (no
   effect, as in mmdet) are accepted for mmdet's configs.
 """
@@ -213,6 +214,22 @@ def build_train_parts(train_cfg: Mapping) -> Tuple[Any, Any, float]:
         )
     sampler = _build_sampler(train_cfg.get('sampler'), neg_pos_ratio)
     return assigner, sampler, beta
+
+
+def check_box_loss(loss_bbox: Any, reg_decoded_bbox: bool, train_cfg: Optional[Mapping]) -> None:
+    """Refuse an IoU loss on offsets; log a ``smoothl1_beta`` that a ``loss_bbox`` replaces."""
+    if loss_bbox is None:
+        return
+    name = type(loss_bbox).__name__
+    if 'IoU' in name and not reg_decoded_bbox:
+        raise ValueError(
+            f'SSDHead: loss_bbox {name} compares boxes, not offsets; set reg_decoded_bbox=True'
+        )
+    if train_cfg and 'smoothl1_beta' in train_cfg:
+        _log_once(
+            f'SSDHead: train_cfg.smoothl1_beta={train_cfg["smoothl1_beta"]} is unused: '
+            f"loss_bbox {name} replaces the paper's Smooth-L1"
+        )
 
 
 def check_test_cfg(test_cfg: Optional[Mapping], where: str = 'SSDHead test_cfg') -> None:

@@ -115,6 +115,65 @@ def test_loss_with_no_objects_is_zero_and_grads_finite():
     assert all(torch.isfinite(p.grad).all() for p in ours.parameters() if p.grad is not None)
 
 
+def tiny_giou_head(sparse, **overrides):
+    """One 2x2 level of stride 8, two identical 8x8 default boxes a location, GIoU loss."""
+    cfg = dict(
+        num_classes=1,
+        in_channels=(4,),
+        anchor_generator=dict(
+            type='ssd_plugin.SSDAnchorGenerator',
+            strides=[8],
+            ratios=[[]],
+            min_sizes=[8],
+            max_sizes=[8],
+        ),
+        reg_decoded_bbox=True,
+        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+        train_cfg=dict(
+            assigner=dict(type='ssd_plugin.SSDMaxIoUAssigner', pos_iou_thr=0.3, neg_iou_thr=0.3)
+        ),
+        sparse_loss=sparse,
+    )
+    cfg.update(overrides)
+    return SSDHead(**cfg)
+
+
+def tiny_giou_loss(head, boxes, batch=1):
+    cls_scores = [torch.zeros(batch, 2 * 2, 2, 2, requires_grad=True)]
+    bbox_preds = [torch.zeros(batch, 2 * 4, 2, 2, requires_grad=True)]
+    gts = [InstanceData(bboxes=boxes, labels=torch.zeros(len(boxes), dtype=torch.long))] * batch
+    metas = [dict(img_shape=(16, 16), pad_shape=(16, 16), batch_input_shape=(16, 16))] * batch
+    return head.loss_by_feat(cls_scores, bbox_preds, gts, metas), bbox_preds[0]
+
+
+@pytest.mark.parametrize('sparse', [True, False])
+def test_box_loss_from_mmdets_registry_on_decoded_boxes(sparse):
+    # The object [2, 0, 10, 4] overlaps both default boxes at [0, 0, 8, 8] with IoU
+    # 24 / 72 = 1/3 (positive from 0.3); zero offsets decode to the boxes themselves.
+    # GIoU = IoU - (C - U) / C with the enclosing box [0, 0, 10, 8]: 1/3 - 8 / 80 = 7/30,
+    # so each positive costs 2 x (1 - 7/30), and the two of them over N = 2 give 46/30.
+    losses, bbox_preds = tiny_giou_loss(tiny_giou_head(sparse), torch.tensor([[2.0, 0, 10, 4]]))
+    assert losses['loss_bbox'][0].item() == pytest.approx(46 / 30, rel=1e-5)
+    losses['loss_bbox'][0].backward()
+    # Only the two positives' offsets (location 0) receive a gradient.
+    moved = bbox_preds.grad.abs().sum(1) > 0  # (1, 2, 2)
+    assert moved.flatten().tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize('sparse', [True, False])
+def test_box_loss_without_positives_keeps_the_box_convs_in_the_graph(sparse):
+    # DDP needs every output in the graph, even when a batch has no objects.
+    losses, bbox_preds = tiny_giou_loss(tiny_giou_head(sparse), torch.zeros(0, 4), batch=2)
+    assert [t.item() for t in losses['loss_bbox']] == [0, 0]
+    sum(losses['loss_bbox']).backward()
+    assert bbox_preds.grad is not None and not bbox_preds.grad.any()
+
+
+def test_iou_box_loss_on_offsets_is_refused():
+    with pytest.raises(ValueError, match='loss_bbox GIoULoss compares boxes.*reg_decoded_bbox'):
+        tiny_giou_head(True, reg_decoded_bbox=False)
+
+
 def test_loss_accepts_none_ignore_entries():
     # mmdet's unpack_gt_instances gives None for samples without ignored_instances.
     train_cfg = copy.deepcopy(TRAIN_CFG)

@@ -163,6 +163,22 @@ def test_plain_pseudo_sampler_becomes_hard_negative_mining_logged_once(monkeypat
     assert messages == []
 
 
+def test_smoothl1_beta_that_a_box_loss_replaces_is_logged(monkeypatch):
+    messages = []
+    monkeypatch.setattr(ssd_head_config, 'print_log', lambda msg, **kw: messages.append(msg))
+    monkeypatch.setattr(ssd_head_config, '_logged', set())
+    giou = dict(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss'))
+    head(with_train(smoothl1_beta=0.5), **giou)
+    assert messages == [
+        'SSDHead: train_cfg.smoothl1_beta=0.5 is unused: loss_bbox GIoULoss replaces the '
+        "paper's Smooth-L1"
+    ]
+    messages.clear()
+    head(with_train(smoothl1_beta=0.5))  # the Smooth-L1 reads it
+    head({k: v for k, v in TRAIN_CFG.items() if k != 'smoothl1_beta'}, **giou)
+    assert messages == []
+
+
 @pytest.mark.parametrize('sparse', [True, False])
 def test_mmdets_train_cfg_gives_the_same_loss_as_mmdets_head(sparse):
     # A head with mmdet's SSD train_cfg as it is (MaxIoUAssigner, PseudoSampler,
