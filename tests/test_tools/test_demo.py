@@ -44,7 +44,10 @@ def test_demo_fits_its_epochs_to_the_budget_and_a_rerun_skips_training(tmp_path)
     for step in range(1, 5):
         assert f'[demo {step}/4]' in out
     # The first step (an epoch here) timed the training; 2 epochs of 1 step fit 600 s.
-    assert 'training up to 2 epochs: the first 25 steps at each input size are timed' in out
+    assert (
+        'training up to 2 epochs: the first 25 steps (at a smaller first input, the first '
+        'epoch) are timed' in out
+    )
     assert re.search(
         r'time budget 600 s: measured \d+ ms/step -> 2 epochs, expected finish at '
         r'\d\d:\d\d:\d\d \(\d+ s of 600; \d+ s spent, 1 steps an epoch',

@@ -253,7 +253,8 @@ def run_demo(args: argparse.Namespace, train_py: str) -> int:
         if args.epochs is None:
             print(
                 f'training up to {cfg.train_cfg.max_epochs} epochs: the first {PROBE_STEPS} '
-                f'steps at each input size are timed to fit them to the time budget '
+                f'steps (at a smaller first input, the first epoch) are timed to fit them to '
+                f'the time budget '
                 f'({args.time_budget:.0f} s '
                 f'from {time.strftime("%H:%M:%S", time.localtime(started_at))}; --epochs to '
                 'choose)',

@@ -113,12 +113,13 @@ def test_a_schedule_that_depends_on_the_epochs_before_the_decision_is_refused(tm
 
 def test_steps_at_a_progressive_resize_size_are_timed_and_planned_apart(tmp_path, monkeypatch):
     # 4 steps an epoch; steps 0-1 at the full input (10 s each), then the smaller input
-    # (5 s each) up to the end of epoch 2: 6 small steps in any run of 2+ epochs. 3 epochs:
-    # 100 s spent + 6 x 10 + 6 x 5 = 190 s, within 195; counted all at 10 s, 220 would not.
-    ticks = iter([100, 110, 120, 125, 130])
+    # (7 and 3 s: 5 s each, timed to the end of epoch 0 whatever probe_steps says) up to
+    # the end of epoch 2: 6 small steps in any run of 2+ epochs. 3 epochs: 100 s spent
+    # + 6 x 10 + 6 x 5 = 190 s, within 195; counted all at 10 s (or at 7), they would not.
+    ticks = iter([100, 110, 120, 127, 130])
     monkeypatch.setattr(time_budget_hook, 'time', SimpleNamespace(time=lambda: next(ticks)))
     hook = TimeBudgetHook(
-        budget_s=195, started_at=0, probe_steps=2, warmup_steps=0, tail_steps=0, margin=0
+        budget_s=195, started_at=0, probe_steps=1, warmup_steps=0, tail_steps=0, margin=0
     )
     runner = _runner(tmp_path, epochs=6, hooks=[hook], decay='linear')
     resize = ProgressiveBatchResize(size=(1, 1), begin_iter=2, end_epoch=2)
@@ -127,6 +128,7 @@ def test_steps_at_a_progressive_resize_size_are_timed_and_planned_apart(tmp_path
     assert runner.train_loop.max_epochs == 3
     assert runner.message_hub.get_info('max_epochs') == 3  # what the resize reads
     assert hook.plan['step_s'] == 10 and hook.plan['small_step_s'] == 5
+    assert hook.plan['steps_timed'] == 4
     assert hook.plan['small_steps'] == 6 and hook.plan['expected_s'] == pytest.approx(190)
     assert 'measured 10000 ms/step (5000 at the smaller input, 6 steps)' in (hook.plan['line'])
 
