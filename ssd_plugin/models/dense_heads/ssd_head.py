@@ -396,9 +396,11 @@ class SSDHead(BaseDenseHead):
                 pred.float(), target.float(), weight, beta=self.smoothl1_beta, reduction='none'
             )
         else:
-            loss_bbox = self.loss_bbox(
-                pred.float(), target.float(), weight, reduction_override='none'
-            )
+            # Masked here, not through `weight`: mmdet's IoU losses test the weight on the
+            # host (torch.any), a device sync every step on the dense (GPU) path.
+            loss_bbox = self.loss_bbox(pred.float(), target.float(), reduction_override='none')
+            if weight is not None:
+                loss_bbox = loss_bbox * (weight if loss_bbox.dim() == 2 else weight[:, 0])
         return self._per_image_losses(loss_cls, loss_bbox, img_idx if sparse else None, avg_factor)
 
     @staticmethod
