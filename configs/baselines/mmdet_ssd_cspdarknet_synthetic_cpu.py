@@ -13,7 +13,8 @@ default_scope = 'mmdet'
 # location differently: with the same weights it would be another model. With False,
 # both configs build the same default boxes (tests/test_configs.py checks it).
 # mmdet's SSDHead has no loss_bbox: it trains with SSD's Smooth-L1 on the offsets, where
-# the demo's head has GIoU on the decoded boxes (the comparison includes that choice).
+# the demo's head has GIoU on the decoded boxes, and box voting after its NMS (the
+# comparison includes both choices).
 model = dict(
     bbox_head=dict(
         _delete_=True,
@@ -28,6 +29,11 @@ model = dict(
             type='mmdet.SSDAnchorGenerator',
             scale_major=False,
         ),
+    ),
+    # mmdet's heads have no box voting (the plugin's SSDHead's): its NMS alone
+    test_cfg=dict(
+        _delete_=True,
+        **{key: value for key, value in _base_.model.test_cfg.items() if key != 'box_voting'},
     ),
     train_cfg=dict(
         _delete_=True,

@@ -16,10 +16,12 @@ https://github.com/open-mmlab/mmdeploy``): the wheel does not ship them either.
 import contextlib
 import copy
 import functools
+import logging
 import os.path as osp
 from typing import Dict, Iterator, List, Optional
 
 import torch
+from mmengine.logging import print_log
 from packaging.version import Version
 
 from .onnx_export import compare_detections
@@ -113,6 +115,7 @@ def mmdeploy_export(
     deploy, model = load_config(deploy_cfg, model_cfg)
     if cfg_options:
         model.merge_from_dict(cfg_options)
+    _plain_nms(model)
     # mmdeploy edits the configs it is given (e.g. export2SDK's Resize), so each
     # step gets its own copy.
     with _legacy_onnx_export():
@@ -133,6 +136,26 @@ def mmdeploy_export(
     if verify:
         result.update(_verify(deploy, copy.deepcopy(model), checkpoint, img, backend_files, device))
     return result
+
+
+def _plain_nms(model) -> None:
+    """mmdeploy's rewriter of ``predict_by_feat`` runs plain NMS (its deploy config's):
+    say what of ``test_cfg`` it leaves out (Soft-NMS, box voting), and compare the export
+    with PyTorch without it."""
+    test_cfg = model.model.get('test_cfg') or {}
+    left_out = []
+    if test_cfg.get('nms') and test_cfg.nms.get('type', 'nms') != 'nms':
+        left_out.append(f'nms.type={test_cfg.nms.type!r}')
+        test_cfg.nms = dict(type='nms', iou_threshold=test_cfg.nms.iou_threshold)
+    if test_cfg.get('box_voting') is not None:
+        left_out.append(f'box_voting={dict(test_cfg.pop("box_voting"))}')
+    if left_out:
+        print_log(
+            f"mmdeploy exports plain NMS: test_cfg's {' and '.join(left_out)} is left out of "
+            'the export and of the PyTorch model it is compared with',
+            logger='current',
+            level=logging.WARNING,
+        )
 
 
 def _verify(

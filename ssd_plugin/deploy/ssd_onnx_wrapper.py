@@ -1,11 +1,13 @@
 """An SSD detector with its post-processing as one exportable module (ONNX)."""
 
+import logging
 import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmcv.ops import nms
 from mmdet.structures.bbox import get_box_tensor
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 __all__ = ['SSDOnnxWrapper', 'check_input_size']
@@ -118,6 +120,17 @@ class SSDOnnxWrapper(nn.Module):
         self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(cfg['nms']['iou_threshold'])
+        nms_type = cfg['nms'].get('type', 'nms')
+        left_out = [f'nms.type={nms_type!r}'] if nms_type != 'nms' else []
+        if cfg.get('box_voting') is not None:
+            left_out.append(f'box_voting={dict(cfg["box_voting"])}')
+        if left_out:
+            print_log(
+                f"SSDOnnxWrapper exports plain NMS at iou_threshold {self.iou_thr}: test_cfg's "
+                f'{" and ".join(left_out)} is left out (ONNX NonMaxSuppression)',
+                logger='current',
+                level=logging.WARNING,
+            )
         self.min_bbox_size = float(cfg.get('min_bbox_size', -1))
         self.max_per_img = int(cfg.get('max_per_img', 100))
         self.num_classes = self.head.num_classes

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from log_test_utils import mmlogger_messages
 from mmdet.structures import DetDataSample
 from mmengine.registry import DefaultScope
 from model_test_utils import tiny_detector_cfg
@@ -90,3 +91,22 @@ def test_onnxruntime_detections_equal_pytorch_predict(model, tmp_path):
             assert torch.allclose(got_dets[:, :4], expected.bboxes[order], atol=1e-3)
         total += len(expected)
     assert total >= 10  # the comparison covers real detections
+
+
+def test_post_processing_onnx_lacks_is_named_when_left_out(model):
+    test_cfg = dict(
+        TINY['test_cfg'],
+        nms=dict(type='soft_nms', method='gaussian', sigma=0.5, iou_threshold=0.45),
+        box_voting=dict(iou_thr=0.8),
+    )
+    with mmlogger_messages() as messages:
+        wrapper = SSDOnnxWrapper(model, (SIZE, SIZE), test_cfg=test_cfg)
+    assert wrapper.iou_thr == 0.45
+    assert any(
+        "exports plain NMS at iou_threshold 0.45: test_cfg's nms.type='soft_nms' and "
+        "box_voting={'iou_thr': 0.8} is left out" in m
+        for m in messages
+    ), messages
+    with mmlogger_messages() as messages:
+        SSDOnnxWrapper(model, (SIZE, SIZE))
+    assert not any('left out' in m for m in messages)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
+from mmcv.ops import batched_nms
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.losses import smooth_l1_loss
 from mmdet.structures.bbox import get_box_tensor
@@ -15,6 +16,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ssd_plugin.models.layers import box_voting, check_box_voting
 from ssd_plugin.registry import MODELS, TASK_UTILS
 from ssd_plugin.utils.strict_args import strict_init
 
@@ -77,7 +79,10 @@ class SSDHead(BaseDenseHead):
             mapped onto the batched classes (see ``ssd_head_config``); unknown
             keys are refused.
         test_cfg: ``nms_pre``, ``score_thr``, ``nms``, ``min_bbox_size``,
-            ``max_per_img``; unknown keys are refused.
+            ``max_per_img``, and ``box_voting=dict(iou_thr=...)`` (optional:
+            each box NMS keeps moved to the score-weighted mean of the
+            candidates of its class with at least that IoU with it, see
+            ``ssd_plugin.models.layers.box_voting``); unknown keys are refused.
         init_cfg: Initialisation; Xavier uniform as in the paper's Caffe model.
         sparse_loss: Compute the loss on gathered rows (positives and mined
             negatives) instead of masking all ``B * A`` rows. Gathering needs
@@ -402,6 +407,42 @@ class SSDHead(BaseDenseHead):
             if weight is not None:
                 loss_bbox = loss_bbox * (weight if loss_bbox.dim() == 2 else weight[:, 0])
         return self._per_image_losses(loss_cls, loss_bbox, img_idx if sparse else None, avg_factor)
+
+    def _bbox_post_process(
+        self,
+        results: InstanceData,
+        cfg: ConfigDict,
+        rescale: bool = False,
+        with_nms: bool = True,
+        img_meta: Optional[dict] = None,
+    ) -> InstanceData:
+        """mmdet's post-processing (rescale, ``min_bbox_size``, NMS), then box voting
+        where ``cfg.box_voting`` asks for it.
+
+        Args:
+            results: One image's candidates: ``bboxes`` ``(N, 4)``, ``scores`` and
+                ``labels`` ``(N,)``.
+            cfg: The test config (``self.test_cfg`` unless given).
+            rescale: Boxes back to the original image's scale.
+            with_nms: NMS (and box voting); False returns every candidate.
+            img_meta: The image's meta (``scale_factor`` for ``rescale``).
+        """
+        iou_thr = check_box_voting(cfg.get('box_voting'), 'SSDHead test_cfg') if cfg else None
+        if iou_thr is None or not with_nms:
+            return super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
+        results = super()._bbox_post_process(results, cfg, rescale, False, img_meta)
+        if results.bboxes.numel() == 0:
+            return results
+        boxes = get_box_tensor(results.bboxes)
+        dets, keep = batched_nms(boxes, results.scores, results.labels, cfg.nms)
+        keep = keep[: cfg.max_per_img]
+        voted = box_voting(
+            boxes[keep], results.labels[keep], boxes, results.scores, results.labels, iou_thr
+        )
+        kept = results[keep]
+        kept.scores = dets[: len(keep), -1]  # Soft-NMS lowers them
+        kept.bboxes = voted
+        return kept
 
     @staticmethod
     def _per_image_losses(

@@ -34,6 +34,7 @@ from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmdet.models.task_modules.samplers import PseudoSampler
 from mmengine.logging import print_log
 
+from ssd_plugin.models.layers.box_voting import check_box_voting
 from ssd_plugin.models.task_modules.assigners import SSDMaxIoUAssigner
 from ssd_plugin.models.task_modules.samplers import SSDPseudoSampler
 from ssd_plugin.registry import TASK_UTILS
@@ -51,7 +52,7 @@ TRAIN_CFG_KEYS = (
     'neg_pos_ratio',
     'debug',
 )
-TEST_CFG_KEYS = ('nms_pre', 'nms', 'min_bbox_size', 'score_thr', 'max_per_img')
+TEST_CFG_KEYS = ('nms_pre', 'nms', 'min_bbox_size', 'score_thr', 'max_per_img', 'box_voting')
 # Config metadata that mmengine may stamp on any dict.
 _META_KEYS = ('_scope_',)
 
@@ -235,3 +236,5 @@ def check_box_loss(loss_bbox: Any, reg_decoded_bbox: bool, train_cfg: Optional[M
 def check_test_cfg(test_cfg: Optional[Mapping], where: str = 'SSDHead test_cfg') -> None:
     """Refuse unknown ``test_cfg`` keys (``score_thresh`` ...) with a hint."""
     check_keys(test_cfg, TEST_CFG_KEYS + _META_KEYS, where)
+    if test_cfg:
+        check_box_voting(test_cfg.get('box_voting'), where)

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+from mmdet.structures.bbox import bbox_overlaps
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
@@ -362,3 +363,35 @@ def test_small_objects_loss_matches_mmdet_with_an_empty_image():
     theirs_grads = torch.autograd.grad(sum(b['loss_cls']) + sum(b['loss_bbox']), outputs)
     for g_ours, g_theirs in zip(ours_grads, theirs_grads):
         torch.testing.assert_close(g_ours, g_theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_box_voting_after_nms_moves_the_kept_boxes_and_keeps_the_rest():
+    ours, _ = build_heads()
+    feats, _, metas = random_inputs(ours, seed=3)
+    cls_scores, bbox_preds = ours(feats)
+    cls_scores = [c * 4 for c in cls_scores]
+    plain = ours.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas)
+    ours.test_cfg = ConfigDict(ours.test_cfg, box_voting=dict(iou_thr=0.5))
+    voted = ours.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas)
+    for p, v in zip(plain, voted):
+        # NMS keeps the same detections; only their boxes move
+        assert len(p) == len(v) > 10
+        assert torch.equal(p.scores, v.scores) and torch.equal(p.labels, v.labels)
+        moved = (p.bboxes - v.bboxes).abs().amax(1) > 1e-3
+        assert 0 < moved.sum() < len(p)
+    # one kept box by hand: the score-weighted mean of the candidates that vote for it
+    candidates = ours.predict_by_feat(
+        cls_scores, bbox_preds, batch_img_metas=metas, with_nms=False
+    )[0]
+    i = 0
+    box, label = plain[0].bboxes[i], plain[0].labels[i]
+    iou = bbox_overlaps(box[None], candidates.bboxes)[0]
+    w = candidates.scores * ((iou >= 0.5) & (candidates.labels == label))
+    expected = (w[:, None] * candidates.bboxes).sum(0) / w.sum()
+    assert torch.allclose(voted[0].bboxes[i], expected, atol=1e-4)
+
+
+def test_bad_box_voting_is_refused_at_build():
+    cfg = dict(SSD300_HEAD, test_cfg=dict(SSD300_HEAD['test_cfg'], box_voting=dict(iou=0.8)))
+    with pytest.raises(ValueError, match=r'SSDHead test_cfg.box_voting takes iou_thr only'):
+        MODELS.build(dict(cfg, type='ssd_plugin.SSDHead'))
