@@ -24,6 +24,8 @@ import torch
 from mmengine.logging import print_log
 from packaging.version import Version
 
+from ssd_plugin.deploy import left_out_of_plain_nms
+
 from .onnx_export import compare_detections
 from .run_check_error import RunCheckError
 
@@ -143,15 +145,13 @@ def _plain_nms(model) -> None:
     say what of ``test_cfg`` it leaves out (Soft-NMS, box voting), and compare the export
     with PyTorch without it."""
     test_cfg = model.model.get('test_cfg') or {}
-    left_out = []
+    left_out = left_out_of_plain_nms(test_cfg)
     if test_cfg.get('nms') and test_cfg.nms.get('type', 'nms') != 'nms':
-        left_out.append(f'nms.type={test_cfg.nms.type!r}')
         test_cfg.nms = dict(type='nms', iou_threshold=test_cfg.nms.iou_threshold)
-    if test_cfg.get('box_voting') is not None:
-        left_out.append(f'box_voting={dict(test_cfg.pop("box_voting"))}')
+    test_cfg.pop('box_voting', None)
     if left_out:
         print_log(
-            f"mmdeploy exports plain NMS: test_cfg's {' and '.join(left_out)} is left out of "
+            f"mmdeploy exports plain NMS: test_cfg's {left_out} is left out of "
             'the export and of the PyTorch model it is compared with',
             logger='current',
             level=logging.WARNING,

@@ -1,3 +1,3 @@
-from .ssd_onnx_wrapper import SSDOnnxWrapper, check_input_size
+from .ssd_onnx_wrapper import SSDOnnxWrapper, check_input_size, left_out_of_plain_nms
 
-__all__ = ['SSDOnnxWrapper', 'check_input_size']
+__all__ = ['SSDOnnxWrapper', 'check_input_size', 'left_out_of_plain_nms']

@@ -10,7 +10,7 @@ from mmdet.structures.bbox import get_box_tensor
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-__all__ = ['SSDOnnxWrapper', 'check_input_size']
+__all__ = ['SSDOnnxWrapper', 'check_input_size', 'left_out_of_plain_nms']
 
 
 class _NonMaxSuppression(torch.autograd.Function):
@@ -44,6 +44,18 @@ class _NonMaxSuppression(torch.autograd.Function):
             g.op('Constant', value_t=torch.tensor([iou_thr], dtype=torch.float)),
             g.op('Constant', value_t=torch.tensor([score_thr], dtype=torch.float)),
         )
+
+
+def left_out_of_plain_nms(test_cfg) -> str:
+    """What of ``test_cfg`` an export with plain NMS leaves out (ONNX
+    ``NonMaxSuppression``, mmdeploy's rewriter): another ``nms.type`` (Soft-NMS)
+    and ``box_voting``, as ``"nms.type='soft_nms' and box_voting={...}"``;
+    empty when nothing is."""
+    nms_type = (test_cfg.get('nms') or {}).get('type', 'nms')
+    left_out = [f'nms.type={nms_type!r}'] if nms_type != 'nms' else []
+    if test_cfg.get('box_voting') is not None:
+        left_out.append(f'box_voting={dict(test_cfg["box_voting"])}')
+    return ' and '.join(left_out)
 
 
 def check_input_size(
@@ -120,14 +132,11 @@ class SSDOnnxWrapper(nn.Module):
         self.nms_pre = int(cfg.get('nms_pre', -1))
         self.score_thr = float(cfg.get('score_thr', 0.0))
         self.iou_thr = float(cfg['nms']['iou_threshold'])
-        nms_type = cfg['nms'].get('type', 'nms')
-        left_out = [f'nms.type={nms_type!r}'] if nms_type != 'nms' else []
-        if cfg.get('box_voting') is not None:
-            left_out.append(f'box_voting={dict(cfg["box_voting"])}')
+        left_out = left_out_of_plain_nms(cfg)
         if left_out:
             print_log(
                 f"SSDOnnxWrapper exports plain NMS at iou_threshold {self.iou_thr}: test_cfg's "
-                f'{" and ".join(left_out)} is left out (ONNX NonMaxSuppression)',
+                f'{left_out} is left out (ONNX NonMaxSuppression)',
                 logger='current',
                 level=logging.WARNING,
             )
