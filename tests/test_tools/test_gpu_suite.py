@@ -202,7 +202,9 @@ def test_install_goes_into_a_venv_not_a_path_edit(tmp_path):
     """The GPU machine's install step on this machine's Python, with a stand-in wheel and
     an mmcv source archive whose build fails: a virtual environment that sees the base
     Python's packages gets the wheel; mmcv's source tree (stub ops in place of the failed
-    build) and this checkout are importable there through a .pth file; the base Python
+    build) and this checkout are importable there through a .pth file, and so are the
+    base Python's own packages where that Python is itself a virtual environment (the GPU
+    machine's python3 is one: numpy was not found in the first run there); the base Python
     gets nothing. The real OpenMMLab imports then fail (exit 4): there are none here."""
     wheels = tmp_path / 'wheels'
     wheels.mkdir()
@@ -227,16 +229,17 @@ def test_install_goes_into_a_venv_not_a_path_edit(tmp_path):
     probe = (
         'import importlib.util, gpu_suite_probe, mmcv, mmcv._ext; '
         'print(gpu_suite_probe.__file__, mmcv.__file__, mmcv._ext.MMCV_OPS_STUB, '
-        'importlib.util.find_spec("ssd_plugin").origin)'
+        'importlib.util.find_spec("ssd_plugin").origin, importlib.util.find_spec("torch").origin)'
     )
     found = subprocess.run(
         [str(venv / 'bin' / 'python'), '-c', probe],
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
-    probe_file, mmcv_file, stub, plugin = found.stdout.split()
+    probe_file, mmcv_file, stub, plugin, torch_file = found.stdout.split()
     assert probe_file.startswith(f'{venv}/')
     assert Path(mmcv_file) == mmcv_src / 'mmcv' / '__init__.py' and stub == 'True'
     assert Path(plugin) == ROOT / 'ssd_plugin' / '__init__.py'
+    assert Path(torch_file) == Path(torch.__file__)  # the base venv's, not in Python's own
     base = [sys.executable, '-c', 'import gpu_suite_probe']
     assert subprocess.run(base, cwd=tmp_path, env=env, capture_output=True).returncode != 0
