@@ -63,7 +63,9 @@ RUNNER_CONSTRUCTORS = _child(
 LOOPS = _child('loop', mmdet_registry.LOOPS, ['mmdet.engine.runner'])
 HOOKS = _child('hook', mmdet_registry.HOOKS, _ENGINE)
 DATASETS = _child('dataset', mmdet_registry.DATASETS, _DATA)
-DATA_SAMPLERS = _child('data sampler', mmdet_registry.DATA_SAMPLERS, ['mmdet.datasets.samplers'])
+DATA_SAMPLERS = _child(
+    'data sampler', mmdet_registry.DATA_SAMPLERS, ['ssd_plugin.datasets', 'mmdet.datasets.samplers']
+)
 TRANSFORMS = _child('transform', mmdet_registry.TRANSFORMS, _DATA)
 MODELS = _child('model', mmdet_registry.MODELS, _MODELS)
 MODEL_WRAPPERS = _child('model_wrapper', mmdet_registry.MODEL_WRAPPERS, _MODELS)

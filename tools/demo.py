@@ -77,7 +77,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--epochs',
         type=int,
         default=None,
-        help='train this many epochs (the schedule scaled to them); default: the most, up to '
+        help='train this many epochs (the schedule scaled to them; an epoch of the demo config '
+        'is half a pass over its images); default: the most, up to '
         "the config's, that fit --time-budget",
     )
     parser.add_argument(

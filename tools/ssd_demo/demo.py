@@ -319,6 +319,7 @@ def run_demo(args: argparse.Namespace, train_py: str) -> int:
             epochs=epochs if done is None else done['epochs'],
             timing=f'{total:.0f} s in all, {train_end - start:.0f} s up to the end of training; '
             + timing,
+            epoch_splits=cfg.train_dataloader.get('sampler', {}).get('splits', 1),
             paths=[
                 ('drawn detections', osp.join(infer_dir, 'vis')),
                 ('loss curve', curve),

@@ -33,22 +33,28 @@ def plot_loss_curve(work_dir: str) -> Optional[str]:
 
 
 def results_block(
-    metrics: Dict[str, float], epochs: int, timing: str, paths: List[Tuple[str, Optional[str]]]
+    metrics: Dict[str, float],
+    epochs: int,
+    timing: str,
+    paths: List[Tuple[str, Optional[str]]],
+    epoch_splits: int = 1,
 ) -> str:
     """The lines that end the demo: the COCO metrics next to the paper's, the time, the
-    pictures and files."""
+    pictures and files. ``epoch_splits``: epochs a pass over the training images
+    (``SplitEpochSampler``), to say how many passes the epochs were."""
 
     def metric(key: str) -> str:
         value = metrics.get(f'coco/bbox_{key}')
         return 'n/a' if value is None else f'{value:.3f}'
 
     plural = 's' if epochs != 1 else ''
+    passes = f' ({epochs / epoch_splits:g} passes)' if epoch_splits > 1 else ''
     lines = [
         '',
         '==== demo finished ====',
         f'{"":<16}{"mAP@[.5:.95]":>13}{"AP50":>7}{"AP_small":>10}',
         f'{"this run (val)":<16}{metric("mAP"):>13}{metric("mAP_50"):>7}{metric("mAP_s"):>10}'
-        f'   generated shapes, 128 px, {epochs} epoch{plural} from scratch on CPU',
+        f'   generated shapes, 128 px, {epochs} epoch{plural}{passes} from scratch on CPU',
     ]
     for name, (ap, ap50, ap_s) in PAPER_COCO.items():
         lines.append(

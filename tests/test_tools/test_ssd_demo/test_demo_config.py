@@ -20,7 +20,7 @@ def _args(tmp_path) -> argparse.Namespace:
     )
 
 
-@pytest.mark.parametrize('epochs', [1, 2, 16])
+@pytest.mark.parametrize('epochs', [1, 2, 3, 32])
 def test_every_epoch_count_builds_its_schedulers(tmp_path, epochs):
     from ssd_demo.demo import build_config
 
@@ -30,9 +30,21 @@ def test_every_epoch_count_builds_its_schedulers(tmp_path, epochs):
     for scheduler in cfg.param_scheduler:  # mmengine refuses end <= begin
         PARAM_SCHEDULERS.build(dict(scheduler, optimizer=optimizer, epoch_length=10))
     decay = [s for s in cfg.param_scheduler if s.get('by_epoch', True)]
-    if epochs == 1:
-        # The decay begins at epoch 1: in one epoch it never steps (as in a
-        # TimeBudgetHook run of one epoch), so the config has the warm-up only.
+    if epochs <= 2:
+        # The decay begins at epoch 2 (a pass: the sampler splits each in two): in two
+        # epochs it never steps (as in a TimeBudgetHook run of two), so the config has
+        # the warm-up only.
         assert decay == []
     else:
-        assert [(s.begin, s.end) for s in decay] == [(1, epochs)]
+        assert [(s.begin, s.end) for s in decay] == [(2, epochs)]
+
+
+def test_an_epoch_is_half_a_pass(tmp_path):
+    from ssd_demo.demo import build_config
+
+    cfg = build_config(_args(tmp_path))
+    assert cfg.train_dataloader.sampler == dict(
+        type='ssd_plugin.SplitEpochSampler', splits=2, shuffle=True
+    )
+    resize = cfg.model.data_preprocessor.batch_augments[0]
+    assert (resize.end_epoch, cfg.train_cfg.max_epochs) == (8, 32)  # 4 and 16 passes

@@ -1,0 +1,3 @@
+from .split_epoch_sampler import SplitEpochSampler
+
+__all__ = ['SplitEpochSampler']
