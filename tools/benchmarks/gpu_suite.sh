@@ -121,9 +121,10 @@ def __getattr__(name):
 EOF
   fi
   site_packages="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
-  # The system python's own paths too: its packages (numpy, ...) may live outside the
-  # site-packages that --system-site-packages adds (seen on the first GPU run).
-  { printf '%s\n' "$MMCV_SRC" "$ROOT"; "${PYTHON:-python3}" -c 'import sys; print("\n".join(p for p in sys.path[1:] if p))'; } \
+  # The base python's site-packages too: where it is itself a venv (the GPU machine's
+  # python3 is /opt/torch/.venv), its packages (numpy, torch) are not among those that
+  # --system-site-packages adds, which are its interpreter's (seen on the first GPU run).
+  { printf '%s\n' "$MMCV_SRC" "$ROOT"; "${PYTHON:-python3}" -c 'import site; print("\n".join(site.getsitepackages()))'; } \
     > "$site_packages/ssd_plugin_gpu_suite.pth"
   printf '{"dry_run": false, "mmcv_ops": "%s", "mmcv_build_rc": "%s", "mmcv_build_s": %s, "install_s": %s}\n' \
     "$mmcv_ops" "$build_rc" "$build_s" "$(($(date +%s) - START))" > "$INSTALL_JSON"
