@@ -1,7 +1,7 @@
 """An epoch that is a part of a pass over the data, for finer-grained schedules."""
 
 import math
-from typing import Iterator, Sized
+from typing import Iterator, Optional, Sized
 
 import torch
 from mmengine.dataset import DefaultSampler
@@ -37,7 +37,7 @@ class SplitEpochSampler(DefaultSampler):
     """
 
     def __init__(
-        self, dataset: Sized, splits: int = 2, shuffle: bool = True, seed: int = None
+        self, dataset: Sized, splits: int = 2, shuffle: bool = True, seed: Optional[int] = None
     ) -> None:
         super().__init__(dataset, shuffle=shuffle, seed=seed, round_up=True)
         if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
