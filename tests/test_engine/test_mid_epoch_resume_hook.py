@@ -8,6 +8,7 @@ from mmengine.dataset import DefaultSampler
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from torch.utils.data import BatchSampler, DataLoader
 
+from ssd_plugin.datasets import SplitEpochSampler
 from ssd_plugin.engine import MidEpochResumeHook
 from ssd_plugin.engine.hooks.mid_epoch_resume_hook import POSITION_KEY, _ResumedEpochSampler
 
@@ -25,31 +26,36 @@ class _Images:
         return dict(width=100, height=60 if idx % 3 else 140)
 
 
-def _sampler(monkeypatch, rank=0, world_size=1, seed=7, epoch=2):
+def _sampler(monkeypatch, rank=0, world_size=1, seed=7, epoch=2, split=False):
     import mmengine.dataset.sampler as sampler_module
 
     monkeypatch.setattr(sampler_module, 'get_dist_info', lambda: (rank, world_size))
-    sampler = DefaultSampler(_Images(), shuffle=True, seed=seed)
+    if split:  # the demo's: epoch 3 is the second half of pass 1
+        sampler = SplitEpochSampler(_Images(), splits=2, shuffle=True, seed=seed)
+        epoch = 3
+    else:
+        sampler = DefaultSampler(_Images(), shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return sampler
 
 
+@pytest.mark.parametrize('split', [False, True])
 @pytest.mark.parametrize('kind', ['batch', 'aspect_ratio'])
 @pytest.mark.parametrize('rank,world_size', [(0, 1), (0, 2), (1, 2)])
 def test_resumed_epoch_yields_the_remaining_batches_of_the_same_order(
-    monkeypatch, kind, rank, world_size
+    monkeypatch, kind, rank, world_size, split
 ):
     def batch_sampler(sampler):
         if kind == 'batch':
             return BatchSampler(sampler, batch_size=3, drop_last=False)
         return AspectRatioBatchSampler(sampler, batch_size=3)
 
-    full = list(batch_sampler(_sampler(monkeypatch, rank, world_size)))
+    full = list(batch_sampler(_sampler(monkeypatch, rank, world_size, split=split)))
     if kind == 'aspect_ratio':  # the buckets hold indices back: not simply order[k * 3:]
         flat = [i for b in full for i in b]
-        assert flat != list(_sampler(monkeypatch, rank, world_size))
+        assert flat != list(_sampler(monkeypatch, rank, world_size, split=split))
     for done in range(len(full) + 1):
-        sampler = _sampler(monkeypatch, rank, world_size)
+        sampler = _sampler(monkeypatch, rank, world_size, split=split)
         resumed = batch_sampler(sampler)
         resumed.sampler = _ResumedEpochSampler(sampler, resumed, done)
         assert len(resumed) == len(full)  # the epoch's length is unchanged
